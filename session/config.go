@@ -1,0 +1,149 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"mellium.im/xmpp/jid"
+)
+
+// Defaults for the zero values of Config.
+const (
+	// DefaultPort is the XMPP client port used when Config.Addr is empty.
+	DefaultPort = "5222"
+	// DefaultLoginTimeout bounds dialing and stream negotiation.
+	DefaultLoginTimeout = 30 * time.Second
+	// DefaultWriteTimeout bounds every write once the session is up; a write
+	// that cannot drain in that time means the connection is dead.
+	DefaultWriteTimeout = 15 * time.Second
+	// DefaultMaxStanzaBytes bounds the size of one incoming element.
+	DefaultMaxStanzaBytes = 1 << 20
+)
+
+// Config configures a Session. The zero value of every field but JID and
+// Password is a documented default.
+type Config struct {
+	// JID is the account's address, user@domain, optionally with a resource
+	// (servers may not honour it; Session.JID returns what was bound).
+	JID string
+	// Password is the account's password. It is never logged.
+	Password string
+	// Addr is the host:port to connect to. Default: the JID's domain on
+	// DefaultPort. A resumable State's location, when the server gave one,
+	// is tried first.
+	Addr string
+	// TLS configures STARTTLS. Default: certificates verified against the
+	// system roots for the JID's domain, TLS 1.2 at least. See TLSConfig.
+	TLS *tls.Config
+	// Dial opens the TCP connection. Default: a net.Dialer. Package suspend
+	// and the tests wrap connections here to inject faults.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// OnEvent receives the session's events, in order, on the goroutine that
+	// reads the stream. An incoming stanza counts as handled (for XEP-0198)
+	// once OnEvent returns for it. It must not block for long. Default:
+	// events are dropped, which acknowledges incoming messages unread.
+	OnEvent func(Event)
+	// Logger receives diagnostics. Default: slog.Default().
+	Logger *slog.Logger
+	// DisableSM turns XEP-0198 stream management off even when the server
+	// offers it. Without it nothing guarantees delivery.
+	DisableSM bool
+	// NoPresence skips the initial presence on a fresh session. Without a
+	// presence the server delivers no offline messages and routes no chat to
+	// this resource.
+	NoPresence bool
+	// FetchRoster asks for the roster on a fresh session before the initial
+	// presence, as full clients do.
+	FetchRoster bool
+	// LoginTimeout bounds dialing and negotiation. Default
+	// DefaultLoginTimeout. The deadline is put on the socket itself, and
+	// expires before the context's when that is earlier.
+	LoginTimeout time.Duration
+	// WriteTimeout bounds each write. Default DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// MaxStanzaBytes bounds one incoming element. Default
+	// DefaultMaxStanzaBytes.
+	MaxStanzaBytes int
+
+	// plaintext skips TLS; for in-memory tests only (export_test.go).
+	plaintext bool
+	// now is the clock; tests may replace it.
+	now func() time.Time
+}
+
+func (c *Config) withDefaults() (Config, jid.JID, error) {
+	cfg := *c
+	j, err := jid.Parse(cfg.JID)
+	if err != nil {
+		return cfg, j, fmt.Errorf("session: invalid JID %q: %w", cfg.JID, err)
+	}
+	if j.Localpart() == "" {
+		return cfg, j, fmt.Errorf("session: JID %q has no user part", cfg.JID)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = net.JoinHostPort(j.Domainpart(), DefaultPort)
+	}
+	if cfg.TLS == nil {
+		cfg.TLS = &tls.Config{ServerName: j.Domainpart(), MinVersion: tls.VersionTLS12}
+	} else if cfg.TLS.ServerName == "" {
+		cfg.TLS = cfg.TLS.Clone()
+		cfg.TLS.ServerName = j.Domainpart()
+	}
+	if cfg.Dial == nil {
+		var d net.Dialer
+		cfg.Dial = d.DialContext
+	}
+	if cfg.OnEvent == nil {
+		cfg.OnEvent = func(Event) {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = DefaultLoginTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.MaxStanzaBytes <= 0 {
+		cfg.MaxStanzaBytes = DefaultMaxStanzaBytes
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	return cfg, j, nil
+}
+
+// TLSConfig returns a TLS configuration for serverName that trusts the system
+// roots, or only the PEM certificates in caFile when it is not empty. With
+// insecureSkipVerify, certificates are not checked at all: only for test
+// servers, and only when asked for explicitly.
+func TLSConfig(serverName, caFile string, insecureSkipVerify bool) (*tls.Config, error) {
+	cfg := &tls.Config{
+		ServerName:         serverName,
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: insecureSkipVerify, //nolint:gosec // explicit opt-in, documented
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("session: reading CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("session: CA file %s holds no PEM certificate", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// errNoPassword is returned by Connect without a password.
+var errNoPassword = errors.New("session: no password")

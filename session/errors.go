@@ -1,0 +1,143 @@
+package session
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Match them with errors.Is.
+var (
+	// ErrClosed is returned by operations on a session that has ended.
+	ErrClosed = errors.New("session: closed")
+	// ErrDetached ends a session whose connection the client closed on
+	// purpose with Detach; the stream stays resumable.
+	ErrDetached = errors.New("session: detached")
+	// ErrProbeTimeout means a liveness probe got no answer in time: the
+	// socket may look open but nothing comes back (a black hole).
+	ErrProbeTimeout = errors.New("session: no answer to liveness probe")
+	// ErrAckOverflow means the server acknowledged more stanzas than were
+	// sent, a XEP-0198 protocol violation; the stream is ended with
+	// undefined-condition.
+	ErrAckOverflow = errors.New("session: server acknowledged more stanzas than were sent")
+	// ErrStanzaTooLarge means the server sent an element larger than
+	// Config.MaxStanzaBytes; the stream is ended with policy-violation.
+	ErrStanzaTooLarge = errors.New("session: incoming element too large")
+	// ErrNotAcked is returned by WaitAcked when the session ended before the
+	// server acknowledged the stanza. The stanza is still in the State and is
+	// sent again by the next session.
+	ErrNotAcked = errors.New("session: stanza not acknowledged")
+	// ErrNoStreamManagement is returned by operations that need XEP-0198
+	// when the server does not offer it.
+	ErrNoStreamManagement = errors.New("session: server does not offer stream management")
+)
+
+// AuthError is a SASL authentication failure. It is permanent: retrying with
+// the same credentials fails again.
+type AuthError struct {
+	// Condition is the SASL failure condition, e.g. "not-authorized".
+	Condition string
+	// Text is the server's optional explanation.
+	Text string
+}
+
+func (e *AuthError) Error() string {
+	msg := "session: authentication failed: " + e.Condition
+	if e.Text != "" && e.Text != e.Condition {
+		msg += " (" + e.Text + ")"
+	}
+	return msg
+}
+
+// StreamError is a stream-level error: one the server sent before closing
+// the stream, or one we sent it.
+type StreamError struct {
+	// Condition is the RFC 6120 stream error condition, e.g. "conflict".
+	Condition string
+	// Text is the optional human-readable text.
+	Text string
+	// Local is true when the client ended the stream with this error.
+	Local bool
+}
+
+func (e *StreamError) Error() string {
+	who := "server"
+	if e.Local {
+		who = "client"
+	}
+	msg := "session: stream error from " + who + ": " + e.Condition
+	if e.Text != "" {
+		msg += " (" + e.Text + ")"
+	}
+	return msg
+}
+
+// ConnError is an error of the connection itself: dialing, reading or
+// writing. The stream may still be resumable on a new connection.
+type ConnError struct {
+	// Op is "dial", "read" or "write".
+	Op  string
+	Err error
+}
+
+func (e *ConnError) Error() string { return "session: " + e.Op + ": " + e.Err.Error() }
+func (e *ConnError) Unwrap() error { return e.Err }
+
+// CertificateError is a TLS certificate verification failure. It is
+// permanent until the configuration changes.
+type CertificateError struct {
+	Err error
+}
+
+func (e *CertificateError) Error() string {
+	return "session: the server's TLS certificate is not trusted (give its CA with a CA file, or turn verification off explicitly for a test server): " + e.Err.Error()
+}
+func (e *CertificateError) Unwrap() error { return e.Err }
+
+// ResumeFailedError describes a <failed/> answer to <resume/>. Connect does not
+// return it (it goes on with a fresh session); it is found in Session.Login.
+type ResumeFailedError struct {
+	// Condition is the stanza error condition, e.g. "item-not-found".
+	Condition string
+	// H is the count of our stanzas the server handled, when HKnown.
+	H      uint32
+	HKnown bool
+}
+
+func (e *ResumeFailedError) Error() string {
+	msg := "session: resumption failed: " + e.Condition
+	if !e.HKnown {
+		msg += " (server did not say what it received)"
+	}
+	return msg
+}
+
+// classifyTLS wraps certificate verification failures in CertificateError.
+func classifyTLS(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		verify   *tls.CertificateVerificationError
+	)
+	if errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+		return &CertificateError{Err: err}
+	}
+	return err
+}
+
+// errorf wraps err with the package prefix, keeping it matchable.
+func errorf(format string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if strings.HasPrefix(err.Error(), "session: ") {
+		return err
+	}
+	return fmt.Errorf(format, err)
+}

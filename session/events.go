@@ -1,0 +1,72 @@
+package session
+
+// Event is something that happened on a session, delivered to Config.OnEvent.
+// The concrete types are Received, Presence, Acked, Resent, Failed and
+// Warning.
+type Event interface{ isEvent() }
+
+// Received is an incoming chat message.
+type Received struct {
+	Message Message
+}
+
+// Presence is an incoming presence.
+type Presence struct {
+	From string
+	// Type is empty for available, else "unavailable", "subscribe", …
+	Type string
+}
+
+// Ref names an outbound stanza.
+type Ref struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	To   string `json:"to,omitempty"`
+}
+
+// Acked reports stanzas the server acknowledged (XEP-0198): it has them, and
+// they are no longer kept for resending.
+type Acked struct {
+	Stanzas []Ref
+}
+
+// Resent reports stanzas sent again when a session started: after a
+// resumption, those the server had not received, as they were; after a fresh
+// session replaced one that could not be resumed, the messages whose delivery
+// was unconfirmed, with a XEP-0203 delay and their original origin-id
+// (Delayed is true).
+type Resent struct {
+	Stanzas []Ref
+	Delayed bool
+}
+
+// Failed reports a stanza whose delivery cannot be confirmed and that is not
+// sent again: after a failed resumption, every unconfirmed stanza that is not
+// a message (an iq is never resent blindly).
+type Failed struct {
+	Stanza Ref
+	Reason string
+}
+
+// Warning reports a weaker guarantee than usual, e.g. a server without
+// stream management or a failed resumption that did not say what it received.
+type Warning struct {
+	Text string
+}
+
+func (Received) isEvent() {}
+func (Presence) isEvent() {}
+func (Acked) isEvent()    {}
+func (Resent) isEvent()   {}
+func (Failed) isEvent()   {}
+func (Warning) isEvent()  {}
+
+func refOf(s Stanza) Ref { return Ref{Kind: s.Kind, ID: s.ID, To: s.To} }
+
+func refs(in []Stanza) []Ref {
+	out := make([]Ref, len(in))
+	for i, s := range in {
+		out[i] = refOf(s)
+	}
+	return out
+}

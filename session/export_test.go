@@ -1,0 +1,18 @@
+package session
+
+import "time"
+
+// Test hooks. The in-memory tests speak to a scripted server without TLS.
+
+// Plaintext makes cfg skip TLS, for in-memory tests only.
+func Plaintext(cfg *Config) { cfg.plaintext = true }
+
+// SetClock makes cfg use now as its clock.
+func SetClock(cfg *Config, now func() time.Time) { cfg.now = now }
+
+// Outstanding returns the number of <r/> sent and not answered.
+func (s *Session) Outstanding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rOut
+}

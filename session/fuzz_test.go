@@ -1,0 +1,120 @@
+package session
+
+import (
+	"encoding/xml"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// FuzzParseSM feeds arbitrary XML to the XEP-0198 element parser: it must
+// never panic, and what it accepts must be consistent.
+func FuzzParseSM(f *testing.F) {
+	for _, s := range []string{
+		`<a xmlns='urn:xmpp:sm:3' h='0'/>`,
+		`<a xmlns='urn:xmpp:sm:3' h='4294967295'/>`,
+		`<r xmlns='urn:xmpp:sm:3'/>`,
+		`<enabled xmlns='urn:xmpp:sm:3' id='abc' resume='true' max='600' location='[::1]:5222'/>`,
+		`<resumed xmlns='urn:xmpp:sm:3' previd='abc' h='12'/>`,
+		`<failed xmlns='urn:xmpp:sm:3' h='3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`,
+		`<failed xmlns='urn:xmpp:sm:3'><unexpected-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>x</text></failed>`,
+		`<a xmlns='urn:xmpp:sm:3' h='-1'/>`,
+		`<enabled xmlns='urn:xmpp:sm:3' max='1e9'/>`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d := xml.NewDecoder(strings.NewReader(in))
+		var start xml.StartElement
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				return
+			}
+			if s, ok := tok.(xml.StartElement); ok {
+				start = s
+				break
+			}
+		}
+		el, err := parseSM(d, start)
+		if err != nil {
+			return
+		}
+		if el.Name == "a" || el.Name == "resumed" {
+			if !el.HSet {
+				t.Fatalf("accepted <%s/> without h: %q", el.Name, in)
+			}
+			// The h we accepted is the one on the wire.
+			for _, a := range start.Attr {
+				if a.Name.Local == "h" && a.Name.Space == "" {
+					if v, _ := strconv.ParseUint(a.Value, 10, 32); uint32(v) != el.H {
+						t.Fatalf("h = %d, attribute %q", el.H, a.Value)
+					}
+				}
+			}
+		}
+	})
+}
+
+// FuzzAck checks the acknowledgement arithmetic: any h either drops exactly
+// (h − last) mod 2^32 stanzas from the front, or is refused without a change.
+func FuzzAck(f *testing.F) {
+	f.Add(uint32(0), uint32(0), uint8(0))
+	f.Add(uint32(4294967295), uint32(4294967294), uint8(3))
+	f.Add(uint32(1), uint32(4294967295), uint8(2))
+	f.Add(uint32(10), uint32(5), uint8(4))
+	f.Fuzz(func(t *testing.T, last, h uint32, n uint8) {
+		st := &State{OutH: last}
+		for i := range int(n) {
+			st.Unacked = append(st.Unacked, Stanza{Kind: "iq", ID: strconv.Itoa(i), Raw: []byte("<iq/>")})
+		}
+		acked, err := st.ack(h)
+		want := h - last
+		if uint64(want) > uint64(n) {
+			if err == nil {
+				t.Fatalf("ack(%d) with last %d and %d unacked accepted", h, last, n)
+			}
+			if st.OutH != last || len(st.Unacked) != int(n) {
+				t.Fatalf("refused ack changed the state")
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("ack(%d) last %d n %d: %v", h, last, n, err)
+		}
+		if uint32(len(acked)) != want || len(st.Unacked) != int(n)-int(want) || st.OutH != h {
+			t.Fatalf("ack(%d) last %d n %d: acked %d left %d", h, last, n, len(acked), len(st.Unacked))
+		}
+		for i, s := range acked {
+			if s.ID != strconv.Itoa(i) {
+				t.Fatalf("acked out of order: %v", acked)
+			}
+		}
+	})
+}
+
+// FuzzLoadState feeds arbitrary bytes to the state-file parser: never a
+// panic, never a resumable state out of a file it calls unusable, and never an
+// invalid stanza.
+func FuzzLoadState(f *testing.F) {
+	st := &State{ID: "x", JID: "a@b/c", InH: 3, Unacked: []Stanza{{Kind: "iq", ID: "1", Raw: []byte("<iq/>")}}}
+	b, _ := xml.Marshal(st)
+	f.Add(b)
+	f.Add([]byte(`{"version":1,"account":"a@b","ID":"x","Unacked":[{"Kind":"message","ID":"1","Raw":"PG1lc3NhZ2UvPg==","Message":{"id":"1","to":"b@c","body":"hi"}}]}`))
+	f.Add([]byte(`{"version":2,"Orphans":[{"Kind":"iq","Raw":"eA=="},{"Kind":7}]}`))
+	f.Add([]byte(`{"version":1,"account":"a@b","Max":-5}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		st, err := parseState(in, "a@b")
+		if st == nil {
+			t.Fatal("nil state")
+		}
+		if err != nil && st.ID != "" {
+			t.Fatalf("unusable file gave a resumable state")
+		}
+		for _, q := range append(st.Unacked, st.Orphans...) {
+			if q.validate() != nil {
+				t.Fatalf("invalid stanza kept: %+v", q)
+			}
+		}
+	})
+}

@@ -1,0 +1,548 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+func connect(t *testing.T, f *fake, c *collector, st *session.State) *session.Session {
+	t.Helper()
+	f.t = t
+	cfg := testConfig(f, c.on)
+	s, err := session.Connect(context.Background(), cfg, st)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(s.Abort)
+	return s
+}
+
+func TestFreshLoginEnablesSM(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	s := connect(t, f, c, nil)
+	if l := s.Login(); !l.SM || l.Resumed {
+		t.Fatalf("login = %+v, want SM on, not resumed", l)
+	}
+	if got := s.JID(); got != "alice@example.org/res1" {
+		t.Errorf("JID = %q", got)
+	}
+	f.expect("presence")
+	f.expect("r") // the presence is counted and queued: an ack is requested
+	st := s.State()
+	if st.ID != "RID-secret" || st.Max != 600*time.Second || len(st.Unacked) != 1 {
+		t.Errorf("state = %v id=%q max=%v", st, st.ID, st.Max)
+	}
+	if strings.Contains(st.String(), "RID-secret") || strings.Contains(fmt.Sprint(st.LogValue()), "RID-secret") {
+		t.Errorf("state printed its resumption id: %v", st)
+	}
+}
+
+// Only top-level message, presence and iq count; nonzas and whitespace never.
+func TestInboundCountingRules(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	connect(t, f, c, nil)
+	f.expect("presence")
+	f.expect("r")
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+	f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+	if h := f.expect("a").attr("h"); h != "0" {
+		t.Fatalf("h = %s before any stanza, want 0", h)
+	}
+	f.send(`  <message from='bob@example.org/x' type='chat' id='m1'><body>hi</body></message>`)
+	f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+	f.send(`<presence from='bob@example.org/x'/>`)
+	f.send("\n")
+	f.send(`<inactive xmlns='urn:xmpp:csi:0'/>`)
+	f.send(`<iq type='result' id='unknown' from='example.org'/>`)
+	f.send(`<message from='bob@example.org/x' type='chat' id='m2'><active xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+	if h := f.expect("a").attr("h"); h != "1" {
+		t.Fatalf("h = %s after one message, want 1", h)
+	}
+	if h := f.expect("a").attr("h"); h != "4" {
+		t.Fatalf("h = %s after message, presence, iq, chat state; want 4", h)
+	}
+	// An iq request is answered, and the answer is a counted stanza.
+	f.send(`<iq type='get' id='p1' from='example.org'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if e := f.expect("iq"); e.attr("type") != "result" || e.attr("id") != "p1" {
+		t.Fatalf("ping answer = %s", e)
+	}
+	f.expect("r")
+	f.send(`<iq type='get' id='v1' from='bob@example.org/x'><query xmlns='jabber:iq:version'/></iq>`)
+	if e := f.expect("iq"); e.attr("type") != "error" {
+		t.Fatalf("unknown request answered with %s, want an error", e)
+	}
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='3'/><r xmlns='urn:xmpp:sm:3'/>`)
+	if h := f.expect("a").attr("h"); h != "6" {
+		t.Fatalf("h = %s, want 6", h)
+	}
+	var got []string
+	for _, e := range c.all() {
+		if r, ok := e.(session.Received); ok {
+			got = append(got, r.Message.Body)
+		}
+	}
+	if len(got) != 1 || got[0] != "hi" {
+		t.Errorf("received %q, want [hi]", got)
+	}
+}
+
+// h wraps from 2^32−1 to 0, on both sides.
+func TestAckWraparound(t *testing.T) {
+	f := &fake{resume: func(previd string, h uint32) string {
+		if h != math.MaxUint32 {
+			t.Errorf("resume h = %d, want %d", h, uint32(math.MaxUint32))
+		}
+		return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='4294967295'/>`
+	}}
+	st := &session.State{
+		ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(), Max: time.Hour,
+		InH: math.MaxUint32, OutH: math.MaxUint32 - 2,
+		Unacked: []session.Stanza{msgStanza("a"), msgStanza("b"), msgStanza("c")},
+	}
+	c := &collector{}
+	s := connect(t, f, c, st)
+	if !s.Login().Resumed {
+		t.Fatal("not resumed")
+	}
+	// a and b were acked by h=2^32−1; c is resent.
+	if e := f.expect("message"); e.attr("id") != "c" {
+		t.Fatalf("resent %s, want c", e)
+	}
+	f.expect("r")
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='0'/>`) // 2^32−1 + 1 wraps to 0
+	f.send(`<message from='bob@example.org/x' type='chat' id='x'><body>wrap</body></message><r xmlns='urn:xmpp:sm:3'/>`)
+	if h := f.expect("a").attr("h"); h != "0" {
+		t.Fatalf("inbound h = %s after wrapping, want 0", h)
+	}
+	if n := len(s.State().Unacked); n != 0 {
+		t.Errorf("%d unacked after h=0, want 0", n)
+	}
+}
+
+func msgStanza(id string) session.Stanza {
+	m := &session.Message{ID: id, To: "bob@example.org", Body: "body " + id, OriginID: id}
+	return session.Stanza{Kind: "message", ID: id, To: m.To, Sent: time.Now().Add(-time.Minute),
+		Raw: []byte(`<message to="bob@example.org" id="` + id + `" type="chat"><body>body ` + id + `</body><origin-id xmlns="urn:xmpp:sid:0" id="` + id + `"/></message>`), Message: m}
+}
+
+func iqStanza(id string) session.Stanza {
+	return session.Stanza{Kind: "iq", ID: id, Raw: []byte(`<iq type="set" id="` + id + `"><query xmlns="jabber:iq:roster"/></iq>`)}
+}
+
+// After <resumed/>, what the server lacks goes out in order, then <r/>, and
+// only then anything new.
+func TestResumeResendsInOrderBeforeNewStanzas(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string {
+		return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='11'/>`
+	}}
+	st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(), OutH: 10,
+		Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2"), msgStanza("m3")}}
+	c := &collector{}
+	s := connect(t, f, c, st)
+	sent, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "new"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for range 3 {
+		e := f.expectSkippingR("message")
+		order = append(order, e.attr("id"))
+	}
+	want := []string{"m2", "m3", sent.ID}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Fatalf("order = %v, want %v", order, want)
+	}
+}
+
+// The same, with the application sending as fast as it can the moment the
+// session is back: nothing new may overtake a resend.
+func TestResendNewSendRace(t *testing.T) {
+	for i := range 20 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			f := &fake{resume: func(string, uint32) string {
+				return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>`
+			}}
+			var unacked []session.Stanza
+			for j := range 5 {
+				unacked = append(unacked, msgStanza(fmt.Sprintf("old%d", j)))
+			}
+			st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(), Unacked: unacked}
+			c := &collector{}
+			s := connect(t, f, c, st)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for j := range 5 {
+					s.SendMessage(context.Background(), session.Message{ID: fmt.Sprintf("new%d", j), To: "bob@example.org", Body: "x"})
+				}
+			}()
+			for j := range 10 {
+				e := f.expectSkippingR("message")
+				want := fmt.Sprintf("old%d", j)
+				if j >= 5 {
+					want = fmt.Sprintf("new%d", j-5)
+				}
+				if e.attr("id") != want {
+					t.Fatalf("message %d = %s, want %s", j, e.attr("id"), want)
+				}
+			}
+			<-done
+		})
+	}
+}
+
+// <failed h='N'/>: drop what the server got, bind, enable, presence, then the
+// other messages again with delay and origin-id; never an iq.
+func TestFailedResumptionWithH(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string {
+		return `<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`
+	}}
+	st := &session.State{ID: "RID", JID: "alice@example.org/old", LastAlive: time.Now(), InH: 7,
+		Unacked: []session.Stanza{msgStanza("m1"), iqStanza("q1"), msgStanza("m2")}}
+	c := &collector{}
+	s := connect(t, f, c, st)
+	l := s.Login()
+	if l.Resumed || l.ResumeFailed == nil || !l.ResumeFailed.HKnown || l.ResumeFailed.Condition != "item-not-found" {
+		t.Fatalf("login = %+v (%v)", l, l.ResumeFailed)
+	}
+	f.expectSkippingR("presence")
+	e := f.expectSkippingR("message")
+	if e.attr("id") != "m2" {
+		t.Fatalf("resent %s, want only m2", e)
+	}
+	d, ok := e.child("delay")
+	if !ok || d.XMLName.Space != "urn:xmpp:delay" || d.attr("stamp") == "" || d.attr("from") != "alice@example.org" {
+		t.Errorf("resent message lacks a proper delay: %s", e)
+	}
+	if o, ok := e.child("origin-id"); !ok || o.attr("id") != "m2" {
+		t.Errorf("resent message lacks its origin-id: %s", e)
+	}
+	var failed []string
+	var acked []string
+	for _, ev := range c.all() {
+		switch ev := ev.(type) {
+		case session.Failed:
+			failed = append(failed, ev.Stanza.ID)
+		case session.Acked:
+			for _, r := range ev.Stanzas {
+				acked = append(acked, r.ID)
+			}
+		}
+	}
+	if strings.Join(failed, ",") != "q1" {
+		t.Errorf("failed = %v, want [q1]", failed)
+	}
+	if strings.Join(acked, ",") != "m1" {
+		t.Errorf("acked = %v, want [m1]", acked)
+	}
+	st2 := s.State()
+	if st2.InH != 0 || st2.ID != "RID-secret" || len(st2.Orphans) != 0 {
+		t.Errorf("state after failed resumption = %v", st2)
+	}
+}
+
+func TestFailedResumptionWithoutH(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string {
+		return `<failed xmlns='urn:xmpp:sm:3'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`
+	}}
+	st := &session.State{ID: "RID", LastAlive: time.Now(), Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2")}}
+	c := &collector{}
+	s := connect(t, f, c, st)
+	if rf := s.Login().ResumeFailed; rf == nil || rf.HKnown {
+		t.Fatalf("ResumeFailed = %v, want h unknown", rf)
+	}
+	f.expectSkippingR("presence")
+	for _, id := range []string{"m1", "m2"} {
+		if e := f.expectSkippingR("message"); e.attr("id") != id {
+			t.Fatalf("resent %s, want %s", e, id)
+		}
+	}
+	warned := false
+	for _, ev := range c.all() {
+		if w, ok := ev.(session.Warning); ok && strings.Contains(w.Text, "did not say") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Error("no warning that the server did not give h")
+	}
+}
+
+// A resumption that can no longer succeed (max passed) is not tried.
+func TestMaxSkipsResume(t *testing.T) {
+	f := &fake{}
+	st := &session.State{ID: "RID", Max: 10 * time.Second, LastAlive: time.Now().Add(-11 * time.Second),
+		Unacked: []session.Stanza{msgStanza("m1")}}
+	c := &collector{}
+	s := connect(t, f, c, st)
+	if len(f.resumes) != 0 {
+		t.Fatalf("sent %v although max had passed", f.resumes)
+	}
+	if s.Login().ResumeSkipped == "" {
+		t.Error("Login does not say why resumption was skipped")
+	}
+	f.expectSkippingR("presence")
+	if e := f.expectSkippingR("message"); e.attr("id") != "m1" {
+		t.Fatalf("got %s, want m1 resent", e)
+	}
+}
+
+// The location the server gave is tried first, then the normal address.
+func TestLocationFallback(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string { return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>` }}
+	f.t = t
+	var dialed []string
+	cfg := testConfig(f, nil)
+	inner := cfg.Dial
+	cfg.Dial = func(ctx context.Context, n, addr string) (net.Conn, error) {
+		dialed = append(dialed, addr)
+		if addr == "other.example.org:5222" {
+			return nil, errors.New("unreachable")
+		}
+		return inner(ctx, n, addr)
+	}
+	st := &session.State{ID: "RID", Location: "other.example.org:5222", LastAlive: time.Now()}
+	s, err := session.Connect(context.Background(), cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Abort()
+	if strings.Join(dialed, " ") != "other.example.org:5222 example.org:5222" {
+		t.Fatalf("dialed %v", dialed)
+	}
+}
+
+// An h that acknowledges more than was sent ends the stream with
+// undefined-condition, without a panic.
+func TestOverAckIsAViolation(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	s := connect(t, f, c, nil)
+	f.expect("presence")
+	f.expect("r")
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='2'/>`)
+	e := f.expect("error")
+	if _, ok := e.child("undefined-condition"); !ok {
+		t.Fatalf("stream error = %s", e)
+	}
+	<-s.Done()
+	var se *session.StreamError
+	if !errors.As(s.Err(), &se) || !se.Local || !errors.Is(s.Err(), s.Err()) {
+		t.Fatalf("Err = %v, want a local StreamError", s.Err())
+	}
+	if !strings.Contains(s.Err().Error(), "acknowledged more") {
+		t.Errorf("error does not say why: %v", s.Err())
+	}
+}
+
+func TestHostileServerXML(t *testing.T) {
+	for name, tc := range map[string]struct{ xml, cond string }{
+		"bad h":           {`<a xmlns='urn:xmpp:sm:3' h='-1'/>`, "undefined-condition"},
+		"h too large":     {`<a xmlns='urn:xmpp:sm:3' h='4294967296'/>`, "undefined-condition"},
+		"a without h":     {`<a xmlns='urn:xmpp:sm:3'/>`, "undefined-condition"},
+		"not well-formed": {`<message><body>x</bod></message>`, "not-well-formed"},
+		"unknown stanza":  {`<foo xmlns='jabber:client'/>`, "unsupported-stanza-type"},
+		"too large":       {`<message><body>` + strings.Repeat("x", 2<<20) + `</body></message>`, "policy-violation"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fake{}
+			c := &collector{}
+			s := connect(t, f, c, nil)
+			f.expect("presence")
+			f.expect("r")
+			go f.send(tc.xml)
+			<-s.Done()
+			var se *session.StreamError
+			if !errors.As(s.Err(), &se) || se.Condition != tc.cond {
+				t.Fatalf("Err = %v, want stream error %s", s.Err(), tc.cond)
+			}
+		})
+	}
+}
+
+func TestProbe(t *testing.T) {
+	t.Run("answered", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := &fake{}
+			s := connect(t, f, &collector{}, nil)
+			f.expect("presence")
+			f.expect("r")
+			go func() {
+				f.expect("r")
+				// A stale answer to the first <r/> does not count for the probe.
+				f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+				time.Sleep(500 * time.Millisecond)
+				f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+			}()
+			start := time.Now()
+			if err := s.Probe(context.Background(), 3*time.Second); err != nil {
+				t.Fatalf("Probe: %v", err)
+			}
+			if d := time.Since(start); d != 500*time.Millisecond {
+				t.Errorf("probe took %v, want the 500ms until its own answer", d)
+			}
+			s.Abort()
+		})
+	})
+	t.Run("silent", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := &fake{}
+			s := connect(t, f, &collector{}, nil)
+			f.expect("presence")
+			f.expect("r")
+			go f.expect("r")
+			start := time.Now()
+			err := s.Probe(context.Background(), 3*time.Second)
+			if !errors.Is(err, session.ErrProbeTimeout) {
+				t.Fatalf("Probe = %v, want ErrProbeTimeout", err)
+			}
+			if d := time.Since(start); d != 3*time.Second {
+				t.Errorf("timed out after %v, want 3s", d)
+			}
+			s.Abort()
+		})
+	})
+	t.Run("broken", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			f := &fake{}
+			s := connect(t, f, &collector{}, nil)
+			f.expect("presence")
+			f.expect("r")
+			f.conn.Close()
+			<-s.Done()
+			start := time.Now()
+			err := s.Probe(context.Background(), 3*time.Second)
+			var ce *session.ConnError
+			if !errors.As(err, &ce) && !errors.Is(err, session.ErrClosed) {
+				t.Fatalf("Probe = %v, want a connection error", err)
+			}
+			if time.Since(start) != 0 {
+				t.Errorf("a broken socket took %v to detect", time.Since(start))
+			}
+		})
+	})
+}
+
+func TestWithoutSM(t *testing.T) {
+	f := &fake{noSM: true}
+	c := &collector{}
+	s := connect(t, f, c, nil)
+	if s.Login().SM {
+		t.Fatal("SM on without the server offering it")
+	}
+	f.expect("presence")
+	if err := s.WaitAcked(context.Background(), "x"); !errors.Is(err, session.ErrNoStreamManagement) {
+		t.Errorf("WaitAcked = %v", err)
+	}
+	warned := false
+	for _, e := range c.all() {
+		if _, ok := e.(session.Warning); ok {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Error("no warning about the missing stream management")
+	}
+	// The probe falls back to a XEP-0199 ping.
+	go func() {
+		e := f.expect("iq")
+		f.send(`<iq type='result' id='` + e.attr("id") + `' from='example.org'/>`)
+	}()
+	if err := s.Probe(context.Background(), 2*time.Second); err != nil {
+		t.Fatalf("ping probe: %v", err)
+	}
+}
+
+func TestAuthFailure(t *testing.T) {
+	f := &fake{authFail: "not-authorized"}
+	f.t = t
+	_, err := session.Connect(context.Background(), testConfig(f, nil), nil)
+	var ae *session.AuthError
+	if !errors.As(err, &ae) || ae.Condition != "not-authorized" {
+		t.Fatalf("err = %v (%T), want AuthError not-authorized", err, err)
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+func TestWaitAckedAndDetach(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	s := connect(t, f, c, nil)
+	f.expect("presence")
+	f.expect("r")
+	m, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "hello <&>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := f.expect("message")
+	if b, _ := e.child("body"); b.Text != "hello <&>" {
+		t.Errorf("body = %q", b.Text)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.WaitAcked(context.Background(), m.ID) }()
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='2'/>`)
+	if err := <-errc; err != nil {
+		t.Fatalf("WaitAcked: %v", err)
+	}
+	f.send(`<message from='bob@example.org/x' type='chat' id='in1'><body>yo</body></message>`)
+	f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+	f.expect("a")
+	go func() {
+		if err := s.Detach(); err != nil {
+			t.Errorf("Detach: %v", err)
+		}
+	}()
+	if h := f.expect("a").attr("h"); h != "1" {
+		t.Errorf("last <a/> h = %s, want 1", h)
+	}
+	<-s.Done()
+	if !errors.Is(s.Err(), session.ErrDetached) {
+		t.Errorf("Err = %v", s.Err())
+	}
+	if st := s.State(); !st.Resumable(time.Now()) || st.InH != 1 {
+		t.Errorf("state after detach = %v", st)
+	}
+}
+
+// FuzzServerStream sends arbitrary bytes from the server once the session is
+// up: the client must end the stream or carry on, never panic or hang.
+func FuzzServerStream(f *testing.F) {
+	for _, s := range []string{
+		`<message from='b@example.org' type='chat'><body>x</body></message><r xmlns='urn:xmpp:sm:3'/>`,
+		`<a xmlns='urn:xmpp:sm:3' h='1'/><a xmlns='urn:xmpp:sm:3' h='0'/>`,
+		`<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>`,
+		`<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>`,
+		`</stream:stream>`,
+		`<message><body>&bogus;</body></message>`,
+		`<message xmlns:x='y'><x:body/><delay xmlns='urn:xmpp:delay' stamp='nope'/></message>`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		fk := &fake{t: t}
+		s, err := session.Connect(context.Background(), testConfig(fk, func(session.Event) {}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range fk.elems {
+			}
+		}()
+		fk.send(in)
+		s.Abort()
+	})
+}

@@ -1,0 +1,338 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// stateVersion is written into every saved state; a file with another version
+// is refused rather than misread.
+const stateVersion = 1
+
+// State is the XEP-0198 stream-management state of one account. It outlives a
+// TCP connection: a Session takes it over when it connects, keeps it current
+// while it runs, and leaves it behind, still resumable where the protocol
+// allows, when the connection ends. The next Session (in this process or, once
+// saved with Save, in another) takes it over again.
+//
+// The zero value is a valid empty state: the first Connect then opens a fresh
+// session. A State is not safe for concurrent use while a Session owns it;
+// read it through Session.State, which returns a copy.
+//
+// The resumption id is a secret: whoever holds it can take over the stream.
+// State never prints it (String and LogValue redact it) and Save writes files
+// readable by their owner only.
+type State struct {
+	// ID is the resumption id from <enabled id='…'/>; empty when the stream
+	// cannot be resumed.
+	ID string
+	// Location is the preferred address to reconnect to (host:port), from
+	// <enabled location='…'/>; empty if the server gave none.
+	Location string
+	// Max is the longest time the server keeps the stream resumable after the
+	// connection is lost, from <enabled max='…'/>; zero if the server gave none.
+	Max time.Duration
+	// JID is the full JID bound to the stream.
+	JID string
+	// InH counts the stanzas received from the server and handled (delivered
+	// to the application) since <enabled/> was received; it wraps at 2^32.
+	InH uint32
+	// OutH is the last h the server acknowledged: the number of our stanzas
+	// (modulo 2^32) it has handled since <enable/> was sent.
+	OutH uint32
+	// Unacked holds, in order, the stanzas sent on this stream that the
+	// server has not acknowledged yet. Stanza OutH+1+i is Unacked[i].
+	Unacked []Stanza
+	// Orphans holds stanzas sent on an earlier stream that can no longer be
+	// resumed, whose delivery the server never confirmed. The next fresh
+	// session resends the messages among them (with XEP-0203 delay and their
+	// original XEP-0359 origin-id) and reports the others as failed.
+	Orphans []Stanza
+	// LastAlive is when the stream was last known to work: the last time
+	// anything arrived from the server, or when the client detached.
+	LastAlive time.Time
+	// Inactive records that the client told the server it is inactive
+	// (XEP-0352); it is sent again after a resumption.
+	Inactive bool
+}
+
+// Stanza is an outbound stanza kept until the server acknowledges it.
+type Stanza struct {
+	// Kind is "message", "presence" or "iq".
+	Kind string
+	// ID is the stanza's id attribute.
+	ID string
+	// To is the stanza's recipient, empty for the server.
+	To string
+	// Sent is when the stanza was first sent; a message resent on a new
+	// stream carries it as its XEP-0203 delay stamp.
+	Sent time.Time
+	// Raw is the stanza as it was first written to the wire.
+	Raw []byte
+	// Message is the message the stanza carries, when Kind is "message".
+	Message *Message `json:",omitempty"`
+}
+
+// Resumable reports whether the stream can still be resumed at time now: the
+// server gave a resumption id and, if it announced a maximum, that long has not
+// passed since the stream was last known alive.
+func (st *State) Resumable(now time.Time) bool {
+	if st == nil || st.ID == "" {
+		return false
+	}
+	if st.Max > 0 && !st.LastAlive.IsZero() && now.Sub(st.LastAlive) >= st.Max {
+		return false
+	}
+	return true
+}
+
+// Clone returns a deep copy of st.
+func (st *State) Clone() *State {
+	if st == nil {
+		return nil
+	}
+	c := *st
+	c.Unacked = cloneStanzas(st.Unacked)
+	c.Orphans = cloneStanzas(st.Orphans)
+	return &c
+}
+
+func cloneStanzas(in []Stanza) []Stanza {
+	if in == nil {
+		return nil
+	}
+	out := make([]Stanza, len(in))
+	for i, s := range in {
+		out[i] = s
+		out[i].Raw = append([]byte(nil), s.Raw...)
+		if s.Message != nil {
+			m := *s.Message
+			out[i].Message = &m
+		}
+	}
+	return out
+}
+
+// Pending returns the number of stanzas whose delivery is not yet confirmed.
+func (st *State) Pending() int {
+	if st == nil {
+		return 0
+	}
+	return len(st.Unacked) + len(st.Orphans)
+}
+
+// String describes the state without the resumption id.
+func (st *State) String() string {
+	if st == nil {
+		return "session.State(nil)"
+	}
+	return fmt.Sprintf("session.State{resumable:%t jid:%s in:%d out:%d unacked:%d orphans:%d}",
+		st.ID != "", st.JID, st.InH, st.OutH, len(st.Unacked), len(st.Orphans))
+}
+
+// LogValue implements slog.LogValuer so that logging a State never logs the
+// resumption id.
+func (st *State) LogValue() slog.Value {
+	if st == nil {
+		return slog.StringValue("nil")
+	}
+	return slog.GroupValue(
+		slog.Bool("resumable", st.ID != ""),
+		slog.String("jid", st.JID),
+		slog.Any("in_h", st.InH),
+		slog.Any("out_h", st.OutH),
+		slog.Int("unacked", len(st.Unacked)),
+		slog.Int("orphans", len(st.Orphans)),
+	)
+}
+
+// ackDelta returns how many stanzas an <a h='h'/> acknowledges when the last
+// acknowledged count was last: (h − last) mod 2^32.
+func ackDelta(h, last uint32) uint32 { return h - last }
+
+// ack applies an acknowledgement of h: it drops the stanzas the server has
+// handled and returns them. An h acknowledging more than was sent is a
+// protocol violation: ack returns ErrAckOverflow and changes nothing.
+func (st *State) ack(h uint32) ([]Stanza, error) {
+	d := ackDelta(h, st.OutH)
+	if uint64(d) > uint64(len(st.Unacked)) {
+		return nil, fmt.Errorf("%w: h=%d acknowledges %d stanzas, %d were unacknowledged",
+			ErrAckOverflow, h, d, len(st.Unacked))
+	}
+	acked := st.Unacked[:d:d]
+	st.Unacked = st.Unacked[d:]
+	if len(st.Unacked) == 0 {
+		st.Unacked = nil
+	}
+	st.OutH = h
+	return acked, nil
+}
+
+// orphan ends the resumable stream: what it had not had acknowledged joins
+// the orphans, to be resent by the next fresh session, and the counters
+// restart.
+func (st *State) orphan() {
+	st.Orphans = append(st.Orphans, st.Unacked...)
+	st.Unacked = nil
+	st.ID = ""
+	st.Location = ""
+	st.Max = 0
+	st.InH = 0
+	st.OutH = 0
+}
+
+// stateFile is the on-disk form of a State.
+type stateFile struct {
+	Version int    `json:"version"`
+	Account string `json:"account"`
+	*State
+}
+
+// ErrStateFile is wrapped by every error reading a state file that exists but
+// cannot be used (corrupt, another version, another account).
+var ErrStateFile = errors.New("session: unusable state file")
+
+// Save writes st to path atomically (a temporary file renamed over the old
+// one) with mode 0600, labelled with account (a bare JID) so that it is never
+// used for another account.
+func (st *State) Save(path, account string) error {
+	if st == nil {
+		st = &State{}
+	}
+	b, err := json.MarshalIndent(stateFile{Version: stateVersion, Account: account, State: st}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("session: encoding state: %w", err)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".xmppbg-state-*")
+	if err != nil {
+		return fmt.Errorf("session: saving state: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op once renamed
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("session: saving state: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("session: saving state: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("session: saving state: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("session: saving state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("session: saving state: %w", err)
+	}
+	return nil
+}
+
+// LoadState reads a state saved by Save for account. A missing file gives an
+// empty state and no error. A file that exists but cannot be used gives an
+// error wrapping ErrStateFile together with whatever could be salvaged from it:
+// the stanzas it holds, as orphans, so that a fresh session can still resend
+// them. The salvaged state is never resumable.
+func LoadState(path, account string) (*State, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &State{}, nil
+	}
+	if err != nil {
+		return &State{}, fmt.Errorf("session: reading state: %w", err)
+	}
+	return parseState(b, account)
+}
+
+func parseState(b []byte, account string) (*State, error) {
+	f := stateFile{State: &State{}}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return salvage(b), fmt.Errorf("%w: %v", ErrStateFile, err)
+	}
+	st := f.State
+	if st == nil {
+		st = &State{}
+	}
+	switch {
+	case f.Version != stateVersion:
+		return salvage(b), fmt.Errorf("%w: version %d, want %d", ErrStateFile, f.Version, stateVersion)
+	case f.Account != account:
+		// Never resend another account's stanzas from this one.
+		return &State{}, fmt.Errorf("%w: it belongs to %q, not %q", ErrStateFile, f.Account, account)
+	}
+	if err := st.validate(); err != nil {
+		out := &State{}
+		out.Orphans = validStanzas(append(st.Unacked, st.Orphans...))
+		return out, fmt.Errorf("%w: %v", ErrStateFile, err)
+	}
+	return st, nil
+}
+
+// validate checks the invariants a loaded state must hold.
+func (st *State) validate() error {
+	if st.Max < 0 {
+		return errors.New("negative max")
+	}
+	for _, q := range [][]Stanza{st.Unacked, st.Orphans} {
+		for i, s := range q {
+			if err := s.validate(); err != nil {
+				return fmt.Errorf("stanza %d: %v", i, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s Stanza) validate() error {
+	switch s.Kind {
+	case "message":
+		if s.Message == nil {
+			return errors.New("message stanza without message")
+		}
+	case "presence", "iq":
+	default:
+		return fmt.Errorf("unknown kind %q", s.Kind)
+	}
+	if len(s.Raw) == 0 {
+		return errors.New("empty stanza")
+	}
+	return nil
+}
+
+func validStanzas(in []Stanza) []Stanza {
+	var out []Stanza
+	for _, s := range in {
+		if s.validate() == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// salvage recovers what it can from a state file that does not decode as a
+// whole: each stanza that decodes on its own.
+func salvage(b []byte) *State {
+	var loose struct {
+		Unacked []json.RawMessage
+		Orphans []json.RawMessage
+	}
+	out := &State{}
+	if json.Unmarshal(b, &loose) != nil {
+		return out
+	}
+	for _, raw := range append(loose.Unacked, loose.Orphans...) {
+		var s Stanza
+		if json.Unmarshal(raw, &s) == nil && s.validate() == nil {
+			out.Orphans = append(out.Orphans, s)
+		}
+	}
+	return out
+}

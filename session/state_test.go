@@ -1,0 +1,132 @@
+package session_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+func sampleState() *session.State {
+	return &session.State{
+		ID: "super-secret-id", Location: "127.0.0.1:5222", Max: 5 * time.Minute,
+		JID: "alice@example.org/r", InH: 42, OutH: 4294967295,
+		Unacked:   []session.Stanza{msgStanza("m1"), iqStanza("q1")},
+		Orphans:   []session.Stanza{msgStanza("m0")},
+		LastAlive: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
+		Inactive:  true,
+	}
+}
+
+func TestStateSaveLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	st := sampleState()
+	if err := st.Save(path, "alice@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600: the file holds the resumption id", fi.Mode().Perm())
+	}
+	got, err := session.LoadState(path, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != st.ID || got.InH != 42 || got.OutH != 4294967295 || got.Max != st.Max ||
+		len(got.Unacked) != 2 || len(got.Orphans) != 1 || !got.Inactive ||
+		got.Unacked[0].Message.Body != "body m1" || !bytes.Equal(got.Unacked[1].Raw, st.Unacked[1].Raw) {
+		t.Errorf("round trip: got %+v", got)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left behind: %v", entries)
+	}
+}
+
+func TestLoadStateMissingFile(t *testing.T) {
+	st, err := session.LoadState(filepath.Join(t.TempDir(), "none.json"), "a@b")
+	if err != nil || st == nil || st.Resumable(time.Now()) {
+		t.Fatalf("LoadState(missing) = %v, %v; want an empty state", st, err)
+	}
+}
+
+func TestLoadStateBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	if err := sampleState().Save(good, "alice@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(good)
+
+	t.Run("other account", func(t *testing.T) {
+		st, err := session.LoadState(good, "mallory@example.org")
+		if !errors.Is(err, session.ErrStateFile) || st.Pending() != 0 || st.ID != "" {
+			t.Fatalf("got %v, %v; want nothing from another account's file", st, err)
+		}
+		if strings.Contains(err.Error(), "super-secret-id") {
+			t.Error("error shows the resumption id")
+		}
+	})
+	t.Run("truncated", func(t *testing.T) {
+		p := filepath.Join(dir, "trunc.json")
+		os.WriteFile(p, raw[:len(raw)/2], 0o600)
+		st, err := session.LoadState(p, "alice@example.org")
+		if !errors.Is(err, session.ErrStateFile) || st == nil || st.ID != "" {
+			t.Fatalf("got %v, %v", st, err)
+		}
+	})
+	t.Run("one bad stanza", func(t *testing.T) {
+		p := filepath.Join(dir, "bad.json")
+		bad := bytes.Replace(raw, []byte(`"Kind": "iq"`), []byte(`"Kind": "bogus"`), 1)
+		os.WriteFile(p, bad, 0o600)
+		st, err := session.LoadState(p, "alice@example.org")
+		if !errors.Is(err, session.ErrStateFile) {
+			t.Fatalf("err = %v", err)
+		}
+		if st.Resumable(time.Now()) || len(st.Orphans) != 2 {
+			t.Fatalf("salvaged %v, want the two messages as orphans and no resumption", st)
+		}
+	})
+	t.Run("other version", func(t *testing.T) {
+		p := filepath.Join(dir, "v.json")
+		os.WriteFile(p, bytes.Replace(raw, []byte(`"version": 1`), []byte(`"version": 99`), 1), 0o600)
+		st, err := session.LoadState(p, "alice@example.org")
+		if !errors.Is(err, session.ErrStateFile) || st.ID != "" || len(st.Orphans) != 3 {
+			t.Fatalf("got %v, %v; want the messages salvaged", st, err)
+		}
+	})
+}
+
+func TestStateNeverLogsItsID(t *testing.T) {
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("state", "st", sampleState())
+	if strings.Contains(buf.String(), "super-secret-id") || strings.Contains(sampleState().String(), "super-secret-id") {
+		t.Fatalf("resumption id in output: %s", buf.String())
+	}
+}
+
+func TestResumable(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		st   session.State
+		want bool
+	}{
+		{session.State{}, false},
+		{session.State{ID: "x"}, true},
+		{session.State{ID: "x", Max: time.Minute, LastAlive: now.Add(-59 * time.Second)}, true},
+		{session.State{ID: "x", Max: time.Minute, LastAlive: now.Add(-time.Minute)}, false},
+	} {
+		if got := tc.st.Resumable(now); got != tc.want {
+			t.Errorf("%v.Resumable = %t, want %t", tc.st, got, tc.want)
+		}
+	}
+}
