@@ -1,0 +1,442 @@
+package prosody_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xmppbg/xmppbg/internal/prosody"
+)
+
+func TestTestdataConfigInSync(t *testing.T) {
+	const copyPath = "../../testdata/prosody/prosody.cfg.lua"
+	testdata, err := os.ReadFile(copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(prosody.Config, testdata) {
+		t.Fatalf("%s differs from internal/prosody/prosody.cfg.lua (the embedded, canonical copy); "+
+			"run: cp internal/prosody/prosody.cfg.lua testdata/prosody/prosody.cfg.lua", copyPath)
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	t.Setenv(prosody.EnvServer, "")
+	for _, opts := range []prosody.Options{
+		{Hibernation: 1500 * time.Millisecond},
+		{Hibernation: 500 * time.Millisecond},
+		{Hibernation: -time.Second},
+		{LogLevel: "verbose"},
+	} {
+		s, err := prosody.Start(t.Context(), opts)
+		if err == nil {
+			s.Stop()
+			t.Errorf("Start(%+v) succeeded, want an error", opts)
+		} else if !strings.Contains(err.Error(), "Hibernation") && !strings.Contains(err.Error(), "LogLevel") {
+			t.Errorf("Start(%+v): %v, want a validation error", opts, err)
+		}
+	}
+}
+
+// features connects to addr (TLS when tlsConf is not nil), sends a stream
+// header and returns the stream features.
+func features(t *testing.T, addr string, tlsConf *tls.Config, domain string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if tlsConf != nil {
+		conn = tls.Client(conn, tlsConf)
+	}
+	if _, err := conn.Write([]byte(prosody.StreamHeader(domain))); err != nil {
+		t.Fatal(err)
+	}
+	data, err := prosody.ReadUntil(conn, "</stream:features>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// login authenticates user with SASL PLAIN after STARTTLS (verifying the
+// server certificate against the server's CA) and returns nil on <success/>.
+// With internal_hashed, PLAIN checks the password against the stored SCRAM
+// keys, so this also validates account files.
+func login(s *prosody.Server, user, password string) error {
+	conn, err := authenticate(s, user, password)
+	if conn != nil {
+		conn.Close()
+	}
+	return err
+}
+
+func send(c net.Conn, x string) error { _, err := c.Write([]byte(x)); return err }
+
+// authenticate returns the connection after <success/>, or an error.
+func authenticate(s *prosody.Server, user, password string) (net.Conn, error) {
+	conn, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fail := func(err error) (net.Conn, error) { conn.Close(); return nil, err }
+
+	if err := send(conn, prosody.StreamHeader(s.Domain())); err != nil {
+		return fail(err)
+	}
+	f, err := prosody.ReadUntil(conn, "</stream:features>")
+	if err != nil {
+		return fail(err)
+	}
+	if !bytes.Contains(f, []byte("urn:ietf:params:xml:ns:xmpp-tls")) {
+		return fail(fmt.Errorf("no starttls in %s", f))
+	}
+	if err := send(conn, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); err != nil {
+		return fail(err)
+	}
+	if _, err := prosody.ReadUntil(conn, "<proceed"); err != nil {
+		return fail(err)
+	}
+	tc := tls.Client(conn, &tls.Config{RootCAs: s.CertPool(), ServerName: s.Domain()})
+	if err := tc.Handshake(); err != nil {
+		return fail(fmt.Errorf("tls: %w", err))
+	}
+	if err := send(tc, prosody.StreamHeader(s.Domain())); err != nil {
+		return fail(err)
+	}
+	if f, err = prosody.ReadUntil(tc, "</stream:features>"); err != nil {
+		return fail(err)
+	}
+	if !bytes.Contains(f, []byte(">PLAIN<")) {
+		return fail(fmt.Errorf("no PLAIN in %s", f))
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
+	if err := send(tc, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+auth+"</auth>"); err != nil {
+		return fail(err)
+	}
+	r, err := prosody.ReadUntil(tc, "<success", "<failure")
+	if err != nil {
+		return fail(err)
+	}
+	if !bytes.Contains(r, []byte("<success")) {
+		return fail(fmt.Errorf("login %s: %s", user, r))
+	}
+	return tc, nil
+}
+
+// enableSM logs in, binds a resource, enables stream management and returns
+// the post-auth features and the <enabled/> element.
+func enableSM(t *testing.T, s *prosody.Server, user, password string) (features, enabled string) {
+	t.Helper()
+	conn, err := authenticate(s, user, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	step := func(out string, markers ...string) string {
+		t.Helper()
+		if err := send(conn, out); err != nil {
+			t.Fatal(err)
+		}
+		in, err := prosody.ReadUntil(conn, markers...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(in)
+	}
+	features = step(prosody.StreamHeader(s.Domain()), "</stream:features>")
+	step("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>", "</iq>")
+	enabled = step("<enable xmlns='urn:xmpp:sm:3' resume='true'/>", "<enabled", "<failed")
+	return features, enabled
+}
+
+func mustLogin(t *testing.T, s *prosody.Server, user, password string) {
+	t.Helper()
+	if err := login(s, user, password); err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+}
+
+func TestStartAccountsAndFeatures(t *testing.T) {
+	begin := time.Now()
+	s := prosody.StartT(t, prosody.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "b0b pass!"}})
+	t.Logf("started in %v at %s (pid %d)", time.Since(begin), s.Addr(), s.PID())
+	if s.External() {
+		t.Skip("local-server test")
+	}
+	if s.Domain() != "localhost" || s.Hibernation() != 600*time.Second || s.DirectTLSAddr() != "" {
+		t.Errorf("Domain %q, Hibernation %v, DirectTLSAddr %q", s.Domain(), s.Hibernation(), s.DirectTLSAddr())
+	}
+	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") || s.PID() == 0 {
+		t.Errorf("Addr %q, PID %d", s.Addr(), s.PID())
+	}
+	f := features(t, s.Addr(), nil, s.Domain())
+	if !strings.Contains(f, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'") || !strings.Contains(f, "<required") {
+		t.Errorf("pre-auth features lack required starttls: %s", f)
+	}
+	if fi, err := os.Stat(filepath.Join(s.Dir(), "certs", "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("key file: %v, %v", fi, err)
+	}
+
+	features, enabled := enableSM(t, s, "alice", "alice-pw")
+	if !strings.Contains(features, "urn:xmpp:sm:3") || !strings.Contains(enabled, "max='600'") {
+		t.Errorf("stream management: %s\n%s", features, enabled)
+	}
+	mustLogin(t, s, "bob", "b0b pass!")
+	if err := login(s, "alice", "wrong"); err == nil {
+		t.Error("login with a wrong password succeeded")
+	}
+	if err := login(s, "nobody", "x"); err == nil {
+		t.Error("login of an unknown user succeeded")
+	}
+
+	// prosodyctl against the running server.
+	begin = time.Now()
+	if err := s.Register(t.Context(), "carol", "carol-pw"); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("prosodyctl register: %v", time.Since(begin))
+	mustLogin(t, s, "carol", "carol-pw")
+	// Overwrite: the new password wins.
+	if err := s.Register(t.Context(), "carol", "new-pw"); err != nil {
+		t.Fatal(err)
+	}
+	mustLogin(t, s, "carol", "new-pw")
+	// Names and passwords stringprep may change go through prosodyctl.
+	if err := s.RegisterMany(t.Context(), map[string]string{"Dave": "pässwörd", "erin": "erin-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	mustLogin(t, s, "dave", "pässwörd")
+	mustLogin(t, s, "erin", "erin-pw")
+
+	// The password never appears in errors.
+	err := s.Register(t.Context(), "bad@name", "secret-password")
+	if err == nil {
+		t.Fatal("registering an invalid JID succeeded")
+	}
+	if strings.Contains(err.Error(), "secret-password") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+	t.Logf("invalid user: %v", err)
+}
+
+func TestRestartKeepsPortAndAccounts(t *testing.T) {
+	s := prosody.StartT(t, prosody.Options{Accounts: map[string]string{"alice": "alice-pw"}})
+	if s.External() {
+		t.Skip("local-server test")
+	}
+	if err := s.Register(t.Context(), "bob", "bob-pw"); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr()
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		// A connected client must not prevent the restart.
+		conn, err := authenticate(s, "alice", "alice-pw")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		oldPID := s.PID()
+		begin := time.Now()
+		if err := s.Restart(t.Context(), sig); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("restart with %v: %v", sig, time.Since(begin))
+		if s.Addr() != addr {
+			t.Errorf("after %v: Addr %s, want %s", sig, s.Addr(), addr)
+		}
+		if s.PID() == oldPID || s.PID() == 0 {
+			t.Errorf("after %v: PID %d, was %d", sig, s.PID(), oldPID)
+		}
+		if err := syscall.Kill(oldPID, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("after %v: old process %d: kill 0: %v", sig, oldPID, err)
+		}
+		if _, err := os.Stat(filepath.Join(s.Dir(), "data", "localhost", "accounts", "bob.dat")); err != nil {
+			t.Error(err)
+		}
+		mustLogin(t, s, "alice", "alice-pw")
+		mustLogin(t, s, "bob", "bob-pw")
+	}
+}
+
+func TestStop(t *testing.T) {
+	t.Setenv(prosody.EnvServer, "")
+	s := prosody.StartT(t, prosody.Options{})
+	pid, dir := s.PID(), s.Dir()
+	begin := time.Now()
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stop: %v", time.Since(begin))
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("process %d after Stop: kill 0: %v", pid, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dir %s after Stop: %v", dir, err)
+	}
+	if s.PID() != 0 {
+		t.Errorf("PID after Stop: %d", s.PID())
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	if err := s.Restart(t.Context(), syscall.SIGTERM); err == nil {
+		t.Error("Restart after Stop succeeded")
+	}
+}
+
+func TestGivenDirIsKept(t *testing.T) {
+	t.Setenv(prosody.EnvServer, "")
+	dir := filepath.Join(t.TempDir(), "srv")
+	s := prosody.StartT(t, prosody.Options{Dir: dir, Accounts: map[string]string{"alice": "pw"}})
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "localhost", "accounts", "alice.dat")); err != nil {
+		t.Errorf("data after Stop: %v", err)
+	}
+	// The same dir again: the account is still there.
+	s = prosody.StartT(t, prosody.Options{Dir: dir})
+	mustLogin(t, s, "alice", "pw")
+}
+
+func TestLogTail(t *testing.T) {
+	s := prosody.StartT(t, prosody.Options{LogLevel: "debug"})
+	if s.External() {
+		t.Skip("local-server test")
+	}
+	tail := s.LogTail(5)
+	if n := len(strings.Split(tail, "\n")); tail == "" || n > 5 {
+		t.Errorf("LogTail(5) = %d lines:\n%s", n, tail)
+	}
+	if s.LogTail(0) != "" {
+		t.Error("LogTail(0) not empty")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	s := prosody.StartT(t, prosody.Options{
+		Domain:         "example.test",
+		Hibernation:    3 * time.Second,
+		MAM:            true,
+		DisableOffline: true,
+		DirectTLSPort:  true,
+		LogLevel:       "debug",
+		Accounts:       map[string]string{"alice": "pw"},
+	})
+	if s.External() {
+		t.Skip("local-server test")
+	}
+	if s.Domain() != "example.test" || s.Hibernation() != 3*time.Second {
+		t.Errorf("Domain %q Hibernation %v", s.Domain(), s.Hibernation())
+	}
+	if s.DirectTLSAddr() == "" || s.DirectTLSAddr() == s.Addr() {
+		t.Fatalf("DirectTLSAddr %q (Addr %q)", s.DirectTLSAddr(), s.Addr())
+	}
+	f := features(t, s.DirectTLSAddr(), &tls.Config{RootCAs: s.CertPool(), ServerName: s.Domain()}, s.Domain())
+	if strings.Contains(f, "xmpp-tls") || !strings.Contains(f, "<mechanism>PLAIN</mechanism>") {
+		t.Errorf("direct TLS features: %s", f)
+	}
+	// The certificate is also valid for 127.0.0.1 (no SNI is sent for an
+	// IP; Prosody refuses SNI names other than its hosts).
+	conn, err := tls.Dial("tcp", s.DirectTLSAddr(), &tls.Config{RootCAs: s.CertPool(), ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Errorf("TLS with ServerName 127.0.0.1: %v", err)
+	} else {
+		conn.Close()
+	}
+	features, enabled := enableSM(t, s, "alice", "pw")
+	if !strings.Contains(features, "urn:xmpp:sm:3") {
+		t.Errorf("post-auth features lack urn:xmpp:sm:3: %s", features)
+	}
+	if !strings.Contains(enabled, "max='3'") {
+		t.Errorf("hibernation not 3 s: %s", enabled)
+	}
+	log := s.LogTail(100000)
+	if !strings.Contains(log, "example.test:mam") {
+		t.Error("mod_mam not loaded")
+	}
+	if strings.Contains(log, "example.test:offline") {
+		t.Error("mod_offline loaded")
+	}
+}
+
+func TestExternalMode(t *testing.T) {
+	// A local server stands in for the external one; prosodyctl reaches its
+	// data through the same variables the config reads.
+	t.Setenv(prosody.EnvServer, "")
+	local := prosody.StartT(t, prosody.Options{Hibernation: 7 * time.Second})
+	if local.External() {
+		t.Skip("local-server test")
+	}
+
+	t.Setenv(prosody.EnvServer, local.Addr())
+	t.Setenv(prosody.EnvDomain, "")
+	t.Setenv(prosody.EnvHibernation, "")
+	t.Setenv(prosody.EnvCAFile, "")
+	if _, err := prosody.Start(t.Context(), prosody.Options{}); err == nil || !strings.Contains(err.Error(), prosody.EnvCAFile) {
+		t.Fatalf("Start without %s: %v", prosody.EnvCAFile, err)
+	}
+	t.Setenv(prosody.EnvCAFile, local.CAFile())
+	t.Setenv(prosody.EnvHibernation, "7s")
+	t.Setenv(prosody.EnvProsodyctl, "env XMPPBG_RUN_AS_ROOT=1 XMPPBG_DATA="+filepath.Join(local.Dir(), "data")+
+		" prosodyctl --config "+local.ConfigFile())
+	s, err := prosody.Start(t.Context(), prosody.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "bob-pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.External() || s.Addr() != local.Addr() || s.Domain() != "localhost" || s.Hibernation() != 7*time.Second ||
+		s.PID() != 0 || s.LogTail(10) != "" || s.DirectTLSAddr() != "" {
+		t.Errorf("external: External %v Addr %s Domain %s Hibernation %v PID %d", s.External(), s.Addr(), s.Domain(), s.Hibernation(), s.PID())
+	}
+	mustLogin(t, s, "alice", "alice-pw")
+	mustLogin(t, s, "bob", "bob-pw")
+	if err := s.Register(t.Context(), "carol", "carol-pw"); err != nil {
+		t.Fatal(err)
+	}
+	mustLogin(t, s, "carol", "carol-pw")
+	if err := s.Restart(context.Background(), syscall.SIGTERM); !errors.Is(err, prosody.ErrExternal) {
+		t.Errorf("Restart: %v, want ErrExternal", err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Error(err)
+	}
+	mustLogin(t, s, "alice", "alice-pw") // Stop did nothing
+}
+
+func TestRegisterManyTiming(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	s := prosody.StartT(t, prosody.Options{})
+	if s.External() {
+		t.Skip("local-server test")
+	}
+	// 1000 accounts take about 2.3 s on 2 cores, ten times that under -race.
+	const n = 200
+	accounts := make(map[string]string, n)
+	for i := range n {
+		accounts[fmt.Sprintf("user%04d", i)] = fmt.Sprintf("pw%04d", i)
+	}
+	begin := time.Now()
+	if err := s.RegisterMany(t.Context(), accounts); err != nil {
+		t.Fatal(err)
+	}
+	d := time.Since(begin)
+	t.Logf("RegisterMany(%d): %v (%v per account)", n, d, d/n)
+	mustLogin(t, s, "user0000", "pw0000")
+	mustLogin(t, s, fmt.Sprintf("user%04d", n-1), fmt.Sprintf("pw%04d", n-1))
+}
