@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -50,6 +49,13 @@ type Config struct {
 	// once OnEvent returns for it. It must not block for long. Default:
 	// events are dropped, which acknowledges incoming messages unread.
 	OnEvent func(Event)
+	// Persist, when set, receives a copy of the State after every change
+	// worth keeping: a stanza queued, acknowledged or handled, a stream
+	// enabled, resumed or detached. Calls are serialised and in order, so
+	// saving each copy (State.Save) keeps a file that another process can
+	// resume from with nothing lost or duplicated. It runs on the goroutine
+	// that made the change and slows it by what it takes.
+	Persist func(*State)
 	// Logger receives diagnostics. Default: slog.Default().
 	Logger *slog.Logger
 	// DisableSM turns XEP-0198 stream management off even when the server
@@ -82,10 +88,10 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 	cfg := *c
 	j, err := jid.Parse(cfg.JID)
 	if err != nil {
-		return cfg, j, fmt.Errorf("session: invalid JID %q: %w", cfg.JID, err)
+		return cfg, j, fmt.Errorf("%w: invalid JID %q: %v", ErrConfig, cfg.JID, err)
 	}
 	if j.Localpart() == "" {
-		return cfg, j, fmt.Errorf("session: JID %q has no user part", cfg.JID)
+		return cfg, j, fmt.Errorf("%w: JID %q has no user part", ErrConfig, cfg.JID)
 	}
 	if cfg.Addr == "" {
 		cfg.Addr = net.JoinHostPort(j.Domainpart(), DefaultPort)
@@ -146,4 +152,4 @@ func TLSConfig(serverName, caFile string, insecureSkipVerify bool) (*tls.Config,
 }
 
 // errNoPassword is returned by Connect without a password.
-var errNoPassword = errors.New("session: no password")
+var errNoPassword = fmt.Errorf("%w: no password", ErrConfig)

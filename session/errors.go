@@ -10,6 +10,9 @@ import (
 
 // Sentinel errors. Match them with errors.Is.
 var (
+	// ErrConfig is wrapped by errors in the Config (an invalid JID, no
+	// password): retrying cannot fix them.
+	ErrConfig = errors.New("session: invalid configuration")
 	// ErrClosed is returned by operations on a session that has ended.
 	ErrClosed = errors.New("session: closed")
 	// ErrDetached ends a session whose connection the client closed on

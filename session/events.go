@@ -1,12 +1,18 @@
 package session
 
 // Event is something that happened on a session, delivered to Config.OnEvent.
-// The concrete types are Received, Presence, Acked, Resent, Failed and
+// The concrete types are Received, Duplicate, Presence, Acked, Resent, Failed and
 // Warning.
 type Event interface{ isEvent() }
 
 // Received is an incoming chat message.
 type Received struct {
+	Message Message
+}
+
+// Duplicate is an incoming message already handled once (see State.Seen):
+// it is counted for XEP-0198 but not delivered as Received.
+type Duplicate struct {
 	Message Message
 }
 
@@ -54,12 +60,13 @@ type Warning struct {
 	Text string
 }
 
-func (Received) isEvent() {}
-func (Presence) isEvent() {}
-func (Acked) isEvent()    {}
-func (Resent) isEvent()   {}
-func (Failed) isEvent()   {}
-func (Warning) isEvent()  {}
+func (Received) isEvent()  {}
+func (Presence) isEvent()  {}
+func (Duplicate) isEvent() {}
+func (Acked) isEvent()     {}
+func (Resent) isEvent()    {}
+func (Failed) isEvent()    {}
+func (Warning) isEvent()   {}
 
 func refOf(s Stanza) Ref { return Ref{Kind: s.Kind, ID: s.ID, To: s.To} }
 

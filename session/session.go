@@ -59,6 +59,9 @@ type Session struct {
 	// and is written, so that queue order is wire order.
 	wmu sync.Mutex
 
+	// pmu serialises Persist calls so that copies are saved in order.
+	pmu sync.Mutex
+
 	mu        sync.Mutex
 	st        *State
 	sm        bool
@@ -149,6 +152,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 	s.login.CSI = s.csi
 	s.mu.Unlock()
 
+	s.persist()
 	go s.readLoop(xs.TokenReader())
 
 	if err := s.afterLogin(ctx); err != nil {
@@ -261,8 +265,13 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	st := s.st
 	now := s.cfg.now()
 
+	// Past the server's max the stream cannot be resumed, and asking costs
+	// a round trip. Ask all the same when stanzas are unconfirmed: the
+	// <failed h/> answer says which ones the server got, the only way to
+	// resend those it lacks without duplicating those it has.
+	ask := useSM && (st.Resumable(now) || st.ID != "" && len(st.Unacked) > 0)
 	switch {
-	case useSM && st.Resumable(now):
+	case ask:
 		el, err := s.exchange(xs, smResume(st.ID, st.InH))
 		if err != nil {
 			return err
@@ -554,6 +563,11 @@ func (s *Session) sendRaw(kind, id, to string, m *Message, build func(id string)
 	}
 	sm := s.sm
 	s.mu.Unlock()
+	if sm {
+		// Saved before it is written: a copy on disk never misses a stanza
+		// the server may have.
+		s.persist()
+	}
 	err := s.writeLocked(buf)
 	if sm {
 		// Queued: the next session sends it again.
@@ -719,6 +733,7 @@ func (s *Session) Detach() error {
 	s.mu.Unlock()
 	s.fail(ErrDetached)
 	<-s.done
+	s.persist()
 	return err
 }
 
@@ -777,6 +792,7 @@ func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	s.st.orphan()
 	s.mu.Unlock()
+	s.persist()
 	if ackErr != nil {
 		return fmt.Errorf("session: closed with stanzas unacknowledged: %w", ackErr)
 	}
@@ -901,7 +917,20 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 			return s.decodeError(err)
 		}
 		if msg, ok := m.message(s.jid.Bare().String()); ok {
-			s.cfg.OnEvent(Received{Message: msg})
+			k, keyed := seenKey(&msg)
+			s.mu.Lock()
+			dup := keyed && s.st.seen(k)
+			s.mu.Unlock()
+			if dup {
+				s.cfg.OnEvent(Duplicate{Message: msg})
+			} else {
+				s.cfg.OnEvent(Received{Message: msg})
+				if keyed {
+					s.mu.Lock()
+					s.st.remember(k)
+					s.mu.Unlock()
+				}
+			}
 		}
 	case "presence":
 		var p inPresence
@@ -922,11 +951,28 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 	}
 	// Handled: count it (XEP-0198 §4).
 	s.mu.Lock()
-	if s.sm {
+	sm := s.sm
+	if sm {
 		s.st.InH++
 	}
 	s.mu.Unlock()
+	if sm {
+		s.persist()
+	}
 	return nil
+}
+
+// persist hands a copy of the state to Config.Persist.
+func (s *Session) persist() {
+	if s.cfg.Persist == nil {
+		return
+	}
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	s.mu.Lock()
+	snap := s.st.Clone()
+	s.mu.Unlock()
+	s.cfg.Persist(snap)
 }
 
 // decodeError classifies a failure to decode a stanza: broken XML is the
@@ -959,6 +1005,7 @@ func (s *Session) onAck(h uint32) error {
 	}
 	s.mu.Unlock()
 	if len(acked) > 0 {
+		s.persist()
 		s.cfg.OnEvent(Acked{Stanzas: refs(acked)})
 	}
 	if again {

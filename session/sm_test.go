@@ -280,23 +280,35 @@ func TestFailedResumptionWithoutH(t *testing.T) {
 	}
 }
 
-// A resumption that can no longer succeed (max passed) is not tried.
+// A resumption that can no longer succeed (max passed) is not tried, unless
+// stanzas are unconfirmed: then <failed h/> tells which the server has.
 func TestMaxSkipsResume(t *testing.T) {
-	f := &fake{}
-	st := &session.State{ID: "RID", Max: 10 * time.Second, LastAlive: time.Now().Add(-11 * time.Second),
-		Unacked: []session.Stanza{msgStanza("m1")}}
-	c := &collector{}
-	s := connect(t, f, c, st)
-	if len(f.resumes) != 0 {
-		t.Fatalf("sent %v although max had passed", f.resumes)
-	}
-	if s.Login().ResumeSkipped == "" {
-		t.Error("Login does not say why resumption was skipped")
-	}
-	f.expectSkippingR("presence")
-	if e := f.expectSkippingR("message"); e.attr("id") != "m1" {
-		t.Fatalf("got %s, want m1 resent", e)
-	}
+	t.Run("nothing unconfirmed", func(t *testing.T) {
+		f := &fake{}
+		st := &session.State{ID: "RID", Max: 10 * time.Second, LastAlive: time.Now().Add(-11 * time.Second)}
+		s := connect(t, f, &collector{}, st)
+		if len(f.resumes) != 0 {
+			t.Fatalf("sent %v although max had passed", f.resumes)
+		}
+		if s.Login().ResumeSkipped == "" {
+			t.Error("Login does not say why resumption was skipped")
+		}
+	})
+	t.Run("unconfirmed stanzas", func(t *testing.T) {
+		f := &fake{resume: func(string, uint32) string {
+			return `<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`
+		}}
+		st := &session.State{ID: "RID", Max: 10 * time.Second, LastAlive: time.Now().Add(-11 * time.Second),
+			Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2")}}
+		s := connect(t, f, &collector{}, st)
+		if len(f.resumes) != 1 || s.Login().ResumeFailed == nil {
+			t.Fatalf("resumes %v, login %+v: want one <resume/> to learn h", f.resumes, s.Login())
+		}
+		f.expectSkippingR("presence")
+		if e := f.expectSkippingR("message"); e.attr("id") != "m2" {
+			t.Fatalf("got %s, want only m2 resent", e)
+		}
+	})
 }
 
 // The location the server gave is tried first, then the normal address.

@@ -1,12 +1,15 @@
 package session
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -59,6 +62,50 @@ type State struct {
 	// Inactive records that the client told the server it is inactive
 	// (XEP-0352); it is sent again after a resumption.
 	Inactive bool
+	// Seen remembers the last SeenCap incoming messages handled, as 8-byte
+	// hashes of sender and id, so that a message delivered twice (offline
+	// storage after a failed resumption, a sender's resend) reaches the
+	// application once.
+	Seen []byte `json:",omitempty"`
+}
+
+// SeenCap is how many handled messages State.Seen remembers.
+const SeenCap = 1024
+
+// seenKey identifies an incoming message for de-duplication: the sender's
+// bare JID with the sender's XEP-0359 origin-id, or else the stanza id, which
+// servers keep when they redeliver. Messages with neither are never
+// considered duplicates.
+func seenKey(m *Message) (uint64, bool) {
+	id := m.OriginID
+	if id == "" {
+		id = m.ID
+	}
+	if id == "" {
+		return 0, false
+	}
+	from := m.From
+	if i := strings.IndexByte(from, '/'); i >= 0 {
+		from = from[:i]
+	}
+	h := sha256.Sum256([]byte(from + "\x00" + id))
+	return binary.BigEndian.Uint64(h[:8]), true
+}
+
+func (st *State) seen(k uint64) bool {
+	for i := 0; i+8 <= len(st.Seen); i += 8 {
+		if binary.BigEndian.Uint64(st.Seen[i:]) == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (st *State) remember(k uint64) {
+	if len(st.Seen) >= SeenCap*8 {
+		st.Seen = append(st.Seen[:0], st.Seen[len(st.Seen)-(SeenCap-1)*8:]...)
+	}
+	st.Seen = binary.BigEndian.AppendUint64(st.Seen, k)
 }
 
 // Stanza is an outbound stanza kept until the server acknowledges it.
@@ -98,6 +145,7 @@ func (st *State) Clone() *State {
 	}
 	c := *st
 	c.Unacked = cloneStanzas(st.Unacked)
+	c.Seen = append([]byte(nil), st.Seen...)
 	c.Orphans = cloneStanzas(st.Orphans)
 	return &c
 }
