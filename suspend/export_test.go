@@ -1,0 +1,24 @@
+package suspend
+
+// Test hooks: what a Conn is doing right now.
+
+// InIO returns how many calls are inside c's socket.
+func InIO(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inIO
+}
+
+// Parked returns how many calls are parked in c, not touching the socket.
+func Parked(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.parked
+}
+
+// Frozen reports whether c is frozen.
+func Frozen(c *Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frozen
+}
