@@ -1,0 +1,340 @@
+package reconnect
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// Defaults for the zero values of Config.
+const (
+	// DefaultProbeTimeout bounds the liveness probe sent on resume from a
+	// suspension: a socket that does not answer <r/> in 3 s is treated as
+	// dead. Long enough for a slow mobile round trip (a few hundred ms, more
+	// while the radio wakes up), short enough that the user does not wait.
+	DefaultProbeTimeout = 3 * time.Second
+	// DefaultIdleProbe is how long an online connection may stay silent
+	// before it is probed. Five minutes: a probe wakes the radio, which
+	// costs battery, while read and write errors already reveal most dead
+	// sockets at once; the probe only catches a silently black-holed one.
+	// Servers and NATs usually keep idle TCP flows far longer than that.
+	DefaultIdleProbe = 5 * time.Minute
+	// DefaultQueueSize bounds the messages held while offline.
+	DefaultQueueSize = 1000
+)
+
+// Errors returned by the client.
+var (
+	// ErrQueueFull is returned by Send when the client is offline and its
+	// queue is full; the message was not taken.
+	ErrQueueFull = errors.New("reconnect: outbound queue full")
+	// ErrGaveUp is returned by Run when Backoff.GiveUpAfter passed without
+	// a successful login.
+	ErrGaveUp = errors.New("reconnect: gave up reconnecting")
+	// ErrNotRunning is returned by lifecycle methods when Run is not
+	// running.
+	ErrNotRunning = errors.New("reconnect: client not running")
+)
+
+// PermanentError wraps an error that retrying cannot fix: bad credentials, an
+// untrusted certificate, a conflicting login, a policy violation. Run stops
+// with it.
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return "reconnect: not retrying: " + e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Config configures a Client. The zero value of every field except Session
+// is a documented default.
+type Config struct {
+	// Session configures each login. Its OnEvent and Persist are replaced by
+	// the client's (use Config.OnEvent and Config.Persist).
+	Session session.Config
+	// State is the stream-management state to start from (e.g. loaded from
+	// a file); nil starts fresh.
+	State *session.State
+	// Persist, when set, receives a copy of the State after every change
+	// worth keeping (see session.Config.Persist).
+	Persist func(*session.State)
+	// ProbeTimeout bounds liveness probes. Default DefaultProbeTimeout.
+	ProbeTimeout time.Duration
+	// IdleProbe is the interval of liveness probes while online. Default
+	// DefaultIdleProbe; negative turns idle probes off.
+	IdleProbe time.Duration
+	// Backoff configures the delays between login attempts.
+	Backoff Backoff
+	// QueueSize bounds the messages Send holds while offline. Default
+	// DefaultQueueSize.
+	QueueSize int
+	// OnEvent receives the client's events in order, one at a time, on a
+	// goroutine of the client's. It must not call the lifecycle methods
+	// (Pause, Unpause, Detach, Logout) and wait for them; Send is fine.
+	// Default: events are dropped.
+	OnEvent func(Event)
+	// Logger receives diagnostics. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// conn is what the client needs of a session (a seam for tests).
+type conn interface {
+	Done() <-chan struct{}
+	Err() error
+	Login() session.Login
+	State() *session.State
+	SendMessage(ctx context.Context, m session.Message) (session.Message, error)
+	Probe(ctx context.Context, timeout time.Duration) error
+	Detach() error
+	Close(ctx context.Context) error
+	Abort()
+	SetActive(active bool) error
+}
+
+type connectFunc func(ctx context.Context, cfg session.Config, st *session.State) (conn, error)
+
+func connectSession(ctx context.Context, cfg session.Config, st *session.State) (conn, error) {
+	s, err := session.Connect(ctx, cfg, st)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Client supervises one account's session over time. Create it with New,
+// start it with Run; its other methods are safe for concurrent use.
+type Client struct {
+	cfg     Config
+	log     *slog.Logger
+	connect connectFunc
+	randn   func(int64) int64
+	d       *dispatcher
+	cmds    chan command
+	stopped chan struct{} // closed when Run returns
+
+	// sendMu orders Send against the flush of the offline queue.
+	sendMu sync.Mutex
+
+	mu       sync.Mutex
+	sess     conn
+	online   bool
+	queue    []session.Message
+	state    State
+	running  bool
+	inactive bool
+}
+
+type command struct {
+	kind   string // pause, unpause, detach, logout, active
+	active bool
+	ctx    context.Context
+	reply  chan error
+}
+
+// New returns a client for cfg. It does not connect: call Run.
+func New(cfg Config) *Client {
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	if cfg.IdleProbe == 0 {
+		cfg.IdleProbe = DefaultIdleProbe
+	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnEvent == nil {
+		cfg.OnEvent = func(Event) {}
+	}
+	if cfg.State == nil {
+		cfg.State = &session.State{}
+	}
+	c := &Client{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		connect: connectSession,
+		cmds:    make(chan command),
+		stopped: make(chan struct{}),
+	}
+	c.inactive = cfg.State.Inactive
+	c.cfg.Session.OnEvent = c.onSessionEvent
+	c.cfg.Session.Persist = cfg.Persist
+	return c
+}
+
+func (c *Client) onSessionEvent(e session.Event) {
+	ev := fromSession(e)
+	if ev == nil {
+		return
+	}
+	if _, ok := ev.(Received); ok {
+		// Handled only once the application has seen it.
+		c.d.emitSync(ev)
+		return
+	}
+	c.d.emit(ev)
+}
+
+// State returns the client's current state.
+func (c *Client) State() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state
+}
+
+// Queued returns the number of messages waiting for the client to be online.
+func (c *Client) Queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
+// Session returns the current session, or nil when offline.
+func (c *Client) Session() *session.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, _ := c.sess.(*session.Session)
+	return s
+}
+
+func newID() string {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("reconnect: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Send sends a chat message to to. Online, it goes straight to the session
+// (which keeps it until the server acknowledges it); offline, it waits in a
+// bounded queue and goes out, in order, as soon as a session is up. It
+// returns the message with its id, or ErrQueueFull.
+func (c *Client) Send(ctx context.Context, to, body string) (session.Message, error) {
+	m := session.Message{ID: newID(), To: to, Body: body}
+	m.OriginID = m.ID
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	c.mu.Lock()
+	sess, online := c.sess, c.online
+	c.mu.Unlock()
+	if online {
+		sent, err := sess.SendMessage(ctx, m)
+		if err == nil {
+			c.emit(Sent{Message: sent})
+			return sent, nil
+		}
+		c.log.Debug("send failed, queueing", slog.Any("err", err))
+	}
+	c.mu.Lock()
+	if len(c.queue) >= c.cfg.QueueSize {
+		c.mu.Unlock()
+		return m, fmt.Errorf("%w (%d messages)", ErrQueueFull, c.cfg.QueueSize)
+	}
+	c.queue = append(c.queue, m)
+	c.mu.Unlock()
+	c.emit(Sent{Message: m, Queued: true})
+	return m, nil
+}
+
+func (c *Client) emit(ev Event) {
+	if c.d != nil {
+		c.d.emit(ev)
+	}
+}
+
+// do sends a command to the run loop and waits for its answer.
+func (c *Client) do(cmd command) error {
+	cmd.reply = make(chan error, 1)
+	c.mu.Lock()
+	running := c.running
+	c.mu.Unlock()
+	if !running {
+		return ErrNotRunning
+	}
+	ctx := cmd.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	select {
+	case c.cmds <- cmd:
+	case <-c.stopped:
+		return ErrNotRunning
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return <-cmd.reply
+}
+
+// Pause stops all activity: no probes, no timers that touch the socket, no
+// login attempts (one under way is abandoned), until Unpause. The connection,
+// if any, is left as it is. This is what a suspension means.
+func (c *Client) Pause() { _ = c.do(command{kind: "pause"}) }
+
+// Unpause ends a pause (or the hold after Detach or Logout): a connection
+// still open is probed at once and repaired if dead; without one, a login
+// starts at once (resuming the stream if it can).
+func (c *Client) Unpause() { _ = c.do(command{kind: "unpause"}) }
+
+// Detach ends the connection without ending the stream (session.Detach): the
+// server keeps it resumable. The client stays offline until Unpause.
+func (c *Client) Detach() error { return c.do(command{kind: "detach"}) }
+
+// Logout ends the stream cleanly (session.Close), after the server has
+// acknowledged what was sent (bounded by ctx). The client stays offline until
+// Unpause, which then opens a fresh session.
+func (c *Client) Logout(ctx context.Context) error {
+	return c.do(command{kind: "logout", ctx: ctx})
+}
+
+// SetActive tells the server whether the client is active (XEP-0352). The
+// choice is kept across reconnections.
+func (c *Client) SetActive(active bool) error {
+	return c.do(command{kind: "active", active: active})
+}
+
+// WaitAcked waits until the server has acknowledged the message with id (or
+// the session carrying it ends: ErrNotAcked). Messages still queued offline
+// are not yet sent.
+func (c *Client) WaitAcked(ctx context.Context, id string) error {
+	c.mu.Lock()
+	sess := c.sess
+	c.mu.Unlock()
+	if sess == nil {
+		return session.ErrNotAcked
+	}
+	s, ok := sess.(interface {
+		WaitAcked(context.Context, string) error
+	})
+	if !ok {
+		return session.ErrNotAcked
+	}
+	return s.WaitAcked(ctx, id)
+}
+
+// permanent reports errors that retrying cannot fix.
+func permanent(err error) bool {
+	var (
+		ae *session.AuthError
+		ce *session.CertificateError
+		se *session.StreamError
+	)
+	switch {
+	case errors.As(err, &ae), errors.As(err, &ce), errors.Is(err, session.ErrConfig):
+		return true
+	case errors.As(err, &se) && !se.Local:
+		switch se.Condition {
+		case "conflict", "policy-violation", "not-authorized", "host-unknown",
+			"improper-addressing", "invalid-from", "invalid-namespace",
+			"unsupported-version", "unsupported-encoding", "bad-namespace-prefix":
+			return true
+		}
+	}
+	return false
+}

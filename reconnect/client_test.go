@@ -1,0 +1,553 @@
+package reconnect_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/xmppbg/xmppbg/reconnect"
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// fakeConn stands in for a session. Its probe answers according to probe:
+// nil answers at once, ErrProbeTimeout stays silent until the timeout, any
+// other error is returned at once.
+type fakeConn struct {
+	mu       sync.Mutex
+	done     chan struct{}
+	err      error
+	resumed  bool
+	probe    error
+	probes   int
+	sent     []string
+	detached bool
+	closed   bool
+	active   []bool
+}
+
+func newFakeConn() *fakeConn { return &fakeConn{done: make(chan struct{})} }
+
+func (f *fakeConn) Done() <-chan struct{} { return f.done }
+func (f *fakeConn) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+func (f *fakeConn) Login() session.Login  { return session.Login{Resumed: f.resumed, SM: true} }
+func (f *fakeConn) State() *session.State { return &session.State{} }
+func (f *fakeConn) end(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+		close(f.done)
+	}
+}
+func (f *fakeConn) SendMessage(ctx context.Context, m session.Message) (session.Message, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return m, session.ErrClosed
+	}
+	f.sent = append(f.sent, m.Body)
+	return m, nil
+}
+func (f *fakeConn) Probe(ctx context.Context, timeout time.Duration) error {
+	f.mu.Lock()
+	f.probes++
+	p := f.probe
+	f.mu.Unlock()
+	if errors.Is(p, session.ErrProbeTimeout) {
+		select {
+		case <-time.After(timeout):
+			return session.ErrProbeTimeout
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return p
+}
+func (f *fakeConn) Detach() error {
+	f.mu.Lock()
+	f.detached = true
+	f.mu.Unlock()
+	f.end(session.ErrDetached)
+	return nil
+}
+func (f *fakeConn) Close(ctx context.Context) error {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.end(session.ErrClosed)
+	return nil
+}
+func (f *fakeConn) Abort() { f.end(&session.ConnError{Op: "read", Err: errors.New("aborted")}) }
+func (f *fakeConn) SetActive(a bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.active = append(f.active, a)
+	return nil
+}
+func (f *fakeConn) probeCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.probes
+}
+
+func (f *fakeConn) sentBodies() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.sent...)
+}
+
+// server scripts the outcome of each login attempt and records when it came.
+type server struct {
+	mu       sync.Mutex
+	attempts []time.Duration
+	start    time.Time
+	fail     func(n int) error // nil: succeed
+	conns    []*fakeConn
+	next     func(*fakeConn)
+}
+
+func (s *server) connect(ctx context.Context, cfg session.Config, st *session.State) (reconnect.Conn, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.attempts = append(s.attempts, time.Since(s.start))
+	if s.fail != nil {
+		if err := s.fail(len(s.attempts)); err != nil {
+			return nil, err
+		}
+	}
+	c := newFakeConn()
+	if s.next != nil {
+		s.next(c)
+	}
+	s.conns = append(s.conns, c)
+	return c, nil
+}
+
+func (s *server) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.attempts)
+}
+
+func (s *server) last() *fakeConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) == 0 {
+		return nil
+	}
+	return s.conns[len(s.conns)-1]
+}
+
+type events struct {
+	mu sync.Mutex
+	ev []reconnect.Event
+}
+
+func (e *events) on(ev reconnect.Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ev = append(e.ev, ev)
+}
+
+func (e *events) states() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.ev {
+		if s, ok := ev.(reconnect.StateChanged); ok {
+			out = append(out, s.State.String())
+		}
+	}
+	return out
+}
+
+var errDown = &session.ConnError{Op: "dial", Err: errors.New("connection refused")}
+
+// newClient returns a client on srv with deterministic jitter (the longest
+// delay the schedule allows).
+func newClient(srv *server, ev *events, cfg reconnect.Config) *reconnect.Client {
+	srv.start = time.Now()
+	if ev != nil {
+		cfg.OnEvent = ev.on
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := reconnect.New(cfg)
+	c.SetConnect(srv.connect)
+	c.SetRand(func(n int64) int64 { return n - 1 })
+	return c
+}
+
+func run(t *testing.T, c *reconnect.Client) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	return func() error {
+		cancel()
+		return <-errc
+	}
+}
+
+func TestBackoffSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{fail: func(n int) error {
+			if n <= 6 {
+				return errDown
+			}
+			return nil
+		}}
+		c := newClient(srv, nil, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Second, Max: 4 * time.Second}})
+		stop := run(t, c)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		want := []time.Duration{0, 1, 3, 7, 11, 15, 19}
+		if len(srv.attempts) != len(want) {
+			t.Fatalf("attempts at %v, want %v seconds", srv.attempts, want)
+		}
+		for i, w := range want {
+			if srv.attempts[i] != w*time.Second {
+				t.Fatalf("attempts at %v, want %v seconds", srv.attempts, want)
+			}
+		}
+		if c.State() != reconnect.StateOnline {
+			t.Errorf("state %v after the server came back", c.State())
+		}
+		stop()
+	})
+}
+
+func TestJitterIsBoundedAndSpread(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{fail: func(int) error { return errDown }}
+		c := reconnect.New(reconnect.Config{Logger: slog.New(slog.DiscardHandler), Backoff: reconnect.Backoff{Initial: time.Second, Max: 8 * time.Second, MinDelay: 100 * time.Millisecond}})
+		c.SetConnect(srv.connect)
+		srv.start = time.Now()
+		stop := run(t, c)
+		time.Sleep(10 * time.Minute)
+		stop()
+		prev := time.Duration(0)
+		distinct := map[time.Duration]bool{}
+		for i, at := range srv.attempts[1:] {
+			gap := at - srv.attempts[i]
+			if gap < 100*time.Millisecond || gap > 8*time.Second {
+				t.Fatalf("gap %v outside [100ms, 8s]", gap)
+			}
+			distinct[gap] = true
+			prev = at
+		}
+		_ = prev
+		// No hot loop: at least 100ms between attempts; full jitter: the
+		// delays differ.
+		if n := len(srv.attempts); n > 10*60*10 || n < 10*60/8 {
+			t.Errorf("%d attempts in 10 minutes", n)
+		}
+		if len(distinct) < len(srv.attempts)/2 {
+			t.Errorf("only %d distinct delays in %d attempts: jitter is not spreading them", len(distinct), len(srv.attempts))
+		}
+	})
+}
+
+func TestBackoffResetsAfterLogin(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{fail: func(n int) error {
+			if n == 1 || n == 2 || n == 4 {
+				return errDown
+			}
+			return nil
+		}}
+		c := newClient(srv, nil, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Second, Max: time.Minute}})
+		stop := run(t, c)
+		time.Sleep(10 * time.Second) // attempts at 0, 1, 3: online
+		synctest.Wait()
+		first := srv.last()
+		first.end(&session.ConnError{Op: "read", Err: errors.New("reset")})
+		lostAt := time.Since(srv.start)
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		stop()
+		// After the loss: a first attempt after a random delay within the
+		// initial interval, then the schedule from the start again.
+		got := srv.attempts[3:]
+		if len(got) != 2 || got[0]-lostAt != time.Second || got[1]-got[0] != 2*time.Second {
+			t.Fatalf("attempts after the loss at %v: %v; want +1s, +2s", lostAt, got)
+		}
+	})
+}
+
+func TestGiveUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{fail: func(int) error { return errDown }}
+		c := newClient(srv, nil, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Second, Max: 4 * time.Second, GiveUpAfter: 20 * time.Second}})
+		start := time.Now()
+		err := c.Run(context.Background())
+		if !errors.Is(err, reconnect.ErrGaveUp) || !errors.Is(err, errDown) {
+			t.Fatalf("Run = %v, want ErrGaveUp with the last error", err)
+		}
+		// It stops when the next delay would pass the bound: never later.
+		if d := time.Since(start); d < 15*time.Second || d > 20*time.Second {
+			t.Errorf("gave up after %v, want within the last interval before 20s", d)
+		}
+	})
+}
+
+func TestPermanentErrorsStop(t *testing.T) {
+	for _, perm := range []error{
+		&session.AuthError{Condition: "not-authorized"},
+		&session.CertificateError{Err: errors.New("x509: unknown authority")},
+		&session.StreamError{Condition: "conflict"},
+		&session.StreamError{Condition: "policy-violation"},
+		fmt.Errorf("%w: bad JID", session.ErrConfig),
+	} {
+		t.Run(perm.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &server{fail: func(int) error { return perm }}
+				ev := &events{}
+				c := newClient(srv, ev, reconnect.Config{})
+				err := c.Run(context.Background())
+				var pe *reconnect.PermanentError
+				if !errors.As(err, &pe) || !errors.Is(err, perm) {
+					t.Fatalf("Run = %v, want a PermanentError wrapping %v", err, perm)
+				}
+				if srv.count() != 1 {
+					t.Errorf("%d attempts, want 1", srv.count())
+				}
+				if st := ev.states(); st[len(st)-1] != "offline" {
+					t.Errorf("states %v, want offline last", st)
+				}
+			})
+		})
+	}
+	// And a conflict on a running session stops the client too.
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		c := newClient(srv, nil, reconnect.Config{})
+		errc := make(chan error, 1)
+		go func() { errc <- c.Run(context.Background()) }()
+		synctest.Wait()
+		srv.last().end(&session.StreamError{Condition: "conflict"})
+		if err := <-errc; !reconnect.IsPermanent(errors.Unwrap(err)) {
+			t.Fatalf("Run = %v", err)
+		}
+		if srv.count() != 1 {
+			t.Errorf("%d attempts after a conflict, want 1", srv.count())
+		}
+	})
+}
+
+// Suspended means nothing happens: no login attempt, no probe, whatever the
+// clock does.
+func TestPauseStopsEverything(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		c := newClient(srv, nil, reconnect.Config{IdleProbe: time.Minute})
+		stop := run(t, c)
+		synctest.Wait()
+		conn := srv.last()
+		c.Pause()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if conn.probeCount() != 0 {
+			t.Errorf("%d probes while suspended", conn.probeCount())
+		}
+		// Lost while suspended: still nothing until unpaused.
+		conn.end(&session.ConnError{Op: "read", Err: errors.New("reset")})
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if srv.count() != 1 {
+			t.Fatalf("%d login attempts while suspended", srv.count())
+		}
+		c.Unpause()
+		synctest.Wait()
+		if srv.count() != 2 {
+			t.Fatalf("no immediate login on unpause: %d attempts", srv.count())
+		}
+		stop()
+	})
+}
+
+// On resume a live-looking connection is probed; silence means dead after
+// exactly the probe timeout, and the repair starts at once.
+func TestProbeOnResume(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		probe     error
+		detectIn  time.Duration
+		reconnect bool
+	}{
+		{"alive", nil, 0, false},
+		{"silent", session.ErrProbeTimeout, 3 * time.Second, true},
+		{"broken", &session.ConnError{Op: "write", Err: errors.New("broken pipe")}, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				srv := &server{}
+				ev := &events{}
+				c := newClient(srv, ev, reconnect.Config{})
+				stop := run(t, c)
+				synctest.Wait()
+				conn := srv.last()
+				c.Pause()
+				time.Sleep(time.Minute)
+				conn.mu.Lock()
+				conn.probe = tc.probe
+				conn.mu.Unlock()
+				resumedAt := time.Now()
+				c.Unpause()
+				synctest.Wait()
+				if !tc.reconnect {
+					if srv.count() != 1 || c.State() != reconnect.StateOnline || conn.probeCount() != 1 {
+						t.Fatalf("attempts %d, state %v, probes %d", srv.count(), c.State(), conn.probeCount())
+					}
+					stop()
+					return
+				}
+				time.Sleep(tc.detectIn)
+				synctest.Wait()
+				if srv.count() != 2 {
+					t.Fatalf("%d attempts %v after resume, want a new login at once after detection", srv.count(), time.Since(resumedAt))
+				}
+				if got := srv.attempts[1] - srv.attempts[0] - time.Minute; got != tc.detectIn {
+					t.Errorf("repair started %v after resume, want %v", got, tc.detectIn)
+				}
+				var dead *reconnect.Dead
+				for _, e := range ev.ev {
+					if d, ok := e.(reconnect.Dead); ok {
+						dead = &d
+					}
+				}
+				if dead == nil || !dead.ByProbe || dead.Took != tc.detectIn {
+					t.Errorf("Dead event = %+v", dead)
+				}
+				stop()
+			})
+		})
+	}
+}
+
+func TestIdleProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		c := newClient(srv, nil, reconnect.Config{IdleProbe: 5 * time.Minute, ProbeTimeout: 3 * time.Second})
+		stop := run(t, c)
+		synctest.Wait()
+		conn := srv.last()
+		time.Sleep(5*time.Minute - time.Millisecond)
+		synctest.Wait()
+		if conn.probeCount() != 0 {
+			t.Fatal("probed too early")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if conn.probeCount() != 1 {
+			t.Fatalf("%d probes after the idle interval", conn.probeCount())
+		}
+		// A silent connection found by the idle probe is replaced.
+		conn.mu.Lock()
+		conn.probe = session.ErrProbeTimeout
+		conn.mu.Unlock()
+		time.Sleep(5*time.Minute + 3*time.Second)
+		synctest.Wait()
+		if srv.count() != 2 {
+			t.Fatalf("%d attempts, want a reconnect after the silent idle probe", srv.count())
+		}
+		stop()
+	})
+}
+
+// Messages sent while offline wait, bounded, and go out in order before any
+// new one once the session is up.
+func TestOfflineQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{fail: func(n int) error {
+			if n == 1 {
+				return errDown
+			}
+			return nil
+		}}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{QueueSize: 3, Backoff: reconnect.Backoff{Initial: 10 * time.Second}})
+		stop := run(t, c)
+		synctest.Wait()
+		ctx := context.Background()
+		for i := range 3 {
+			if _, err := c.Send(ctx, "bob@example.org", fmt.Sprint("queued ", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := c.Send(ctx, "bob@example.org", "one too many"); !errors.Is(err, reconnect.ErrQueueFull) {
+			t.Fatalf("Send on a full queue = %v", err)
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if _, err := c.Send(ctx, "bob@example.org", "live"); err != nil {
+			t.Fatal(err)
+		}
+		got := srv.last().sentBodies()
+		want := []string{"queued 0", "queued 1", "queued 2", "live"}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("sent %q, want %q", got, want)
+		}
+		stop()
+	})
+}
+
+func TestDetachHoldsUntilUnpause(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{})
+		stop := run(t, c)
+		synctest.Wait()
+		conn := srv.last()
+		if err := c.Detach(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if !conn.detached || srv.count() != 1 || c.State() != reconnect.StateOffline {
+			t.Fatalf("detached %t, attempts %d, state %v", conn.detached, srv.count(), c.State())
+		}
+		c.Unpause()
+		synctest.Wait()
+		if srv.count() != 2 || c.State() != reconnect.StateOnline {
+			t.Fatalf("after unpause: attempts %d, state %v", srv.count(), c.State())
+		}
+		want := "connecting online offline resuming online"
+		if got := fmt.Sprint(ev.states()); got != "["+want+"]" {
+			t.Errorf("states %v, want [%s]", got, want)
+		}
+		stop()
+	})
+}
+
+func TestSetActiveKeptAcrossReconnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		c := newClient(srv, nil, reconnect.Config{})
+		stop := run(t, c)
+		synctest.Wait()
+		if err := c.SetActive(false); err != nil {
+			t.Fatal(err)
+		}
+		srv.last().end(&session.ConnError{Op: "read", Err: errors.New("reset")})
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n := srv.count(); n != 2 {
+			t.Fatalf("%d attempts", n)
+		}
+		if a := srv.last().active; len(a) != 1 || a[0] {
+			t.Errorf("new session told active=%v, want inactive", a)
+		}
+		stop()
+	})
+}

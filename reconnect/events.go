@@ -1,0 +1,234 @@
+package reconnect
+
+import (
+	"sync"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// State is the supervisor's view of the connection.
+type State int
+
+// States, in the order a client usually meets them.
+const (
+	// StateConnecting: the first login is under way.
+	StateConnecting State = iota + 1
+	// StateOnline: a session is up.
+	StateOnline
+	// StateSuspended: paused; no I/O at all until Unpause.
+	StateSuspended
+	// StateResuming: back from a suspension, probing the connection.
+	StateResuming
+	// StateReconnecting: the connection was lost; logging in again (with
+	// backoff between attempts).
+	StateReconnecting
+	// StateOffline: not connected and not trying: after Detach or Logout
+	// (until Unpause), or for good once Run has returned.
+	StateOffline
+)
+
+var stateNames = [...]string{"", "connecting", "online", "suspended", "resuming", "reconnecting", "offline"}
+
+func (s State) String() string {
+	if s > 0 && int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// Event is something the client reports. The concrete types are
+// StateChanged, Connected, Dead, Retrying, Received, Duplicate, Sent, Acked,
+// Resent, Failed and Warning.
+type Event interface{ isEvent() }
+
+// StateChanged reports a new State. Err says why, when there is a reason
+// (the error that ended the connection, or the one that stopped Run).
+type StateChanged struct {
+	State State
+	Err   error
+}
+
+// Connected reports a successful login: a resumed stream (Login.Resumed) or a
+// fresh session.
+type Connected struct {
+	Login session.Login
+	// Attempt counts the logins tried since the connection was lost (1 for
+	// the first).
+	Attempt int
+}
+
+// Dead reports that the connection was found dead.
+type Dead struct {
+	Err error
+	// ByProbe is true when a liveness probe found it (on resume or idle),
+	// false when a read or write failed.
+	ByProbe bool
+	// Took is how long the probe took, when ByProbe.
+	Took time.Duration
+}
+
+// Retrying reports a failed login attempt and the wait before the next.
+type Retrying struct {
+	Attempt int
+	Delay   time.Duration
+	Err     error
+}
+
+// Received is an incoming chat message. The server is told the message was
+// handled (XEP-0198) once OnEvent has returned for it.
+type Received struct {
+	Message session.Message
+}
+
+// Duplicate is an incoming message already handled once and not delivered
+// again (see session.Duplicate).
+type Duplicate struct {
+	Message session.Message
+}
+
+// Sent reports a message taken by Send: written to the stream, or queued
+// (Queued) until the client is back online.
+type Sent struct {
+	Message session.Message
+	Queued  bool
+}
+
+// Acked reports stanzas the server acknowledged.
+type Acked struct {
+	Stanzas []session.Ref
+}
+
+// Resent reports stanzas sent again by a new session (see session.Resent).
+type Resent struct {
+	Stanzas []session.Ref
+	Delayed bool
+}
+
+// Failed reports a stanza whose delivery cannot be confirmed and that is not
+// sent again (see session.Failed).
+type Failed struct {
+	Stanza session.Ref
+	Reason string
+}
+
+// Warning reports a weaker guarantee than usual.
+type Warning struct {
+	Text string
+}
+
+func (StateChanged) isEvent() {}
+func (Connected) isEvent()    {}
+func (Dead) isEvent()         {}
+func (Retrying) isEvent()     {}
+func (Received) isEvent()     {}
+func (Duplicate) isEvent()    {}
+func (Sent) isEvent()         {}
+func (Acked) isEvent()        {}
+func (Resent) isEvent()       {}
+func (Failed) isEvent()       {}
+func (Warning) isEvent()      {}
+
+// fromSession converts a session event.
+func fromSession(e session.Event) Event {
+	switch e := e.(type) {
+	case session.Received:
+		return Received{Message: e.Message}
+	case session.Duplicate:
+		return Duplicate{Message: e.Message}
+	case session.Acked:
+		return Acked{Stanzas: e.Stanzas}
+	case session.Resent:
+		return Resent{Stanzas: e.Stanzas, Delayed: e.Delayed}
+	case session.Failed:
+		return Failed{Stanza: e.Stanza, Reason: e.Reason}
+	case session.Warning:
+		return Warning{Text: e.Text}
+	}
+	return nil
+}
+
+// dispatcher delivers events to one callback, in order, on its own goroutine,
+// never under a lock of the client's, and never drops one: the queue grows
+// instead.
+type dispatcher struct {
+	fn   func(Event)
+	mu   sync.Mutex
+	q    []queued
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+type queued struct {
+	ev      Event
+	handled chan struct{}
+}
+
+func newDispatcher(fn func(Event)) *dispatcher {
+	d := &dispatcher{fn: fn, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go d.run()
+	return d
+}
+
+func (d *dispatcher) push(q queued) {
+	d.mu.Lock()
+	d.q = append(d.q, q)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// emit queues ev and returns at once.
+func (d *dispatcher) emit(ev Event) { d.push(queued{ev: ev}) }
+
+// emitSync queues ev and returns once the callback has returned for it.
+func (d *dispatcher) emitSync(ev Event) {
+	h := make(chan struct{})
+	d.push(queued{ev: ev, handled: h})
+	select {
+	case <-h:
+	case <-d.done:
+	}
+}
+
+func (d *dispatcher) run() {
+	defer close(d.done)
+	for {
+		d.mu.Lock()
+		batch := d.q
+		d.q = nil
+		d.mu.Unlock()
+		for _, q := range batch {
+			d.fn(q.ev)
+			if q.handled != nil {
+				close(q.handled)
+			}
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		select {
+		case <-d.wake:
+		case <-d.stop:
+			d.mu.Lock()
+			empty := len(d.q) == 0
+			d.mu.Unlock()
+			if empty {
+				return
+			}
+		}
+	}
+}
+
+// close delivers what is queued and stops.
+func (d *dispatcher) close() {
+	select {
+	case <-d.stop:
+	default:
+		close(d.stop)
+	}
+	<-d.done
+}

@@ -1,0 +1,421 @@
+package reconnect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+type attemptResult struct {
+	sess conn
+	err  error
+}
+
+type probeResult struct {
+	sess conn
+	err  error
+	took time.Duration
+}
+
+// loop is the state of Run, owned by its goroutine alone.
+type loop struct {
+	c  *Client
+	bo *fullJitter
+	st *session.State
+
+	sess     conn
+	sessDone <-chan struct{}
+
+	attempt       int
+	attemptCh     chan attemptResult
+	attemptCancel context.CancelFunc
+
+	retry   *time.Timer
+	retryC  <-chan time.Time
+	idle    *time.Timer
+	idleC   <-chan time.Time
+	probeCh chan probeResult
+	probeX  context.CancelFunc
+
+	paused    bool // suspended: nothing happens until unpause
+	held      bool // after detach or logout: no login until unpause
+	wasOnline bool
+	resuming  bool // the probe under way follows an unpause
+}
+
+// Run connects and keeps the client connected until ctx ends (it returns
+// ctx.Err()), a permanent error occurs (a *PermanentError), or
+// Backoff.GiveUpAfter passes without a login (ErrGaveUp). On return the
+// connection is dropped without ending the stream, so that a later client
+// with the same State can resume it. Run may be called once.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running || c.d != nil {
+		c.mu.Unlock()
+		return errors.New("reconnect: Run called twice")
+	}
+	c.running = true
+	c.d = newDispatcher(c.cfg.OnEvent)
+	c.mu.Unlock()
+	defer c.d.close()
+
+	l := &loop{c: c, bo: newBackOff(c.cfg.Backoff, c.randn), st: c.cfg.State}
+	err := l.run(ctx)
+	l.stop()
+	c.mu.Lock()
+	c.running = false
+	c.mu.Unlock()
+	close(c.stopped)
+	c.setState(StateOffline, err)
+	return err
+}
+
+func (c *Client) setState(s State, err error) {
+	c.mu.Lock()
+	changed := c.state != s
+	c.state = s
+	c.mu.Unlock()
+	if changed || err != nil {
+		c.emit(StateChanged{State: s, Err: err})
+	}
+}
+
+func (l *loop) run(ctx context.Context) error {
+	c := l.c
+	c.setState(StateConnecting, nil)
+	l.startAttempt(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+
+		case cmd := <-c.cmds:
+			cmd.reply <- l.command(ctx, cmd)
+
+		case r := <-l.attemptCh:
+			l.attemptCh, l.attemptCancel = nil, nil
+			if err := l.attempted(ctx, r); err != nil {
+				return err
+			}
+
+		case <-l.retryC:
+			l.retryC = nil
+			l.startAttempt(ctx)
+
+		case <-l.sessDone:
+			if err := l.lost(ctx); err != nil {
+				return err
+			}
+
+		case <-l.idleC:
+			l.idleC = nil
+			l.startProbe(ctx, false)
+
+		case r := <-l.probeCh:
+			l.probeCh, l.probeX = nil, nil
+			l.probed(ctx, r)
+		}
+	}
+}
+
+// startAttempt starts one login in the background.
+func (l *loop) startAttempt(ctx context.Context) {
+	if l.attemptCh != nil || l.sess != nil || l.paused || l.held {
+		return
+	}
+	l.attempt++
+	actx, cancel := context.WithCancel(ctx)
+	ch := make(chan attemptResult, 1)
+	l.attemptCh, l.attemptCancel = ch, cancel
+	cfg, st, connect := l.c.cfg.Session, l.st, l.c.connect
+	go func() {
+		s, err := connect(actx, cfg, st)
+		ch <- attemptResult{sess: s, err: err}
+	}()
+}
+
+// cancelAttempt abandons a login under way and waits for it to give the
+// State back.
+func (l *loop) cancelAttempt() {
+	if l.attemptCh == nil {
+		return
+	}
+	l.attemptCancel()
+	r := <-l.attemptCh
+	l.attemptCh, l.attemptCancel = nil, nil
+	if r.sess != nil {
+		r.sess.Abort()
+	}
+}
+
+func (l *loop) attempted(ctx context.Context, r attemptResult) error {
+	c := l.c
+	if r.err != nil {
+		if permanent(r.err) {
+			return &PermanentError{Err: r.err}
+		}
+		if l.paused || l.held {
+			return nil
+		}
+		delay, ok := l.bo.Next()
+		if !ok {
+			return fmt.Errorf("%w: last error: %w", ErrGaveUp, r.err)
+		}
+		c.log.Info("login failed", slog.Int("attempt", l.attempt), slog.Duration("retry_in", delay), slog.Any("err", r.err))
+		c.emit(Retrying{Attempt: l.attempt, Delay: delay, Err: r.err})
+		l.armRetry(delay)
+		return nil
+	}
+
+	s := r.sess
+	l.sess, l.sessDone = s, s.Done()
+	l.bo.Reset()
+	attempt := l.attempt
+	l.attempt = 0
+	l.wasOnline = true
+
+	// CSI as the application last asked.
+	c.mu.Lock()
+	inactive := c.inactive
+	c.mu.Unlock()
+	if st := s.State(); st.Inactive != inactive {
+		_ = s.SetActive(!inactive)
+	}
+
+	// The offline queue goes out first, in order, before any new Send.
+	c.sendMu.Lock()
+	c.mu.Lock()
+	queue := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	for i, m := range queue {
+		sent, err := s.SendMessage(ctx, m)
+		if err != nil {
+			c.mu.Lock()
+			c.queue = append(queue[i:len(queue):len(queue)], c.queue...)
+			c.mu.Unlock()
+			break
+		}
+		c.emit(Sent{Message: sent})
+	}
+	c.mu.Lock()
+	c.sess, c.online = s, true
+	c.mu.Unlock()
+	c.sendMu.Unlock()
+
+	c.emit(Connected{Login: s.Login(), Attempt: attempt})
+	if l.paused {
+		c.setState(StateSuspended, nil)
+		return nil
+	}
+	c.setState(StateOnline, nil)
+	l.armIdle()
+	return nil
+}
+
+// lost handles the end of the session.
+func (l *loop) lost(ctx context.Context) error {
+	c := l.c
+	s := l.sess
+	err := s.Err()
+	l.dropSession()
+	if l.held {
+		return nil
+	}
+	if permanent(err) {
+		return &PermanentError{Err: err}
+	}
+	c.emit(Dead{Err: err})
+	if l.paused {
+		// Found out at the next unpause.
+		return nil
+	}
+	c.setState(StateReconnecting, err)
+	if l.resuming {
+		// Found dead on resume from a suspension: repair at once.
+		l.resuming = false
+		l.startAttempt(ctx)
+		return nil
+	}
+	// The server may have dropped every client at once (a restart): the
+	// first attempt waits a random moment so they do not all come back
+	// together (RFC 6120 §3.3).
+	delay, ok := l.bo.Next()
+	if !ok {
+		return fmt.Errorf("%w: %w", ErrGaveUp, err)
+	}
+	l.armRetry(delay)
+	return nil
+}
+
+func (l *loop) dropSession() {
+	c := l.c
+	c.mu.Lock()
+	c.sess, c.online = nil, false
+	c.mu.Unlock()
+	l.sess, l.sessDone = nil, nil
+	l.stopIdle()
+	if l.probeX != nil {
+		l.probeX()
+		l.probeX, l.probeCh = nil, nil
+	}
+}
+
+func (l *loop) startProbe(ctx context.Context, resuming bool) {
+	if l.sess == nil || l.probeCh != nil {
+		return
+	}
+	l.resuming = resuming
+	pctx, cancel := context.WithCancel(ctx)
+	ch := make(chan probeResult, 1)
+	l.probeCh, l.probeX = ch, cancel
+	s, timeout := l.sess, l.c.cfg.ProbeTimeout
+	go func() {
+		start := time.Now()
+		err := s.Probe(pctx, timeout)
+		ch <- probeResult{sess: s, err: err, took: time.Since(start)}
+	}()
+}
+
+func (l *loop) probed(ctx context.Context, r probeResult) {
+	c := l.c
+	if r.sess != l.sess {
+		return // a probe of a connection already replaced
+	}
+	if r.err == nil {
+		if l.resuming {
+			c.setState(StateOnline, nil)
+		}
+		l.resuming = false
+		l.armIdle()
+		return
+	}
+	if errors.Is(r.err, context.Canceled) {
+		return
+	}
+	// Dead: repair at once. The failure was found by the client, not caused
+	// by a server restart, so there is no storm to spread.
+	s := l.sess
+	l.dropSession()
+	s.Abort()
+	c.emit(Dead{Err: r.err, ByProbe: true, Took: r.took})
+	c.setState(StateReconnecting, r.err)
+	l.resuming = false
+	l.startAttempt(ctx)
+}
+
+func (l *loop) command(ctx context.Context, cmd command) error {
+	c := l.c
+	switch cmd.kind {
+	case "pause":
+		if l.paused {
+			return nil
+		}
+		l.paused = true
+		l.cancelAttempt()
+		l.stopRetry()
+		l.stopIdle()
+		if l.probeX != nil {
+			l.probeX()
+			l.probeX, l.probeCh = nil, nil
+		}
+		c.setState(StateSuspended, nil)
+		return nil
+
+	case "unpause":
+		wasPaused, wasHeld := l.paused, l.held
+		l.paused, l.held = false, false
+		if !wasPaused && !wasHeld {
+			return nil
+		}
+		c.setState(StateResuming, nil)
+		if l.sess != nil {
+			// Never trust a socket after a suspension: probe it.
+			l.startProbe(ctx, true)
+			return nil
+		}
+		l.stopRetry()
+		l.startAttempt(ctx)
+		return nil
+
+	case "detach", "logout":
+		l.held = true
+		l.cancelAttempt()
+		l.stopRetry()
+		var err error
+		if s := l.sess; s != nil {
+			l.dropSession()
+			if cmd.kind == "detach" {
+				err = s.Detach()
+			} else {
+				lctx := cmd.ctx
+				if lctx == nil {
+					lctx = ctx
+				}
+				err = s.Close(lctx)
+			}
+		}
+		if !l.paused {
+			c.setState(StateOffline, nil)
+		}
+		return err
+
+	case "active":
+		c.mu.Lock()
+		c.inactive = !cmd.active
+		c.mu.Unlock()
+		if l.sess != nil {
+			return l.sess.SetActive(cmd.active)
+		}
+		if l.attemptCh == nil {
+			l.st.Inactive = !cmd.active
+		}
+		return nil
+	}
+	return fmt.Errorf("reconnect: unknown command %q", cmd.kind)
+}
+
+func (l *loop) armRetry(d time.Duration) {
+	l.stopRetry()
+	l.retry = time.NewTimer(d)
+	l.retryC = l.retry.C
+}
+
+func (l *loop) stopRetry() {
+	if l.retry != nil {
+		l.retry.Stop()
+	}
+	l.retry, l.retryC = nil, nil
+}
+
+func (l *loop) armIdle() {
+	l.stopIdle()
+	if l.c.cfg.IdleProbe < 0 {
+		return
+	}
+	l.idle = time.NewTimer(l.c.cfg.IdleProbe)
+	l.idleC = l.idle.C
+}
+
+func (l *loop) stopIdle() {
+	if l.idle != nil {
+		l.idle.Stop()
+	}
+	l.idle, l.idleC = nil, nil
+}
+
+// stop ends everything when Run returns: the connection is dropped without
+// ending the stream, so the State stays resumable.
+func (l *loop) stop() {
+	l.cancelAttempt()
+	l.stopRetry()
+	if s := l.sess; s != nil {
+		l.dropSession()
+		s.Abort()
+	}
+	l.stopIdle()
+}
