@@ -283,7 +283,9 @@ func (r *rig) cycle(t *testing.T, suspendFor time.Duration, during func()) (repa
 
 func waitApp(t *testing.T, app *suspend.App, want suspend.State) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	// Generous: under PolicyClose the logout waits for acknowledgements
+	// (up to suspend.DefaultLogoutTimeout) and CI machines are slow.
+	deadline := time.Now().Add(15 * time.Second)
 	for app.State() != want {
 		if time.Now().After(deadline) {
 			t.Fatalf("app state %v, want %v", app.State(), want)

@@ -128,7 +128,8 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 }
 
 // TLSConfig returns a TLS configuration for serverName that trusts the system
-// roots, or only the PEM certificates in caFile when it is not empty. With
+// roots, or only the PEM certificates in caFile when it is not empty. An empty
+// serverName is filled in by Connect with the JID's domain. With
 // insecureSkipVerify, certificates are not checked at all: only for test
 // servers, and only when asked for explicitly.
 func TLSConfig(serverName, caFile string, insecureSkipVerify bool) (*tls.Config, error) {

@@ -184,6 +184,11 @@ func (s *Session) loginError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return fmt.Errorf("session: login: %w", ctx.Err())
 	}
+	if errors.As(err, &netE) && netE.Timeout() {
+		// The socket deadline (the login timeout, or just before the
+		// context's) passed: say so in a way callers can match.
+		return &ConnError{Op: "login", Err: fmt.Errorf("%w: %v", context.DeadlineExceeded, err)}
+	}
 	if errors.As(err, &netE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
 		return &ConnError{Op: "login", Err: err}
 	}

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// maxPasswordFile bounds how much of a password file is read.
+const maxPasswordFile = 64 << 10
+
+// account returns the JID from --jid or XMPPBG_JID, its domain, and the
+// address to connect to.
+func (g *globalOptions) account() (jid, domain, addr string, err error) {
+	jid = g.JID
+	if jid == "" {
+		jid = g.Getenv(envJID)
+	}
+	if jid == "" {
+		return "", "", "", usageErrorf("--jid is required (or set %s)", envJID)
+	}
+	// A light check for messages and the TLS server name; package session
+	// validates the JID for real.
+	at := strings.IndexByte(jid, '@')
+	domain = jid[at+1:]
+	if i := strings.IndexByte(domain, '/'); i >= 0 {
+		domain = domain[:i]
+	}
+	if at <= 0 || domain == "" {
+		return "", "", "", usageErrorf("invalid --jid %q: want user@domain", jid)
+	}
+	addr = g.Addr
+	if addr == "" {
+		addr = net.JoinHostPort(domain, session.DefaultPort)
+	} else if _, _, err := net.SplitHostPort(addr); err != nil {
+		return "", "", "", usageErrorf("invalid --addr %q: want HOST:PORT", addr)
+	}
+	return jid, domain, addr, nil
+}
+
+// password returns the account's password from XMPPBG_PASSWORD, else
+// --password-file, else a prompt on the terminal. It is never echoed, logged
+// or put in an error.
+func (g *globalOptions) password(jid string) (string, error) {
+	if pw := g.Getenv(envPassword); pw != "" {
+		return pw, nil
+	}
+	if g.PasswordFile != "" {
+		return readPasswordFile(g.PasswordFile, g.Output())
+	}
+	if f, ok := g.IO.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(g.IO.ErrOut, "Password for %s: ", jid)
+		pw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(g.IO.ErrOut)
+		if err != nil {
+			return "", fmt.Errorf("reading the password from the terminal: %w", err)
+		}
+		if len(pw) == 0 {
+			return "", usageErrorf("empty password")
+		}
+		return string(pw), nil
+	}
+	return "", usageErrorf("no password: set %s, use --password-file FILE, or run on a terminal to be prompted", envPassword)
+}
+
+// readPasswordFile returns the first line of the file at path, without its
+// line ending. It warns when the file is accessible to group or others.
+func readPasswordFile(path string, o *output) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil {
+		if !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 {
+			return "", fmt.Errorf("password file %s is not a regular file", path)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 && fi.Mode().IsRegular() {
+			o.Warn(fmt.Sprintf("password file %s is accessible by group or others (mode %#o): chmod 600 it", path, perm))
+		}
+	}
+	line, err := bufio.NewReader(io.LimitReader(f, maxPasswordFile)).ReadBytes('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("password file %s: %w", path, err)
+	}
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) == 0 {
+		return "", usageErrorf("password file %s: the first line is empty", path)
+	}
+	return string(line), nil
+}
+
+// connect logs in with the global options, reporting the "connecting" and
+// "online" states. onEvent receives the session's events; warnings among
+// them are reported by connect itself.
+func (g *globalOptions) connect(ctx context.Context, onEvent func(session.Event)) (*session.Session, error) {
+	o := g.Output()
+	jid, domain, addr, err := g.account()
+	if err != nil {
+		return nil, err
+	}
+	if g.InsecureSkipVerify && g.CAFile != "" {
+		return nil, usageErrorf("--ca-file and --insecure-skip-verify cannot be used together")
+	}
+	tlsCfg, err := session.TLSConfig(domain, g.CAFile, g.InsecureSkipVerify)
+	if err != nil {
+		return nil, &cliError{msg: "--ca-file: " + strings.TrimPrefix(err.Error(), "session: "), err: err}
+	}
+	pw, err := g.password(jid)
+	if err != nil {
+		return nil, err
+	}
+	if g.InsecureSkipVerify {
+		o.Warn("--insecure-skip-verify: the server's TLS certificate is not checked; anyone on the network path can read the password and the messages")
+	}
+
+	cfg := session.Config{
+		JID:      jid,
+		Password: pw,
+		Addr:     addr,
+		TLS:      tlsCfg,
+		Logger:   g.logger(),
+		OnEvent: func(ev session.Event) {
+			if w, ok := ev.(session.Warning); ok {
+				o.Warn(w.Text)
+			}
+			if onEvent != nil {
+				onEvent(ev)
+			}
+		},
+	}
+	o.Status("state", "", F("state", "connecting"), F("jid", jid), F("addr", addr))
+	s, err := session.Connect(ctx, cfg, nil)
+	if err != nil {
+		o.Status("state", "", F("state", "offline"), F("jid", jid))
+		return nil, &cliError{msg: describeConnectError(jid, addr, err), err: err}
+	}
+	login := s.Login()
+	o.Status("state", "", F("state", "online"), F("jid", s.JID()), F("addr", login.Addr), F("sm", login.SM))
+	return s, nil
+}
+
+// offline reports the "offline" state after a session ended.
+func (g *globalOptions) offline(s *session.Session, reason string) {
+	fields := []Field{F("state", "offline"), F("jid", s.JID())}
+	if reason != "" {
+		fields = append(fields, F("error", reason))
+	}
+	g.Output().Status("state", "", fields...)
+}
+
+// describeConnectError explains a failed login to the user.
+func describeConnectError(jid, addr string, err error) string {
+	var (
+		auth *session.AuthError
+		cert *session.CertificateError
+		conn *session.ConnError
+	)
+	switch {
+	case errors.As(err, &auth):
+		msg := "authentication as " + jid + " failed (" + auth.Condition
+		if auth.Text != "" && auth.Text != auth.Condition {
+			msg += ": " + auth.Text
+		}
+		return msg + "): check the JID and the password"
+	case errors.As(err, &cert):
+		return fmt.Sprintf("the TLS certificate of the server at %s is not trusted (%v): give its CA certificate with --ca-file FILE, or, for a test server only, turn verification off with --insecure-skip-verify", addr, cert.Err)
+	case errors.As(err, &conn):
+		return fmt.Sprintf("cannot connect to %s: %v", addr, conn.Err)
+	case errors.Is(err, session.ErrConfig):
+		return strings.TrimPrefix(err.Error(), "session: ")
+	}
+	return fmt.Sprintf("connecting to %s as %s: %s", addr, jid, strings.TrimPrefix(err.Error(), "session: "))
+}

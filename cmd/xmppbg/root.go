@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// Exit codes, documented in the root command's help.
+const (
+	exitOK      = 0 // success
+	exitError   = 1 // any other error
+	exitUsage   = 2 // bad flags or arguments, missing --jid or password
+	exitAuth    = 3 // authentication failed (session.AuthError)
+	exitCert    = 4 // TLS certificate not trusted (session.CertificateError)
+	exitConn    = 5 // connection or network error (session.ConnError, dial)
+	exitTimeout = 6 // not acknowledged in time, listen --timeout before --count
+)
+
+// Environment variables read by xmppbg.
+const (
+	envJID      = "XMPPBG_JID"
+	envPassword = "XMPPBG_PASSWORD"
+)
+
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  other error
+  2  usage error (bad flags or arguments, missing --jid or password)
+  3  authentication failed (wrong JID or password)
+  4  the server's TLS certificate is not trusted (see --ca-file)
+  5  connection or network error
+  6  timeout (message not acknowledged in time, listen --timeout before --count)`
+
+// IOStreams are the standard streams a command uses; tests inject buffers.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// globalOptions holds the persistent flags and what every command shares.
+type globalOptions struct {
+	IO     *IOStreams
+	Getenv func(string) string
+
+	JID                string
+	Addr               string
+	CAFile             string
+	InsecureSkipVerify bool
+	PasswordFile       string
+	JSON               bool
+	LogLevel           string
+
+	// ran is set when a command's RunE starts: an error before that is a
+	// usage error (flags, arguments, unknown command).
+	ran bool
+
+	outOnce sync.Once
+	out     *output
+}
+
+// Output returns the command's output, in JSON mode when --json was given.
+// It is created on first use, once the flags are parsed.
+func (g *globalOptions) Output() *output {
+	g.outOnce.Do(func() { g.out = newOutput(g.IO.Out, g.IO.ErrOut, g.JSON) })
+	return g.out
+}
+
+// usageError is an error in the command line: exit code 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// errTimeout is wrapped by errors for things that did not happen in time.
+var errTimeout = errors.New("timed out")
+
+// cliError gives an error from package session a message for the user,
+// keeping the original for exitCode.
+type cliError struct {
+	msg string
+	err error
+}
+
+func (e *cliError) Error() string { return e.msg }
+func (e *cliError) Unwrap() error { return e.err }
+
+// exitCode maps an error to the process exit code.
+func exitCode(err error) int {
+	var (
+		usage *usageError
+		auth  *session.AuthError
+		cert  *session.CertificateError
+		conn  *session.ConnError
+		netE  net.Error
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &usage), errors.Is(err, session.ErrConfig):
+		return exitUsage
+	case errors.As(err, &auth):
+		return exitAuth
+	case errors.As(err, &cert):
+		return exitCert
+	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
+		return exitTimeout
+	case errors.As(err, &conn), errors.As(err, &netE), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return exitConn
+	}
+	return exitError
+}
+
+// run runs xmppbg with the process's arguments and streams; SIGINT and
+// SIGTERM cancel the command's context (a second one kills the process).
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	return runContext(ctx, args, &IOStreams{In: stdin, Out: stdout, ErrOut: stderr}, os.Getenv)
+}
+
+// runContext runs xmppbg with args, reports the error if any, and returns the
+// exit code.
+func runContext(ctx context.Context, args []string, ios *IOStreams, getenv func(string) string) int {
+	g := &globalOptions{IO: ios, Getenv: getenv}
+	root := newCmdRoot(g)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	if !g.ran {
+		var u *usageError
+		if !errors.As(err, &u) {
+			err = &usageError{err}
+		}
+	}
+	code := exitCode(err)
+	o := g.Output()
+	o.Error(err.Error(), code)
+	if code == exitUsage && !o.JSON() && cmd != nil {
+		fmt.Fprintf(o.Stderr(), "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}
+
+// newCmdRoot returns the root command with its persistent flags and
+// subcommands.
+func newCmdRoot(g *globalOptions) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "xmppbg <command> [flags]",
+		Short: "An XMPP client with XEP-0198 stream management",
+		Long: `xmppbg is a command-line XMPP client. It logs in with TLS and SASL, uses
+XEP-0198 stream management when the server offers it, and reports what
+happened as human text or, with --json, as JSON lines on stdout.
+
+The password is read from the environment variable XMPPBG_PASSWORD, else from
+--password-file, else from a prompt when stdin is a terminal. There is no
+--password flag: a command line is visible to every user of the machine.
+
+` + exitCodesHelp,
+		Version:       version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetIn(g.IO.In)
+	root.SetOut(g.IO.Out)
+	root.SetErr(g.IO.ErrOut)
+	root.SetVersionTemplate("xmppbg {{.Version}}\n")
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		if strings.Contains(err.Error(), "--password") && !strings.Contains(err.Error(), "--password-file") {
+			return usageErrorf("%v (passwords are never taken on the command line: set %s, use --password-file FILE, or type it at the prompt)", err, envPassword)
+		}
+		return &usageError{err}
+	})
+
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.JID, "jid", "", "account `JID`, user@domain (env "+envJID+")")
+	pf.StringVar(&g.Addr, "addr", "", "server `HOST:PORT` to connect to (default: the JID's domain, port 5222)")
+	pf.StringVar(&g.CAFile, "ca-file", "", "trust only the PEM certificates in `FILE`")
+	pf.BoolVar(&g.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's TLS certificate (test servers only)")
+	pf.StringVar(&g.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
+	pf.BoolVar(&g.JSON, "json", false, "write JSON lines to stdout, one event per line")
+	pf.StringVar(&g.LogLevel, "log-level", "warn", "log `LEVEL` on stderr: debug, info, warn or error")
+
+	root.AddCommand(
+		newCmdSend(g, nil),
+		newCmdListen(g, nil),
+		newCmdVersion(g),
+	)
+	return root
+}
+
+// started marks that a command's RunE began, then checks the flags every
+// command shares.
+func (g *globalOptions) started() error {
+	g.ran = true
+	switch strings.ToLower(g.LogLevel) {
+	case "debug", "info", "warn", "warning", "error":
+	default:
+		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", g.LogLevel)
+	}
+	return nil
+}
+
+// logger returns the slog logger for --log-level, writing text to stderr.
+func (g *globalOptions) logger() *slog.Logger {
+	var lvl slog.Level
+	switch strings.ToLower(g.LogLevel) {
+	case "debug":
+		lvl = slog.LevelDebug
+	case "info":
+		lvl = slog.LevelInfo
+	case "error":
+		lvl = slog.LevelError
+	default:
+		lvl = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(g.Output().Stderr(), &slog.HandlerOptions{Level: lvl}))
+}
+
+// usageArgs turns the errors of an argument check into usage errors.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return &usageError{err}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what xmppbg's demo and tests need and a fresh Debian 12 machine
+# lacks: the Prosody XMPP server (Debian's package; only the binary is used:
+# tests and the demo start their own throwaway instances on free loopback
+# ports). Go itself is a prerequisite (see README.md).
+set -euo pipefail
+
+if ! command -v go >/dev/null 2>&1; then
+	echo "setup: Go is not installed; install Go 1.26 or newer first (see README.md)" >&2
+	exit 1
+fi
+
+if ! command -v prosody >/dev/null 2>&1; then
+	echo "setup: installing prosody (apt-get)" >&2
+	SUDO=""
+	if [ "$(id -u)" -ne 0 ]; then
+		SUDO="sudo"
+	fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prosody >/dev/null
+fi

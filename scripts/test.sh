@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every check and test: gofmt, go vet, the whole test suite with the race
+# detector (integration tests start real Prosody servers), and a short run of
+# every fuzz target. With CI=true, integration tests never skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+
+echo "== gofmt"
+unformatted=$(gofmt -l .)
+if [ -n "$unformatted" ]; then
+	echo "gofmt: these files need formatting:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test -race"
+go test -race -count=1 -timeout 12m ./...
+
+echo "== fuzz (short)"
+FUZZTIME=${FUZZTIME:-5s}
+for pkg in $(go list ./...); do
+	for fuzz in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+		echo "-- $pkg $fuzz"
+		go test -run '^$' -fuzz "^${fuzz}\$" -fuzztime "$FUZZTIME" "$pkg" >/dev/null
+	done
+done
+echo "all checks passed"
