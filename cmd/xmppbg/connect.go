@@ -101,44 +101,55 @@ func readPasswordFile(path string, o *output) (string, error) {
 	return string(line), nil
 }
 
-// connect logs in with the global options, reporting the "connecting" and
-// "online" states. onEvent receives the session's events; warnings among
-// them are reported by connect itself.
-func (g *globalOptions) connect(ctx context.Context, onEvent func(session.Event)) (*session.Session, error) {
+// sessionConfig builds the account's session configuration from the global
+// options: JID, password, address and TLS. It warns when certificate checks
+// are off.
+func (g *globalOptions) sessionConfig() (session.Config, error) {
 	o := g.Output()
 	jid, domain, addr, err := g.account()
 	if err != nil {
-		return nil, err
+		return session.Config{}, err
 	}
 	if g.InsecureSkipVerify && g.CAFile != "" {
-		return nil, usageErrorf("--ca-file and --insecure-skip-verify cannot be used together")
+		return session.Config{}, usageErrorf("--ca-file and --insecure-skip-verify cannot be used together")
 	}
 	tlsCfg, err := session.TLSConfig(domain, g.CAFile, g.InsecureSkipVerify)
 	if err != nil {
-		return nil, &cliError{msg: "--ca-file: " + strings.TrimPrefix(err.Error(), "session: "), err: err}
+		return session.Config{}, &cliError{msg: "--ca-file: " + strings.TrimPrefix(err.Error(), "session: "), err: err}
 	}
 	pw, err := g.password(jid)
 	if err != nil {
-		return nil, err
+		return session.Config{}, err
 	}
 	if g.InsecureSkipVerify {
 		o.Warn("--insecure-skip-verify: the server's TLS certificate is not checked; anyone on the network path can read the password and the messages")
 	}
-
-	cfg := session.Config{
+	return session.Config{
 		JID:      jid,
 		Password: pw,
 		Addr:     addr,
 		TLS:      tlsCfg,
 		Logger:   g.logger(),
-		OnEvent: func(ev session.Event) {
-			if w, ok := ev.(session.Warning); ok {
-				o.Warn(w.Text)
-			}
-			if onEvent != nil {
-				onEvent(ev)
-			}
-		},
+	}, nil
+}
+
+// connect logs in with the global options, reporting the "connecting" and
+// "online" states. onEvent receives the session's events; warnings among
+// them are reported by connect itself.
+func (g *globalOptions) connect(ctx context.Context, onEvent func(session.Event)) (*session.Session, error) {
+	o := g.Output()
+	cfg, err := g.sessionConfig()
+	if err != nil {
+		return nil, err
+	}
+	jid, addr := cfg.JID, cfg.Addr
+	cfg.OnEvent = func(ev session.Event) {
+		if w, ok := ev.(session.Warning); ok {
+			o.Warn(w.Text)
+		}
+		if onEvent != nil {
+			onEvent(ev)
+		}
 	}
 	o.Status("state", "", F("state", "connecting"), F("jid", jid), F("addr", addr))
 	s, err := session.Connect(ctx, cfg, nil)
