@@ -63,6 +63,7 @@ type globalOptions struct {
 	PasswordFile       string
 	JSON               bool
 	LogLevel           string
+	ConfigFile         string
 
 	// ran is set when a command's RunE starts: an error before that is a
 	// usage error (flags, arguments, unknown command).
@@ -177,6 +178,10 @@ The password is read from the environment variable XMPPBG_PASSWORD, else from
 --password-file, else from a prompt when stdin is a terminal. There is no
 --password flag: a command line is visible to every user of the machine.
 
+Settings can be kept in a configuration file ($XDG_CONFIG_HOME/xmppbg/config,
+or --config FILE): one "flag-name = value" per line, e.g. "jid = alice@example.org".
+Flags and environment variables override it.
+
 ` + exitCodesHelp,
 		Version:       version,
 		SilenceErrors: true,
@@ -186,7 +191,11 @@ The password is read from the environment variable XMPPBG_PASSWORD, else from
 	root.SetOut(g.IO.Out)
 	root.SetErr(g.IO.ErrOut)
 	root.SetVersionTemplate("xmppbg {{.Version}}\n")
-	root.CompletionOptions.DisableDefaultCmd = true
+	// "xmppbg completion bash|zsh|fish|powershell" writes a completion
+	// script (cobra's standard command).
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		return g.applyConfig(cmd)
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		if strings.Contains(err.Error(), "--password") && !strings.Contains(err.Error(), "--password-file") {
 			return usageErrorf("%v (passwords are never taken on the command line: set %s, use --password-file FILE, or type it at the prompt)", err, envPassword)
@@ -202,11 +211,13 @@ The password is read from the environment variable XMPPBG_PASSWORD, else from
 	pf.StringVar(&g.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
 	pf.BoolVar(&g.JSON, "json", false, "write JSON lines to stdout, one event per line")
 	pf.StringVar(&g.LogLevel, "log-level", "warn", "log `LEVEL` on stderr: debug, info, warn or error")
+	pf.StringVar(&g.ConfigFile, "config", "", "read settings from `FILE` (default $XDG_CONFIG_HOME/xmppbg/config; env "+envConfig+")")
 
 	root.AddCommand(
 		newCmdSend(g, nil),
 		newCmdListen(g, nil),
 		newCmdVersion(g),
+		newCmdServer(g, nil),
 	)
 	return root
 }
