@@ -1,0 +1,22 @@
+# syntax=docker/dockerfile:1
+# A static xmppbg image. Build and run (needs a Docker engine):
+#
+#   docker build -t xmppbg .
+#   docker run --rm -e XMPPBG_PASSWORD xmppbg send --jid alice@example.org bob@example.org hello
+#
+# To talk to the Prosody container of testdata/compose.yaml, use the host
+# network and its CA file: see README.md.
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/xmppbg ./cmd/xmppbg
+
+# distroless/static has the CA certificates and a non-root user, nothing else.
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/xmppbg /xmppbg
+USER nonroot:nonroot
+ENTRYPOINT ["/xmppbg"]
