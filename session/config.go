@@ -41,6 +41,16 @@ type Config struct {
 	// TLS configures STARTTLS. Default: certificates verified against the
 	// system roots for the JID's domain, TLS 1.2 at least. See TLSConfig.
 	TLS *tls.Config
+	// DirectTLS starts TLS at once (XEP-0368, ALPN "xmpp-client") instead of
+	// STARTTLS, saving two round trips; Addr must then be the server's
+	// direct TLS port.
+	DirectTLS bool
+	// NoPipelining turns off pipelining: by default the request that follows
+	// SASL (<resume/>, or the bind request and <enable/>) goes out with the
+	// new stream header instead of after the server's features, and
+	// <enable/> goes out with the bind request, saving round trips. Turn it
+	// off for a server that mishandles it.
+	NoPipelining bool
 	// Dial opens the TCP connection. Default: a net.Dialer. Package suspend
 	// and the tests wrap connections here to inject faults.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)

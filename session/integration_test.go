@@ -571,3 +571,95 @@ func TestProsodyResumeFromFile(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	exactlyOnce(t, append(aliceBox.all(), box2.all()...), []string{"first", "while detached"})
 }
+
+// turnCounter counts round trips from the wire: a turn is a burst of writes
+// that follows a read (or the TCP connect), i.e. the client speaking after
+// waiting for the server.
+type turnCounter struct {
+	net.Conn
+	mu      sync.Mutex
+	turns   int
+	writing bool
+}
+
+func (c *turnCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if !c.writing {
+		c.turns++
+		c.writing = true
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *turnCounter) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *turnCounter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.turns
+}
+
+// Round trips of a login and of a resumption, counted on the wire: the TCP
+// connect plus each turn until the session is ready. Pipelining sends the
+// request after SASL with the new stream header; direct TLS (XEP-0368) skips
+// the plaintext stream and STARTTLS.
+func TestProsodyRoundTrips(t *testing.T) {
+	srv := startServer(t, prosody.Options{DirectTLSPort: true})
+	if srv.DirectTLSAddr() == "" {
+		t.Skip("the server has no direct TLS port")
+	}
+	for _, tc := range []struct {
+		name                  string
+		direct, noPipe        bool
+		wantFresh, wantResume int
+	}{
+		{"starttls", false, true, 9, 9},
+		{"starttls pipelined", false, false, 9, 8},
+		{"direct tls pipelined", true, false, 7, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var last *turnCounter
+			cfg := clientConfig(t, srv, "alice", nil)
+			cfg.DirectTLS, cfg.NoPipelining, cfg.NoPresence = tc.direct, tc.noPipe, true
+			if tc.direct {
+				cfg.Addr = srv.DirectTLSAddr()
+			}
+			cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				var d net.Dialer
+				c, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				last = &turnCounter{Conn: c}
+				return last, nil
+			}
+			st := &session.State{}
+			s := mustConnect(t, cfg, st)
+			fresh := 1 + last.count() // the TCP connect is a round trip too
+			if err := s.Detach(); err != nil {
+				t.Fatal(err)
+			}
+			s2 := mustConnect(t, cfg, st)
+			resume := 1 + last.count()
+			if !s2.Login().Resumed {
+				t.Fatalf("not resumed: %+v", s2.Login())
+			}
+			t.Logf("round trips: fresh login %d, resumption %d", fresh, resume)
+			// The first fresh login has one more than a resumption: until
+			// the server has offered stream management once, <enable/>
+			// waits for its features.
+			if fresh > tc.wantFresh || resume > tc.wantResume {
+				t.Errorf("round trips: fresh %d (want ≤ %d), resume %d (want ≤ %d)", fresh, tc.wantFresh, resume, tc.wantResume)
+			}
+		})
+	}
+}

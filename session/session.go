@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -47,11 +48,17 @@ func (l Login) Fresh() bool { return !l.Resumed }
 // management when the server offers it. Create one with Connect. Its methods
 // are safe for concurrent use.
 type Session struct {
-	cfg   Config
-	log   *slog.Logger
-	xs    *xmpp.Session
-	raw   *meteredConn
-	wire  net.Conn // what to write on: the TLS connection
+	cfg  Config
+	log  *slog.Logger
+	xs   *xmpp.Session
+	raw  *meteredConn
+	wire net.Conn // what to write on: the TLS connection
+	pipe *pipeConn
+	// early records what was pipelined after SASL (see pipeline.go).
+	early struct {
+		resume, bind, enable bool
+		bindID               string
+	}
 	jid   jid.JID
 	login Login
 
@@ -132,11 +139,30 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 	}
 	_ = conn.SetDeadline(deadline)
 
-	features := []xmpp.StreamFeature{saslFeature(cfg.Password, cfg.plaintext), s.bindFeature()}
-	if !cfg.plaintext {
-		features = append([]xmpp.StreamFeature{xmpp.StartTLS(cfg.TLS)}, features...)
+	var rw net.Conn = s.raw
+	switch {
+	case cfg.DirectTLS:
+		// XEP-0368: TLS from the first byte, announced by ALPN.
+		tlsCfg := cfg.TLS.Clone()
+		tlsCfg.NextProtos = []string{"xmpp-client"}
+		tc := tls.Client(s.raw, tlsCfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, s.loginError(ctx, err)
+		}
+		s.pipe = &pipeConn{Conn: tc}
+		rw = s.pipe
+	case cfg.plaintext:
+		s.pipe = &pipeConn{Conn: s.raw}
+		rw = s.pipe
 	}
-	xs, err := xmpp.NewClientSession(ctx, j, s.raw, features...)
+	// mellium takes only a *tls.Conn as secure from the start; the SASL
+	// feature may skip its check when TLS is known to be on.
+	features := []xmpp.StreamFeature{s.saslFeature(cfg.Password, cfg.plaintext || cfg.DirectTLS), s.bindFeature()}
+	if !cfg.plaintext && !cfg.DirectTLS {
+		features = append([]xmpp.StreamFeature{s.startTLS(cfg.TLS)}, features...)
+	}
+	xs, err := xmpp.NewClientSession(ctx, j, rw, features...)
 	if err != nil {
 		conn.Close()
 		return nil, s.loginError(ctx, err)
@@ -205,19 +231,60 @@ func streamErrorText(se stream.Error) string {
 }
 
 // saslFeature is mellium's SASL feature with SCRAM-SHA-256 first, then
-// SCRAM-SHA-1, then PLAIN (which mellium only ever runs over TLS), and with
-// its failures turned into AuthError.
-func saslFeature(password string, plaintext bool) xmpp.StreamFeature {
+// SCRAM-SHA-1, then PLAIN, with its failures turned into AuthError. TLS is
+// always on before it runs: mellium checks that itself unless tlsKnown says
+// the connection was secured outside its view (direct TLS, or the in-memory
+// tests). After a success it pipelines what follows (see pipeline.go).
+func (s *Session) saslFeature(password string, tlsKnown bool) xmpp.StreamFeature {
 	f := xmpp.SASL("", password, sasl.ScramSha256, sasl.ScramSha1, sasl.Plain)
-	if plaintext {
+	if tlsKnown {
 		f.Necessary &^= xmpp.Secure
 	}
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, xs *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
 		mask, rw, err := negotiate(ctx, xs, data)
+		if err == nil {
+			s.armPipeline()
+		}
 		return mask, rw, asAuthError(err)
 	}
 	return f
+}
+
+// armPipeline prepares what the stream after SASL carries with its header:
+// <resume/> when the State can (or should) be resumed, else the bind request
+// and, when the server offered stream management before, <enable/>.
+func (s *Session) armPipeline() {
+	if s.pipe == nil || s.cfg.NoPipelining {
+		return
+	}
+	st := s.st
+	smKnown := st.SM && !s.cfg.DisableSM
+	switch {
+	case smKnown && s.shouldAskResume(st):
+		s.early.resume = true
+		s.pipe.arm(smResume(st.ID, st.InH))
+		return
+	case s.shouldAskResume(st) && !s.cfg.DisableSM:
+		// A stream to resume, but no word yet that this server does
+		// stream management: wait for its features.
+		return
+	}
+	s.early.bind = true
+	s.early.bindID = newID()
+	b := bindRequest(s.early.bindID)
+	if smKnown {
+		s.early.enable = true
+		b = append(b, enableSM...)
+	}
+	s.pipe.arm(b)
+}
+
+// shouldAskResume: the stream is resumable, or past the server's max with
+// stanzas unconfirmed (then <failed h/> says which ones the server has, the
+// only way to resend exactly those it lacks).
+func (s *Session) shouldAskResume(st *State) bool {
+	return st.Resumable(s.cfg.now()) || st.ID != "" && len(st.Unacked) > 0
 }
 
 // asAuthError converts mellium's SASL failure (an internal type) into
@@ -268,16 +335,15 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	_, s.csi = xs.Feature(nsCSI)
 	useSM := smOffered && !s.cfg.DisableSM
 	st := s.st
-	now := s.cfg.now()
 
-	// Past the server's max the stream cannot be resumed, and asking costs
-	// a round trip. Ask all the same when stanzas are unconfirmed: the
-	// <failed h/> answer says which ones the server got, the only way to
-	// resend those it lacks without duplicating those it has.
-	ask := useSM && (st.Resumable(now) || st.ID != "" && len(st.Unacked) > 0)
-	switch {
-	case ask:
-		el, err := s.exchange(xs, smResume(st.ID, st.InH))
+	if s.early.resume || useSM && s.shouldAskResume(st) {
+		var el smElement
+		var err error
+		if s.early.resume {
+			el, err = s.readSM(xs)
+		} else {
+			el, err = s.exchange(xs, smResume(st.ID, st.InH))
+		}
 		if err != nil {
 			return err
 		}
@@ -288,6 +354,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 				return s.violation(xs, err)
 			}
 			s.sm = true
+			st.SM = true
 			s.login.Resumed = true
 			if j, err := jid.Parse(st.JID); err == nil {
 				xs.UpdateAddr(j)
@@ -313,34 +380,62 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 		default:
 			return fmt.Errorf("session: unexpected <%s/> in answer to <resume/>", el.Name)
 		}
-	case st.ID != "" && useSM:
-		s.login.ResumeSkipped = "the server's maximum resumption time has passed"
-	case st.ID != "":
-		s.login.ResumeSkipped = "stream management is off"
+	} else if st.ID != "" {
+		if useSM {
+			s.login.ResumeSkipped = "the server's maximum resumption time has passed"
+		} else {
+			s.login.ResumeSkipped = "stream management is off"
+		}
 	}
 	// A fresh stream: whatever the old one left unconfirmed is resent by
 	// afterLogin.
 	st.orphan()
+	st.SM = useSM
 
-	if _, _, err := xmpp.BindResource().Negotiate(ctx, xs, nil); err != nil {
+	if !s.early.bind {
+		s.early.bindID = newID()
+		b := bindRequest(s.early.bindID)
+		if useSM {
+			// Pipelined: the server enables after it has bound.
+			s.early.enable = true
+			b = append(b, enableSM...)
+		}
+		if _, err := xs.Conn().Write(b); err != nil {
+			return err
+		}
+	}
+	bound, err := readBind(xs, s.early.bindID)
+	if err != nil {
 		return err
 	}
-	if !useSM {
+	j, err := jid.Parse(bound)
+	if err != nil {
+		return fmt.Errorf("session: the server bound an invalid JID %q: %w", bound, err)
+	}
+	xs.UpdateAddr(j)
+	if !s.early.enable && !useSM {
 		return nil
 	}
-	el, err := s.exchange(xs, []byte(enableSM))
+	var el smElement
+	if s.early.enable {
+		el, err = s.readSM(xs)
+	} else {
+		el, err = s.exchange(xs, []byte(enableSM))
+	}
 	if err != nil {
 		return err
 	}
 	switch el.Name {
 	case "enabled":
 		s.sm = true
+		st.SM = true
 		if el.Resume {
 			st.ID = el.ID
 		}
 		st.Max = time.Duration(el.Max) * time.Second
 		st.Location = el.Location
 	case "failed":
+		st.SM = false
 		s.cfg.OnEvent(Warning{Text: "the server refused stream management (" + el.Condition + "): delivery is not guaranteed"})
 	default:
 		return fmt.Errorf("session: unexpected <%s/> in answer to <enable/>", el.Name)
@@ -351,16 +446,14 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 // exchange writes a nonza during negotiation and reads the XEP-0198 element
 // that answers it.
 func (s *Session) exchange(xs *xmpp.Session, out []byte) (smElement, error) {
-	w := xs.TokenWriter()
-	if err := w.Flush(); err != nil {
-		w.Close()
+	if _, err := xs.Conn().Write(out); err != nil {
 		return smElement{}, err
 	}
-	_, err := xs.Conn().Write(out)
-	w.Close()
-	if err != nil {
-		return smElement{}, err
-	}
+	return s.readSM(xs)
+}
+
+// readSM reads the next XEP-0198 element during negotiation.
+func (s *Session) readSM(xs *xmpp.Session) (smElement, error) {
 	r := xs.TokenReader()
 	defer r.Close()
 	d := xml.NewTokenDecoder(r)

@@ -42,6 +42,9 @@ type State struct {
 	Max time.Duration
 	// JID is the full JID bound to the stream.
 	JID string
+	// SM records that the server offered stream management on the last
+	// stream, which lets the next login pipeline its requests.
+	SM bool
 	// InH counts the stanzas received from the server and handled (delivered
 	// to the application) since <enabled/> was received; it wraps at 2^32.
 	InH uint32

@@ -1,0 +1,151 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"mellium.im/xmpp"
+)
+
+// Pipelining: after SASL succeeds the client must open a new stream and wait
+// for the server's features before it binds or resumes. Nothing it would then
+// send depends on those features when the State already says what the server
+// offers, so the <resume/> (or the bind request and <enable/>) go out in the
+// same write as the new stream header, saving a round trip. The server
+// processes them in order, after the header.
+
+// pipeConn is the TLS connection as mellium sees it. When armed, it appends
+// bytes to the next write that opens a stream.
+type pipeConn struct {
+	net.Conn
+	mu    sync.Mutex
+	armed []byte
+}
+
+// ConnectionState lets mellium and SASL see the TLS state (channel binding).
+func (p *pipeConn) ConnectionState() tls.ConnectionState {
+	if tc, ok := p.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// arm makes the next stream header carry b.
+func (p *pipeConn) arm(b []byte) {
+	p.mu.Lock()
+	p.armed = b
+	p.mu.Unlock()
+}
+
+var streamOpen = []byte("<stream:stream")
+
+func (p *pipeConn) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	extra := p.armed
+	if extra != nil && bytes.Contains(b, streamOpen) {
+		p.armed = nil
+	} else {
+		extra = nil
+	}
+	p.mu.Unlock()
+	if extra == nil {
+		return p.Conn.Write(b)
+	}
+	buf := make([]byte, 0, len(b)+len(extra))
+	buf = append(append(buf, b...), extra...)
+	if _, err := p.Conn.Write(buf); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// startTLS is mellium's STARTTLS feature, except that the TLS connection it
+// makes is a pipeConn, so that the stream after SASL can be pipelined.
+func (s *Session) startTLS(cfg *tls.Config) xmpp.StreamFeature {
+	f := xmpp.StartTLS(cfg)
+	f.Negotiate = func(ctx context.Context, xs *xmpp.Session, _ any) (xmpp.SessionState, io.ReadWriter, error) {
+		conn := xs.Conn()
+		if _, err := conn.Write([]byte(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
+			return 0, nil, err
+		}
+		r := xs.TokenReader()
+		defer r.Close()
+		d := xml.NewTokenDecoder(r)
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				return 0, nil, err
+			}
+			start, ok := tok.(xml.StartElement)
+			if !ok {
+				continue
+			}
+			if err := d.Skip(); err != nil {
+				return 0, nil, err
+			}
+			switch {
+			case start.Name.Space != "urn:ietf:params:xml:ns:xmpp-tls":
+				return 0, nil, fmt.Errorf("session: unexpected <%s/> during STARTTLS", start.Name.Local)
+			case start.Name.Local == "proceed":
+				tc := tls.Client(conn, cfg)
+				if err := tc.HandshakeContext(ctx); err != nil {
+					return 0, nil, err
+				}
+				s.pipe = &pipeConn{Conn: tc}
+				return xmpp.Secure, s.pipe, nil
+			default:
+				return 0, nil, fmt.Errorf("session: the server refused STARTTLS (<%s/>)", start.Name.Local)
+			}
+		}
+	}
+	return f
+}
+
+// bindRequest is the resource-binding iq with the given id.
+func bindRequest(id string) []byte {
+	return []byte(`<iq type="set" id="` + id + `"><bind xmlns="urn:ietf:params:xml:ns:xmpp-bind"/></iq>`)
+}
+
+// readBind reads the answer to a bind request and returns the bound JID.
+func readBind(xs *xmpp.Session, id string) (string, error) {
+	r := xs.TokenReader()
+	defer r.Close()
+	d := xml.NewTokenDecoder(r)
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		if start.Name.Local != "iq" {
+			return "", fmt.Errorf("session: unexpected <%s/> while binding a resource", start.Name.Local)
+		}
+		var iq inIQ
+		if err := d.DecodeElement(&iq, &start); err != nil {
+			return "", err
+		}
+		if iq.ID != id {
+			return "", fmt.Errorf("session: unexpected iq %q while binding a resource", iq.ID)
+		}
+		if iq.Type == "error" {
+			return "", fmt.Errorf("session: the server refused to bind a resource: %s", iq.stanzaError())
+		}
+		if p := iq.payload(); p != nil {
+			for _, c := range p.Nodes {
+				if c.XMLName.Local == "jid" {
+					return c.Text, nil
+				}
+			}
+		}
+		return "", fmt.Errorf("session: bind result without a JID")
+	}
+}
