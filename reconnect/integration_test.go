@@ -3,6 +3,7 @@ package reconnect_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"log/slog"
 	"net"
 	"sync"
@@ -124,6 +125,7 @@ type rigOpts struct {
 	hibernation time.Duration
 	policy      suspend.Policy
 	viaProxy    bool
+	noSM        bool // a server without XEP-0198
 }
 
 type rig struct {
@@ -138,6 +140,7 @@ func newRig(t *testing.T, o rigOpts) *rig {
 	srv := prosody.StartT(t, prosody.Options{
 		Accounts:    map[string]string{"alice": pw, "bob": pw},
 		Hibernation: o.hibernation,
+		DisableSM:   o.noSM,
 	})
 	r := &rig{srv: srv}
 	addr := srv.Addr()
@@ -385,4 +388,33 @@ func TestSuspendServerDown(t *testing.T) {
 		t.Errorf("%d dial attempts while the server was down for %v", attempts, upAfter)
 	}
 	t.Logf("%d dial attempts; login after: %+v", attempts, c.Login)
+}
+
+// Without stream management everything still works, with the weaker
+// guarantee said in a warning: every login is fresh, the liveness probe is a
+// XEP-0199 ping, and what the peer writes meanwhile waits in offline storage.
+func TestWithoutStreamManagement(t *testing.T) {
+	for _, policy := range []suspend.Policy{suspend.PolicyDetach, suspend.PolicyHold} {
+		t.Run(policy.String(), func(t *testing.T) {
+			r := newRig(t, rigOpts{policy: policy, noSM: true})
+			if r.srv.External() {
+				t.Skip("cannot turn stream management off on an external server")
+			}
+			_, c := r.cycle(t, 300*time.Millisecond, nil)
+			if c.Login.Resumed || c.Login.SM {
+				t.Errorf("login %+v on a server without SM", c.Login)
+			}
+			r.alice.led.mu.Lock()
+			defer r.alice.led.mu.Unlock()
+			warned := false
+			for _, e := range r.alice.led.ev {
+				if w, ok := e.(reconnect.Warning); ok && strings.Contains(w.Text, "stream management") {
+					warned = true
+				}
+			}
+			if !warned {
+				t.Error("no warning that delivery is not guaranteed")
+			}
+		})
+	}
 }

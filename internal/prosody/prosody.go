@@ -58,6 +58,9 @@ type Options struct {
 	MAM bool
 	// DisableOffline unloads mod_offline (offline storage is on by default).
 	DisableOffline bool
+	// DisableSM leaves out mod_smacks: a server without XEP-0198 stream
+	// management.
+	DisableSM bool
 	// DirectTLSPort also listens for XEP-0368 direct TLS on a second free
 	// port (see Server.DirectTLSAddr).
 	DirectTLSPort bool
@@ -212,6 +215,7 @@ func newLocal(opts Options) (*Server, error) {
 		"XMPPBG_HIBERNATION": strconv.Itoa(int(s.hibernation / time.Second)),
 		"XMPPBG_MAM":         boolEnv(opts.MAM),
 		"XMPPBG_OFFLINE":     boolEnv(!opts.DisableOffline),
+		"XMPPBG_SMACKS":      boolEnv(!opts.DisableSM),
 		// Harmless when not root; see prosody.cfg.lua.
 		"XMPPBG_RUN_AS_ROOT": "1",
 	}

@@ -24,6 +24,8 @@
 --   XMPPBG_HIBERNATION     smacks_hibernation_time in seconds (default 600)
 --   XMPPBG_MAM             "1" loads mod_mam (default off)
 --   XMPPBG_OFFLINE         "0" disables mod_offline (default on)
+--   XMPPBG_SMACKS          "0" leaves out mod_smacks: a server without XEP-0198
+--                          (default on)
 --   XMPPBG_RUN_AS_ROOT     "1" lets prosody and prosodyctl run as root without
 --                          switching to the "prosody" user (default off)
 
@@ -70,10 +72,12 @@ local enabled = {
 	"tls";
 	"disco";
 	"ping";
-	"smacks";
 	"csi_simple";
 	"carbons";
 }
+if ENV_XMPPBG_SMACKS ~= "0" then
+	table.insert(enabled, "smacks")
+end
 if ENV_XMPPBG_MAM == "1" then
 	table.insert(enabled, "mam")
 end
