@@ -75,6 +75,9 @@ type Config struct {
 	// presence the server delivers no offline messages and routes no chat to
 	// this resource.
 	NoPresence bool
+	// NoArchive turns off the archive catch-up (XEP-0313) that follows a
+	// stream that could not be resumed.
+	NoArchive bool
 	// FetchRoster asks for the roster on a fresh session before the initial
 	// presence, as full clients do.
 	FetchRoster bool

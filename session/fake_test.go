@@ -74,7 +74,9 @@ func pipeDial(f *fake) func(context.Context, string, string) (net.Conn, error) {
 		c, s := net.Pipe()
 		f.conn = s
 		f.d = xml.NewDecoder(s)
-		f.elems = make(chan elem, 1024)
+		if f.elems == nil {
+			f.elems = make(chan elem, 1024)
+		}
 		go f.serve()
 		return c, nil
 	}

@@ -663,3 +663,70 @@ func TestProsodyRoundTrips(t *testing.T) {
 		})
 	}
 }
+
+// Archive catch-up (XEP-0313): messages written while the stream hibernated
+// and then expired arrive exactly once, whether they come from offline
+// storage, from the archive, or both.
+func TestProsodyArchiveCatchUp(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		offline        bool
+		queriedArchive bool // Prosody then keeps expired stanzas out of offline storage
+	}{
+		{"offline storage on", true, false},
+		{"offline storage off", false, false},
+		{"archive queried before", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, prosody.Options{MAM: true, DisableOffline: !tc.offline, Hibernation: 2 * time.Second})
+			if srv.External() {
+				t.Skip("needs a server with a short hibernation and mod_mam")
+			}
+			bobBox := newInbox()
+			bob := mustConnect(t, clientConfig(t, srv, "bob", bobBox.on), nil)
+			aliceBox := newInbox()
+			tr := &tracker{}
+			aliceCfg := clientConfig(t, srv, "alice", aliceBox.on)
+			aliceCfg.Dial = tr.dial
+			st := &session.State{}
+			if tc.queriedArchive {
+				// A stream that cannot be resumed: the login after it
+				// catches up from the archive.
+				st = &session.State{ID: "gone", SM: true, LastAlive: time.Now()}
+			}
+			alice := mustConnect(t, aliceCfg, st)
+			aliceJID := alice.JID()
+			ctx := context.Background()
+			before := bodies("before", 3)
+			for _, b := range before {
+				bob.SendMessage(ctx, session.Message{To: aliceJID, Body: b})
+			}
+			aliceBox.waitFor(t, 3, 5*time.Second)
+			if st.LastArchiveID == "" {
+				t.Fatal("no archive id recorded from the live messages")
+			}
+			tr.rst()
+			<-alice.Done()
+			away := bodies("while hibernating", 4)
+			for _, b := range away {
+				bob.SendMessage(ctx, session.Message{To: aliceJID, Body: b})
+			}
+			time.Sleep(srv.Hibernation() + 1500*time.Millisecond)
+			expired := bodies("after expiry", 2)
+			for _, b := range expired {
+				bob.SendMessage(ctx, session.Message{To: "alice@" + srv.Domain(), Body: b})
+			}
+			time.Sleep(200 * time.Millisecond)
+
+			alice2 := mustConnect(t, aliceCfg, st)
+			if alice2.Login().Resumed {
+				t.Fatal("resumed an expired stream")
+			}
+			want := append(append(append([]string(nil), before...), away...), expired...)
+			aliceBox.waitFor(t, len(want), 10*time.Second)
+			time.Sleep(300 * time.Millisecond)
+			exactlyOnce(t, aliceBox.all(), want)
+			t.Logf("archive: %d messages found", alice2.Login().Archived)
+		})
+	}
+}

@@ -35,6 +35,10 @@ type Login struct {
 	SM bool
 	// CSI reports that the server offers client state indication (XEP-0352).
 	CSI bool
+	// Archived counts the messages found in the archive (XEP-0313) after a
+	// stream that could not be resumed; duplicates of what offline storage
+	// delivered are among them and were dropped.
+	Archived int
 	// Addr is the address the connection was made to.
 	Addr string
 	// Duration is how long Connect took.
@@ -66,6 +70,9 @@ type Session struct {
 	// and is written, so that queue order is wire order.
 	wmu sync.Mutex
 
+	// prevAlive is when the stream this login replaces was last alive.
+	prevAlive time.Time
+
 	// pmu serialises Persist calls so that copies are saved in order.
 	pmu sync.Mutex
 
@@ -78,7 +85,9 @@ type Session struct {
 	rAnswered uint64 // total <a/> that answered an <r/>
 	ackWake   chan struct{}
 	iqs       map[string]chan *inIQ
-	ending    error // why the client is ending the connection
+	mamQuery  string // the queryid of the archive query under way
+	mamSeen   int    // archived messages handled for it
+	ending    error  // why the client is ending the connection
 	err       error
 	done      chan struct{}
 }
@@ -114,6 +123,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		done:    make(chan struct{}),
 	}
 
+	s.prevAlive = st.LastAlive
 	addr := cfg.Addr
 	if st.Location != "" && st.Resumable(cfg.now()) {
 		addr = st.Location
@@ -576,6 +586,24 @@ func (s *Session) afterLogin(ctx context.Context) error {
 	if len(resent) > 0 {
 		s.cfg.OnEvent(Resent{Stanzas: resent, Delayed: true})
 	}
+	if replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ""; replaced && !s.cfg.NoArchive {
+		s.mu.Lock()
+		since := s.st.LastArchiveID
+		s.mu.Unlock()
+		start := s.prevAlive.Add(-time.Minute)
+		if since != "" || !s.prevAlive.IsZero() {
+			n, err := s.catchUp(ctx, since, start)
+			var ie *iqError
+			switch {
+			case errors.As(err, &ie):
+				s.log.Debug("no archive catch-up", slog.String("condition", ie.condition))
+			case err != nil:
+				return fmt.Errorf("session: archive catch-up: %w", err)
+			default:
+				s.login.Archived = n
+			}
+		}
+	}
 	if inactive && s.csi {
 		return s.writeNonza([]byte(csiIdle))
 	}
@@ -1014,7 +1042,23 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 		if err := d.DecodeElement(&m, &start); err != nil {
 			return s.decodeError(err)
 		}
-		if msg, ok := m.message(s.jid.Bare().String()); ok {
+		msg, ok := m.message(s.jid.Bare().String())
+		archiveID := msg.StanzaID
+		if !ok {
+			var fromArchive bool
+			msg, archiveID, ok, fromArchive = s.archived(&m)
+			if fromArchive {
+				s.mu.Lock()
+				s.mamSeen++
+				s.mu.Unlock()
+			}
+		}
+		if archiveID != "" {
+			s.mu.Lock()
+			s.st.LastArchiveID = archiveID
+			s.mu.Unlock()
+		}
+		if ok {
 			k, keyed := seenKey(&msg)
 			s.mu.Lock()
 			dup := keyed && s.st.seen(k)

@@ -558,3 +558,62 @@ func FuzzServerStream(f *testing.F) {
 		s.Abort()
 	})
 }
+
+// After a stream that could not be resumed, the archive is asked for what
+// came after the last archived message handled; only our query's results
+// from our own account are delivered, and what was delivered before is not
+// delivered again.
+func TestArchiveCatchUpResults(t *testing.T) {
+	f := &fake{elems: make(chan elem, 1024)}
+	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
+	c := &collector{}
+	f.t = t
+	cfg := testConfig(f, c.on)
+	done := make(chan *session.Session, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), cfg, st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	f.expectSkippingR("presence")
+	q := f.expectSkippingR("iq")
+	query, _ := q.child("query")
+	qid := query.attr("queryid")
+	set, _ := query.child("set")
+	if after, _ := set.child("after"); after.Text != "arch-1" {
+		t.Fatalf("query %s does not ask for what came after arch-1", q)
+	}
+	result := func(from, queryid, id, body, origin string) string {
+		return `<message from='` + from + `'><result xmlns='urn:xmpp:mam:2' queryid='` + queryid + `' id='` + id + `'>` +
+			`<forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2026-11-25T10:00:00Z'/>` +
+			`<message xmlns='jabber:client' from='bob@example.org/x' to='alice@example.org' type='chat' id='` + origin + `'><body>` + body + `</body>` +
+			`<origin-id xmlns='urn:xmpp:sid:0' id='` + origin + `'/></message></forwarded></result></message>`
+	}
+	f.send(result("mallory@example.org", qid, "m1", "forged", "f1"))
+	f.send(result("alice@example.org", "not-ours", "m2", "stray", "f2"))
+	f.send(result("", qid, "arch-2", "missed", "o1"))
+	f.send(result("", qid, "arch-3", "missed", "o1")) // the same message twice
+	f.send(`<iq type='result' id='` + q.attr("id") + `'><fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'><last>arch-3</last></set></fin></iq>`)
+	s := <-done
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Abort()
+	var got []string
+	for _, e := range c.all() {
+		if r, ok := e.(session.Received); ok {
+			got = append(got, r.Message.Body)
+			if !r.Message.Delayed() || r.Message.StanzaID != "arch-2" {
+				t.Errorf("archived message %+v: want the delay and archive id", r.Message)
+			}
+		}
+	}
+	if fmt.Sprint(got) != "[missed]" {
+		t.Fatalf("delivered %q, want only [missed] once", got)
+	}
+	if st := s.State(); st.LastArchiveID != "arch-3" {
+		t.Errorf("LastArchiveID = %q, want arch-3", st.LastArchiveID)
+	}
+}

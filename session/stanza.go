@@ -154,7 +154,7 @@ func (m *inMessage) message(self string) (Message, bool) {
 			out.OriginID = n.attr("id")
 		case xml.Name{Space: nsSID, Local: "stanza-id"}:
 			// Only the id our own server set can be trusted (XEP-0359 §5).
-			if by := n.attr("by"); by == self || by == "" {
+			if n.attr("by") == self {
 				out.StanzaID = n.attr("id")
 			}
 		case xml.Name{Space: nsDelay, Local: "delay"}:

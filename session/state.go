@@ -62,6 +62,10 @@ type State struct {
 	// LastAlive is when the stream was last known to work: the last time
 	// anything arrived from the server, or when the client detached.
 	LastAlive time.Time
+	// LastArchiveID is the archive id (XEP-0359 stanza-id from our server)
+	// of the last message handled that had one; after a stream that could
+	// not be resumed the archive is asked for what came after it.
+	LastArchiveID string `json:",omitempty"`
 	// Inactive records that the client told the server it is inactive
 	// (XEP-0352); it is sent again after a resumption.
 	Inactive bool

@@ -1,0 +1,148 @@
+package session
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Archive catch-up (XEP-0313). When a stream cannot be resumed, what the
+// server had queued for it goes to offline storage, or, once the client has
+// queried its archive, only to the archive (Prosody's rule). After such a
+// fresh login the session asks the archive for everything after the last
+// archived message it handled, and delivers what it finds through the same
+// de-duplication (State.Seen) as offline storage, so each message reaches the
+// application once whichever way it comes.
+
+const (
+	nsMAM     = "urn:xmpp:mam:2"
+	nsForward = "urn:xmpp:forward:0"
+	nsRSM     = "http://jabber.org/protocol/rsm"
+	// mamPage is how many archived messages one query asks for.
+	mamPage = 100
+	// mamMaxPages bounds a catch-up.
+	mamMaxPages = 50
+)
+
+// mamResult is <result xmlns='urn:xmpp:mam:2' queryid id><forwarded>…
+type mamResult struct {
+	QueryID   string `xml:"queryid,attr"`
+	ID        string `xml:"id,attr"`
+	Forwarded struct {
+		Delay struct {
+			Stamp string `xml:"stamp,attr"`
+		} `xml:"urn:xmpp:delay delay"`
+		Message inMessage `xml:"jabber:client message"`
+	} `xml:"urn:xmpp:forward:0 forwarded"`
+}
+
+// archived turns a MAM result carried by m into the archived message, if m
+// answers one of our queries (isResult); deliver says whether it is a chat
+// message for the application (not our own outgoing one).
+func (s *Session) archived(m *inMessage) (msg Message, archiveID string, deliver, isResult bool) {
+	self := s.jid.Bare().String()
+	if m.From != "" && m.From != self {
+		return Message{}, "", false, false // results come from our own account only
+	}
+	for i := range m.Nodes {
+		n := &m.Nodes[i]
+		if n.XMLName.Space != nsMAM || n.XMLName.Local != "result" {
+			continue
+		}
+		var r mamResult
+		raw, err := xml.Marshal(n)
+		if err != nil || xml.Unmarshal(raw, &r) != nil {
+			return Message{}, "", false, false
+		}
+		s.mu.Lock()
+		ours := s.mamQuery != "" && r.QueryID == s.mamQuery
+		s.mu.Unlock()
+		if !ours {
+			return Message{}, "", false, false
+		}
+		inner, ok := r.Forwarded.Message.message(self)
+		if !ok {
+			return Message{}, r.ID, false, true // archived, but not a chat message
+		}
+		if inner.Delay.IsZero() {
+			if t, err := time.Parse(time.RFC3339Nano, r.Forwarded.Delay.Stamp); err == nil {
+				inner.Delay = t
+			}
+		}
+		inner.StanzaID = r.ID
+		if bare(inner.From) == self {
+			// Our own outgoing message, archived too: not for delivery.
+			return Message{}, r.ID, false, true
+		}
+		return inner, r.ID, true, true
+	}
+	return Message{}, "", false, false
+}
+
+func bare(j string) string {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		return j[:i]
+	}
+	return j
+}
+
+// catchUp pages through the archive after since (an archive id), or from
+// start when since is empty. A server without an archive answers with an
+// error, which ends the catch-up quietly.
+func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (int, error) {
+	total := 0
+	for page := 0; page < mamMaxPages; page++ {
+		qid := newID()
+		s.mu.Lock()
+		s.mamQuery = qid
+		s.mu.Unlock()
+		var form string
+		if since == "" {
+			form = `<field var="start"><value>` + delayStamp(start) + `</value></field>`
+		}
+		var after string
+		if since != "" {
+			after = `<after>` + string(appendEscaped(nil, since)) + `</after>`
+		}
+		q := `<query xmlns="urn:xmpp:mam:2" queryid="` + qid + `"><x xmlns="jabber:x:data" type="submit">` +
+			`<field var="FORM_TYPE" type="hidden"><value>urn:xmpp:mam:2</value></field>` + form + `</x>` +
+			`<set xmlns="http://jabber.org/protocol/rsm"><max>` + fmt.Sprint(mamPage) + `</max>` + after + `</set></query>`
+		reply, err := s.iq(ctx, "set", "", q)
+		if err != nil {
+			return total, err
+		}
+		// The results came before the reply and were handled by then.
+		var complete bool
+		var last string
+		if p := reply.payload(); p != nil && p.XMLName.Space == nsMAM && p.XMLName.Local == "fin" {
+			complete = p.attr("complete") == "true"
+			for _, c := range p.Nodes {
+				if c.XMLName.Space == nsRSM && c.XMLName.Local == "set" {
+					for _, cc := range c.Nodes {
+						switch cc.XMLName.Local {
+						case "last":
+							last = cc.Text
+						case "count":
+						}
+					}
+				}
+			}
+		}
+		s.mu.Lock()
+		total += s.mamSeen
+		s.mamSeen = 0
+		s.mu.Unlock()
+		if complete || last == "" || last == since {
+			break
+		}
+		since = last
+	}
+	s.mu.Lock()
+	s.mamQuery = ""
+	s.mu.Unlock()
+	s.log.Debug("archive catch-up done", slog.Int("messages", total))
+	return total, nil
+}
