@@ -27,6 +27,7 @@ const (
 	exitCert    = 4 // TLS certificate not trusted (session.CertificateError)
 	exitConn    = 5 // connection or network error (session.ConnError, dial)
 	exitTimeout = 6 // not acknowledged in time, listen --timeout before --count
+	exitFailed  = 7 // a demo scenario ran but failed an expectation
 )
 
 // Environment variables read by xmppbg.
@@ -42,7 +43,8 @@ const exitCodesHelp = `Exit codes:
   3  authentication failed (wrong JID or password)
   4  the server's TLS certificate is not trusted (see --ca-file)
   5  connection or network error
-  6  timeout (message not acknowledged in time, listen --timeout before --count)`
+  6  timeout (message not acknowledged in time, listen --timeout before --count)
+  7  a demo scenario ran but failed one of its expectations`
 
 // IOStreams are the standard streams a command uses; tests inject buffers.
 type IOStreams struct {
@@ -117,6 +119,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &usage), errors.Is(err, session.ErrConfig):
 		return exitUsage
+	case errors.Is(err, errScenarioFailed):
+		return exitFailed
 	case errors.As(err, &auth):
 		return exitAuth
 	case errors.As(err, &cert):
@@ -216,6 +220,7 @@ Flags and environment variables override it.
 	root.AddCommand(
 		newCmdSend(g, nil),
 		newCmdListen(g, nil),
+		newCmdDemo(g, nil),
 		newCmdVersion(g),
 		newCmdServer(g, nil),
 	)
