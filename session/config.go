@@ -95,6 +95,9 @@ type Config struct {
 	plaintext bool
 	// now is the clock; tests may replace it.
 	now func() time.Time
+	// negotiated, when set, is called once the stream is negotiated, before
+	// the session reads or writes anything else (tests count round trips).
+	negotiated func()
 }
 
 func (c *Config) withDefaults() (Config, jid.JID, error) {

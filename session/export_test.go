@@ -16,3 +16,7 @@ func (s *Session) Outstanding() int {
 	defer s.mu.Unlock()
 	return s.rOut
 }
+
+// OnNegotiated makes cfg call f once the stream is negotiated, before the
+// session reads or writes anything else.
+func OnNegotiated(cfg *Config, f func()) { cfg.negotiated = f }

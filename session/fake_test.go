@@ -30,6 +30,7 @@ type fake struct {
 	resume   func(previd string, h uint32) string
 	boundJID string
 	authFail string // SASL failure condition
+	mam      bool   // the test answers archive queries
 
 	elems   chan elem
 	resumes []string // the <resume/> elements received
@@ -198,12 +199,18 @@ func (f *fake) serve() {
 	}
 }
 
-// pump hands every further element to the test.
+// pump hands every further element to the test. An archive query (XEP-0313)
+// gets an error, as from a server without an archive, unless the test
+// answers archive queries itself (mam).
 func (f *fake) pump() {
 	for {
 		e, err := f.readElem()
 		if err != nil {
 			return
+		}
+		if q, ok := e.child("query"); ok && !f.mam && e.XMLName.Local == "iq" && q.XMLName.Space == "urn:xmpp:mam:2" {
+			f.send(`<iq type='error' id='` + e.attr("id") + `'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
+			continue
 		}
 		f.elems <- e
 	}

@@ -434,6 +434,7 @@ func testHibernationExpired(t *testing.T, forgetMax bool) {
 	}
 	tr.rst()
 	<-alice.Done()
+	alice.Abort() // the client knows the connection is gone: max counts from now
 	// While alice is away and her stream hibernates, then expires, bob writes.
 	toAlice := bodies("while away", 4)
 	for _, b := range toAlice {
@@ -642,14 +643,18 @@ func TestProsodyRoundTrips(t *testing.T) {
 				last = &turnCounter{Conn: c}
 				return last, nil
 			}
+			// Counted up to the end of negotiation (<enabled/> or
+			// <resumed/>); the TCP connect is a round trip too.
+			var turns int
+			session.OnNegotiated(&cfg, func() { turns = 1 + last.count() })
 			st := &session.State{}
 			s := mustConnect(t, cfg, st)
-			fresh := 1 + last.count() // the TCP connect is a round trip too
+			fresh := turns
 			if err := s.Detach(); err != nil {
 				t.Fatal(err)
 			}
 			s2 := mustConnect(t, cfg, st)
-			resume := 1 + last.count()
+			resume := turns
 			if !s2.Login().Resumed {
 				t.Fatalf("not resumed: %+v", s2.Login())
 			}

@@ -85,6 +85,7 @@ type Session struct {
 	rAnswered uint64 // total <a/> that answered an <r/>
 	ackWake   chan struct{}
 	iqs       map[string]chan *inIQ
+	csiTarget uint64 // the <r/> whose answer confirms the last CSI state
 	mamQuery  string // the queryid of the archive query under way
 	mamSeen   int    // archived messages handled for it
 	ending    error  // why the client is ending the connection
@@ -178,12 +179,16 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		return nil, s.loginError(ctx, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
+	if cfg.negotiated != nil {
+		cfg.negotiated()
+	}
 	s.xs = xs
 	s.wire = xs.Conn()
 	s.jid = xs.LocalAddr()
 	s.mu.Lock()
 	s.st.JID = s.jid.String()
 	s.st.LastAlive = cfg.now()
+	s.st.Closed = time.Time{}
 	s.login.SM = s.sm
 	s.login.CSI = s.csi
 	s.mu.Unlock()
@@ -504,7 +509,7 @@ func (s *Session) afterLogin(ctx context.Context) error {
 	if s.login.Resumed {
 		s.mu.Lock()
 		resend := cloneStanzas(s.st.Unacked)
-		inactive := s.st.Inactive
+		inactive, pending := s.st.Inactive, s.st.CSIPending
 		s.mu.Unlock()
 		if len(resend) > 0 {
 			s.wmu.Lock()
@@ -524,9 +529,11 @@ func (s *Session) afterLogin(ctx context.Context) error {
 			}
 			s.cfg.OnEvent(Resent{Stanzas: refs(resend)})
 		}
-		// CSI is not reliably restored by a resumption: say it again.
-		if inactive && s.csi {
-			return s.writeNonza([]byte(csiIdle))
+		// CSI is not reliably restored by a resumption, and a state said
+		// while the old connection was already dead never arrived: say it
+		// again when it is inactive or unconfirmed.
+		if s.csi && (inactive || pending) {
+			return s.SetActive(!inactive)
 		}
 		return nil
 	}
@@ -592,11 +599,17 @@ func (s *Session) afterLogin(ctx context.Context) error {
 		s.mu.Unlock()
 		start := s.prevAlive.Add(-time.Minute)
 		if since != "" || !s.prevAlive.IsZero() {
-			n, err := s.catchUp(ctx, since, start)
+			// Bounded: a server that does not answer must not hold the
+			// login; what the archive holds stays there for next time.
+			cctx, cancel := context.WithTimeout(ctx, s.cfg.LoginTimeout)
+			n, err := s.catchUp(cctx, since, start)
+			cancel()
 			var ie *iqError
 			switch {
 			case errors.As(err, &ie):
 				s.log.Debug("no archive catch-up", slog.String("condition", ie.condition))
+			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+				s.cfg.OnEvent(Warning{Text: "the archive (XEP-0313) did not answer in time: messages it holds may arrive later"})
 			case err != nil:
 				return fmt.Errorf("session: archive catch-up: %w", err)
 			default:
@@ -604,9 +617,12 @@ func (s *Session) afterLogin(ctx context.Context) error {
 			}
 		}
 	}
-	if inactive && s.csi {
-		return s.writeNonza([]byte(csiIdle))
+	if s.csi && inactive {
+		return s.SetActive(false)
 	}
+	s.mu.Lock()
+	s.st.CSIPending = false // a fresh stream starts active
+	s.mu.Unlock()
 	return nil
 }
 
@@ -727,17 +743,31 @@ func (s *Session) writeLocked(b []byte) error {
 // server hold back unimportant traffic. The choice is kept in the State and
 // said again after a resumption.
 func (s *Session) SetActive(active bool) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	s.st.Inactive = !active
-	csi := s.csi
+	s.st.CSIPending = true
+	csi, sm := s.csi, s.sm
+	b := []byte(csiIdle)
+	if active {
+		b = []byte(csiActive)
+	}
+	if csi && sm {
+		// The <a/> answering this <r/> proves the server has the new
+		// state; until then it is pending, and said again after a
+		// resumption (an <active/> written into a connection that turns
+		// out dead never arrived).
+		b = append(b, smRequest...)
+		s.rOut++
+		s.rSent++
+		s.csiTarget = s.rSent
+	}
 	s.mu.Unlock()
 	if !csi {
 		return nil
 	}
-	if active {
-		return s.writeNonza([]byte(csiActive))
-	}
-	return s.writeNonza([]byte(csiIdle))
+	return s.writeLocked(b)
 }
 
 // WaitAcked waits until the server has acknowledged the stanza with the given
@@ -855,7 +885,8 @@ func (s *Session) Detach() error {
 	}
 	s.wmu.Unlock()
 	s.mu.Lock()
-	s.st.LastAlive = s.cfg.now()
+	now := s.cfg.now()
+	s.st.LastAlive, s.st.Closed = now, now
 	s.mu.Unlock()
 	s.fail(ErrDetached)
 	<-s.done
@@ -869,6 +900,11 @@ func (s *Session) Abort() {
 	s.mu.Lock()
 	if s.ending == nil {
 		s.ending = &ConnError{Op: "read", Err: net.ErrClosed}
+	}
+	if s.st.Closed.IsZero() {
+		// The server notices at the latest now (later is safe: the
+		// resumption is skipped only once Max has surely passed).
+		s.st.Closed = s.cfg.now()
 	}
 	s.mu.Unlock()
 	s.fail(nil)
@@ -889,6 +925,14 @@ func (s *Session) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	var ackErr error
 	if last != "" {
+		// Ask now rather than rely on a request already under way.
+		s.wmu.Lock()
+		s.mu.Lock()
+		s.rOut++
+		s.rSent++
+		s.mu.Unlock()
+		_ = s.writeLocked([]byte(smRequest))
+		s.wmu.Unlock()
 		ackErr = s.WaitAcked(ctx, last)
 	}
 
@@ -1137,6 +1181,10 @@ func (s *Session) onAck(h uint32) error {
 	if s.rOut > 0 {
 		s.rOut--
 		s.rAnswered++
+	}
+	if s.csiTarget != 0 && s.rAnswered >= s.csiTarget {
+		s.csiTarget = 0
+		s.st.CSIPending = false
 	}
 	close(s.ackWake)
 	s.ackWake = make(chan struct{})

@@ -248,7 +248,7 @@ func TestFailedResumptionWithH(t *testing.T) {
 		t.Errorf("acked = %v, want [m1]", acked)
 	}
 	st2 := s.State()
-	if st2.InH != 0 || st2.ID != "RID-secret" || len(st2.Orphans) != 0 {
+	if st2.ID != "RID-secret" || len(st2.Orphans) != 0 {
 		t.Errorf("state after failed resumption = %v", st2)
 	}
 }
@@ -285,7 +285,7 @@ func TestFailedResumptionWithoutH(t *testing.T) {
 func TestMaxSkipsResume(t *testing.T) {
 	t.Run("nothing unconfirmed", func(t *testing.T) {
 		f := &fake{}
-		st := &session.State{ID: "RID", Max: 10 * time.Second, LastAlive: time.Now().Add(-11 * time.Second)}
+		st := &session.State{ID: "RID", Max: 10 * time.Second, Closed: time.Now().Add(-11 * time.Second)}
 		s := connect(t, f, &collector{}, st)
 		if len(f.resumes) != 0 {
 			t.Fatalf("sent %v although max had passed", f.resumes)
@@ -298,7 +298,7 @@ func TestMaxSkipsResume(t *testing.T) {
 		f := &fake{resume: func(string, uint32) string {
 			return `<failed xmlns='urn:xmpp:sm:3' h='1'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>`
 		}}
-		st := &session.State{ID: "RID", Max: 10 * time.Second, LastAlive: time.Now().Add(-11 * time.Second),
+		st := &session.State{ID: "RID", Max: 10 * time.Second, Closed: time.Now().Add(-11 * time.Second),
 			Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2")}}
 		s := connect(t, f, &collector{}, st)
 		if len(f.resumes) != 1 || s.Login().ResumeFailed == nil {
@@ -564,7 +564,7 @@ func FuzzServerStream(f *testing.F) {
 // from our own account are delivered, and what was delivered before is not
 // delivered again.
 func TestArchiveCatchUpResults(t *testing.T) {
-	f := &fake{elems: make(chan elem, 1024)}
+	f := &fake{elems: make(chan elem, 1024), mam: true}
 	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
 	c := &collector{}
 	f.t = t

@@ -62,6 +62,11 @@ type State struct {
 	// LastAlive is when the stream was last known to work: the last time
 	// anything arrived from the server, or when the client detached.
 	LastAlive time.Time
+	// Closed is when the client itself closed the connection (Detach,
+	// Abort), zero while it is up or when it was lost some other way. The
+	// server's resumption time (Max) counts from when it noticed the loss,
+	// which the client knows only when it closed the connection itself.
+	Closed time.Time `json:",omitzero"`
 	// LastArchiveID is the archive id (XEP-0359 stanza-id from our server)
 	// of the last message handled that had one; after a stream that could
 	// not be resumed the archive is asked for what came after it.
@@ -69,6 +74,10 @@ type State struct {
 	// Inactive records that the client told the server it is inactive
 	// (XEP-0352); it is sent again after a resumption.
 	Inactive bool
+	// CSIPending records that the client state last set (Inactive) has not
+	// been confirmed as received by the server: it is said again after a
+	// resumption.
+	CSIPending bool `json:",omitempty"`
 	// Seen remembers the last SeenCap incoming messages handled, as 8-byte
 	// hashes of sender and id, so that a message delivered twice (offline
 	// storage after a failed resumption, a sender's resend) reaches the
@@ -132,14 +141,17 @@ type Stanza struct {
 	Message *Message `json:",omitempty"`
 }
 
-// Resumable reports whether the stream can still be resumed at time now: the
-// server gave a resumption id and, if it announced a maximum, that long has not
-// passed since the stream was last known alive.
+// Resumable reports whether the stream may still be resumed at time now: the
+// server gave a resumption id and, if it announced a maximum, that long has
+// not passed since the client closed the connection. A connection lost in
+// another way (a black hole, a reset) may have gone unnoticed by the server
+// for a while, so it counts as resumable: asking costs one round trip, while
+// giving up on a stream the server still holds would strand what it queued.
 func (st *State) Resumable(now time.Time) bool {
 	if st == nil || st.ID == "" {
 		return false
 	}
-	if st.Max > 0 && !st.LastAlive.IsZero() && now.Sub(st.LastAlive) >= st.Max {
+	if st.Max > 0 && !st.Closed.IsZero() && now.Sub(st.Closed) >= st.Max {
 		return false
 	}
 	return true
@@ -237,6 +249,7 @@ func (st *State) orphan() {
 	st.ID = ""
 	st.Location = ""
 	st.Max = 0
+	st.Closed = time.Time{}
 	st.InH = 0
 	st.OutH = 0
 }

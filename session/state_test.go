@@ -122,8 +122,10 @@ func TestResumable(t *testing.T) {
 	}{
 		{session.State{}, false},
 		{session.State{ID: "x"}, true},
-		{session.State{ID: "x", Max: time.Minute, LastAlive: now.Add(-59 * time.Second)}, true},
-		{session.State{ID: "x", Max: time.Minute, LastAlive: now.Add(-time.Minute)}, false},
+		{session.State{ID: "x", Max: time.Minute, Closed: now.Add(-59 * time.Second)}, true},
+		{session.State{ID: "x", Max: time.Minute, Closed: now.Add(-time.Minute)}, false},
+		// Lost without the client closing it: the server may not know yet.
+		{session.State{ID: "x", Max: time.Minute, LastAlive: now.Add(-time.Hour)}, true},
 	} {
 		if got := tc.st.Resumable(now); got != tc.want {
 			t.Errorf("%v.Resumable = %t, want %t", tc.st, got, tc.want)

@@ -75,7 +75,7 @@ type Event struct {
 	// Delayed marks resent messages that carry a delay.
 	Delayed bool
 	// Took is how long the probe took for dead, the wait for retry, the
-	// login for resumed and fresh online.
+	// login for resumed, and for online after /resume the time since it.
 	Took time.Duration
 	// Attempt counts retries.
 	Attempt int
