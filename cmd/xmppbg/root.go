@@ -220,6 +220,7 @@ Flags and environment variables override it.
 	root.AddCommand(
 		newCmdSend(g, nil),
 		newCmdListen(g, nil),
+		newCmdChat(g, nil),
 		newCmdDemo(g, nil),
 		newCmdVersion(g),
 		newCmdServer(g, nil),

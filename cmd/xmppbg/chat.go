@@ -1,0 +1,710 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/xmppbg/xmppbg/internal/driver"
+	"github.com/xmppbg/xmppbg/reconnect"
+	"github.com/xmppbg/xmppbg/session"
+	"github.com/xmppbg/xmppbg/suspend"
+)
+
+// Defaults of the chat command.
+const (
+	// defaultQuitTimeout bounds the wait for the server's acknowledgements
+	// on /quit and at the end of the input.
+	defaultQuitTimeout = 10 * time.Second
+	// interruptTimeout bounds the same wait, and the logout, after SIGINT,
+	// SIGTERM or Ctrl-C: the user wants out now.
+	interruptTimeout = 2 * time.Second
+	// maxChatLine bounds one line of input; longer lines are refused.
+	maxChatLine = 64 << 10
+)
+
+// Why the chat ends, as reported in the "quit" event.
+const (
+	quitEOF       = "eof"       // end of the input (Ctrl-D on a terminal)
+	quitCommand   = "command"   // /quit
+	quitSignal    = "signal"    // SIGINT or SIGTERM
+	quitInterrupt = "interrupt" // Ctrl-C on the terminal
+)
+
+// chatOptions are the chat command's options.
+type chatOptions struct {
+	*globalOptions
+
+	// To is the initial peer: the recipient of plain lines.
+	To string
+	// BgPolicy is what happens to the connection when the background window
+	// ends: hold, detach or close (Policy once parsed).
+	BgPolicy string
+	Policy   suspend.Policy
+	// BgWindow is /bg's window when it is given no duration.
+	BgWindow time.Duration
+	// ProbeTimeout bounds the liveness probe on /resume.
+	ProbeTimeout time.Duration
+	// IdleProbe is the interval of liveness probes while online; 0 turns
+	// them off.
+	IdleProbe time.Duration
+	// StateFile keeps the stream-management state on disk, so that another
+	// process can resume the stream; the chat then ends by detaching
+	// rather than logging out.
+	StateFile string
+	// QuitTimeout bounds the wait for acknowledgements when leaving.
+	QuitTimeout time.Duration
+}
+
+// newCmdChat returns the chat command. runF does the work (runChat when nil);
+// tests pass their own to check the parsed options.
+func newCmdChat(g *globalOptions, runF func(context.Context, *chatOptions) error) *cobra.Command {
+	opts := &chatOptions{globalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "chat",
+		Short: "Chat interactively through simulated backgrounds, suspensions and broken sockets",
+		Long: `Log in and chat: plain lines go to the current peer (--to, /to), commands
+start with "/". Commands simulate what a phone does to the app: go to the
+background (/bg), get suspended (/suspend), lose the socket (/tear), come back
+(/resume), while the session is kept or repaired with XEP-0198 stream
+resumption. A line starting with "//" sends the text after the first "/".
+
+` + driver.Help + `
+
+On a terminal, incoming messages and what happens to the connection are shown
+as they happen, above the line being typed, which stays intact; the prompt shows
+the connection state and the peer. Up and down browse the history. Ctrl-D leaves
+like /quit, Ctrl-C like SIGINT. Colours are off when NO_COLOR is set.
+
+With --json (or when stdin is not a terminal) the same commands are read from
+stdin, one per line. With --json, stdout carries only JSON objects, one per
+line, each starting with "event" and "time"; logs go to stderr. Events: state
+(connecting, online, background, suspended, resuming, reconnecting, offline;
+"fresh":true on the online state of a new session that replaced a stream that
+could not be resumed), resumed, message, duplicate, sent, acked, resent, dead,
+retry, lifecycle, warning, error, status, peer, help, info, quit.
+
+Leaving (/quit, end of input): the app comes back to the foreground if needed,
+xmppbg waits up to --quit-timeout until the server acknowledged everything
+sent, then logs out (the server ends the stream). With --state-file the stream
+is detached instead, left resumable, and its state kept in the file: the next
+"xmppbg chat --state-file FILE" resumes it with nothing lost. SIGINT and
+SIGTERM leave the same way but wait at most 2s for acknowledgements.
+
+Exit status 0 when everything sent was acknowledged; 6 when messages stayed
+unacknowledged (their delivery is unknown); 3, 4 or 5 when the login cannot
+succeed (see xmppbg --help).`,
+		Example: `  XMPPBG_PASSWORD=secret xmppbg chat --jid alice@example.org --to bob@example.org
+  printf '/msg bob@example.org hi\n/bg 1s\n/resume\n' | xmppbg chat --json --jid alice@example.org --password-file pw`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.started(); err != nil {
+				return err
+			}
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runChat(cmd.Context(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.To, "to", "", "send plain lines to `JID` (change it with /to)")
+	f.StringVar(&opts.BgPolicy, "bg-policy", "detach", "what the app does with its connection when the background window ends: hold, detach or close")
+	f.DurationVar(&opts.BgWindow, "bg-window", driver.DefaultBgWindow, "background-task window of /bg without a duration")
+	f.DurationVar(&opts.ProbeTimeout, "probe-timeout", reconnect.DefaultProbeTimeout, "a connection that does not answer a probe on /resume within `DURATION` is dead")
+	f.DurationVar(&opts.IdleProbe, "idle-probe", reconnect.DefaultIdleProbe, "probe a silent connection every `DURATION` (0: never)")
+	f.StringVar(&opts.StateFile, "state-file", "", "keep the stream-management state in `FILE` so that a later chat resumes the stream")
+	f.DurationVar(&opts.QuitTimeout, "quit-timeout", defaultQuitTimeout, "when leaving, wait at most `DURATION` for the server to acknowledge what was sent")
+	return cmd
+}
+
+// validate checks the chat flags and parses the policy.
+func (opts *chatOptions) validate() error {
+	p, err := suspend.ParsePolicy(opts.BgPolicy)
+	if err != nil {
+		return usageErrorf("invalid --bg-policy %q: want hold, detach or close", opts.BgPolicy)
+	}
+	opts.Policy = p
+	switch {
+	case opts.BgWindow <= 0:
+		return usageErrorf("--bg-window must be positive (got %s)", opts.BgWindow)
+	case opts.ProbeTimeout <= 0:
+		return usageErrorf("--probe-timeout must be positive (got %s)", opts.ProbeTimeout)
+	case opts.IdleProbe < 0:
+		return usageErrorf("--idle-probe must not be negative (got %s; 0 turns idle probes off)", opts.IdleProbe)
+	case opts.QuitTimeout < 0:
+		return usageErrorf("--quit-timeout must not be negative (got %s)", opts.QuitTimeout)
+	}
+	if opts.To != "" && !plausibleJID(opts.To) {
+		return usageErrorf("invalid --to %q: want a JID such as bob@example.org", opts.To)
+	}
+	if opts.StateFile != "" {
+		if fi, err := os.Stat(opts.StateFile); err == nil && fi.IsDir() {
+			return usageErrorf("--state-file %s is a directory", opts.StateFile)
+		}
+	}
+	return nil
+}
+
+// plausibleJID is a light check of a peer's JID; the server has the last
+// word.
+func plausibleJID(s string) bool {
+	if s == "" || strings.HasPrefix(s, "/") || strings.HasPrefix(s, "@") {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// chat is one run of the chat command.
+type chat struct {
+	opts   *chatOptions
+	jid    string
+	addr   string
+	ui     chatUI
+	d      *driver.Driver
+	runCtx context.Context
+
+	started chan struct{} // closed at the first state event
+	runDone chan struct{}
+	runErr  error
+	sendQ   chan sendJob
+	sending atomic.Int32 // messages queued for the sender, not yet handed over
+
+	mu          sync.Mutex
+	state       string          // the last state reported
+	outstanding map[string]bool // id -> still queued, of messages sent and not acknowledged
+	everOnline  bool
+	lastErr     error // why the last login attempt or connection failed
+	leaving     bool
+	closed      bool
+}
+
+// runChat logs in and runs the chat until the input ends, /quit, a signal
+// (ctx) or an error that retrying cannot fix.
+func runChat(ctx context.Context, opts *chatOptions) error {
+	cfg, err := opts.sessionConfig()
+	if err != nil {
+		return err
+	}
+	c := &chat{opts: opts, jid: cfg.JID, addr: cfg.Addr, runDone: make(chan struct{}), started: make(chan struct{}),
+		sendQ: make(chan sendJob, reconnect.DefaultQueueSize), outstanding: make(map[string]bool)}
+
+	ui, err := c.newUI(cfg.Logger)
+	if err != nil {
+		return err
+	}
+	c.ui = ui
+	defer ui.close()
+	logger := ui.logger()
+	if logger == nil {
+		logger = cfg.Logger
+	}
+	cfg.Logger = logger
+
+	idle := opts.IdleProbe
+	if idle == 0 {
+		idle = -1 // reconnect: negative turns idle probes off
+	}
+	d, err := driver.New(driver.Config{
+		Session:      cfg,
+		Policy:       opts.Policy,
+		BgWindow:     opts.BgWindow,
+		ProbeTimeout: opts.ProbeTimeout,
+		IdleProbe:    idle,
+		StateFile:    opts.StateFile,
+		Peer:         opts.To,
+		OnEvent:      c.event,
+		Logger:       logger,
+	})
+	if err != nil {
+		return err
+	}
+	c.d = d
+	ui.setPeer(opts.To)
+
+	// The client runs until we leave, not until the signal: leaving still
+	// needs it to deliver and log out.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	c.runCtx = runCtx
+	go func() {
+		c.runErr = d.Run(runCtx)
+		close(c.runDone)
+	}()
+	go c.sender()
+
+	// Commands wait until the client runs, so that they find it running
+	// and their events follow its first state.
+	select {
+	case <-c.started:
+	case <-c.runDone:
+		return c.fatal()
+	case <-ctx.Done():
+		return c.leave(quitSignal, cancelRun)
+	}
+	lines, want, stop := readInput(ui.source())
+	defer close(stop)
+	want <- struct{}{}
+	for {
+		select {
+		case <-ctx.Done():
+			return c.leave(quitSignal, cancelRun)
+		case <-c.runDone:
+			return c.fatal()
+		case in := <-lines:
+			if in.err != nil {
+				if errors.Is(in.err, errLineTooLong) {
+					ui.commandError("", fmt.Errorf("a line longer than %d bytes was ignored", maxChatLine))
+					want <- struct{}{}
+					continue
+				}
+				if ui.interrupted() {
+					return c.leave(quitInterrupt, cancelRun)
+				}
+				if !errors.Is(in.err, io.EOF) {
+					ui.warn("reading the input: " + in.err.Error() + "; leaving")
+				}
+				return c.leave(quitEOF, cancelRun)
+			}
+			if c.handle(in.text) {
+				return c.leave(quitCommand, cancelRun)
+			}
+			want <- struct{}{}
+		}
+	}
+}
+
+// handle runs one line of input and reports whether it asks to quit.
+func (c *chat) handle(line string) (quit bool) {
+	cmd, err := driver.ParseCommand(line)
+	if err != nil {
+		c.ui.commandError(line, err)
+		return false
+	}
+	switch cmd.Name {
+	case "":
+		return false
+	case "quit":
+		return true
+	case "status":
+		c.ui.status(c.d.Status())
+		return false
+	case "send":
+		if cmd.To == "" {
+			cmd.To = c.d.Peer() // the peer now, whatever /to comes next
+		}
+		if cmd.To != "" {
+			c.send(line, cmd)
+			return false
+		}
+	}
+	c.exec(line, cmd)
+	return false
+}
+
+// exec runs one command and shows its result.
+func (c *chat) exec(line string, cmd driver.Command) {
+	text, err := c.d.Exec(c.runCtx, cmd)
+	if err != nil {
+		if !errors.Is(err, driver.ErrUsage) {
+			err = fmt.Errorf("/%s: %w", cmdLabel(cmd), err)
+		}
+		c.ui.commandError(line, err)
+		return
+	}
+	switch cmd.Name {
+	case "to":
+		c.ui.setPeer(cmd.To)
+	case "resume":
+		c.foreground()
+	}
+	c.ui.reply(cmd, text)
+}
+
+// foreground reports the connection's state again after the app came back
+// from the background before its window ended: the app is active again but
+// the connection did not change, so nothing else says so.
+func (c *chat) foreground() {
+	c.mu.Lock()
+	bg := c.state == "background"
+	c.mu.Unlock()
+	if bg {
+		c.event(driver.Event{Name: "state", State: c.d.Client().State().String()})
+	}
+}
+
+// sendJob is a message for the sender goroutine; a zero cmd only marks a
+// point in the queue.
+type sendJob struct {
+	line string
+	cmd  driver.Command
+	done chan struct{}
+}
+
+// sender sends messages in order. Sending is quick, except into the frozen
+// socket of a suspended app that holds its connection (policy hold): it
+// then waits for /resume, which must not wait behind it.
+func (c *chat) sender() {
+	for {
+		select {
+		case j := <-c.sendQ:
+			if j.cmd.Name != "" {
+				c.exec(j.line, j.cmd)
+				c.sending.Add(-1)
+			}
+			close(j.done)
+		case <-c.runCtx.Done():
+			return
+		}
+	}
+}
+
+// send queues a message and waits until it was sent, unless the app is (or
+// becomes) suspended meanwhile.
+func (c *chat) send(line string, cmd driver.Command) {
+	done := make(chan struct{})
+	c.sending.Add(1)
+	c.sendQ <- sendJob{line: line, cmd: cmd, done: done}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			if c.d.App().State() == suspend.Suspended {
+				return
+			}
+		}
+	}
+}
+
+// flushSends waits (bounded by ctx) until the messages queued for the sender
+// were handed to the client.
+func (c *chat) flushSends(ctx context.Context) {
+	done := make(chan struct{})
+	select {
+	case c.sendQ <- sendJob{done: done}:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+// cmdLabel names a command in an error.
+func cmdLabel(cmd driver.Command) string {
+	if cmd.Name == "send" {
+		return "msg"
+	}
+	return cmd.Name
+}
+
+// event receives the driver's events, in order.
+func (c *chat) event(e driver.Event) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if e.Name == "state" {
+		// Run ends with "offline" and the context's error when we stop
+		// it: that is the end we chose, not a failure, and it is reported
+		// once.
+		if c.leaving && e.State == "offline" && errors.Is(e.Err, context.Canceled) {
+			if c.state == "offline" {
+				c.mu.Unlock()
+				return
+			}
+			e.Err, e.Text = nil, ""
+		}
+		if c.state == "" {
+			close(c.started)
+		}
+		c.state = e.State
+		if e.State == "online" {
+			c.everOnline = true
+		}
+	}
+	switch e.Name {
+	case "retry", "dead":
+		c.lastErr = e.Err
+	case "sent":
+		c.outstanding[e.Message.ID] = e.Queued
+	case "acked":
+		for _, id := range e.IDs {
+			delete(c.outstanding, id)
+		}
+	}
+	c.mu.Unlock()
+	c.ui.event(e)
+}
+
+// finish makes sure the last state reported is offline, then drops any
+// later event (a timer of the simulated app firing after the end).
+func (c *chat) finish() {
+	c.mu.Lock()
+	last := c.state
+	c.mu.Unlock()
+	if last != "offline" {
+		c.event(driver.Event{Name: "state", State: "offline"})
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+// fatal reports that the client stopped for good.
+func (c *chat) fatal() error {
+	c.finish()
+	err := c.runErr
+	var (
+		auth *session.AuthError
+		cert *session.CertificateError
+	)
+	if errors.As(err, &auth) || errors.As(err, &cert) || errors.Is(err, session.ErrConfig) {
+		return &cliError{msg: describeConnectError(c.jid, c.addr, err), err: err}
+	}
+	return &cliError{msg: "the session ended for good: " + strings.TrimPrefix(err.Error(), "reconnect: "), err: err}
+}
+
+// leave ends the chat: back to the foreground when needed, wait (bounded)
+// until the server acknowledged everything sent, then log out, or detach
+// when the stream must stay resumable (--state-file). It returns an error
+// (exit 6) when messages stayed unacknowledged.
+func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
+	c.mu.Lock()
+	c.leaving = true
+	c.mu.Unlock()
+	c.ui.quit(reason)
+
+	wait, logoutWait := c.opts.QuitTimeout, closeTimeout
+	if reason == quitSignal || reason == quitInterrupt {
+		wait, logoutWait = min(wait, interruptTimeout), interruptTimeout
+	}
+	keep := c.opts.StateFile != ""
+	st := c.d.Status()
+	pending := st.Queued + st.Unacked + int(c.sending.Load()) + c.unacknowledged()
+	app := c.d.App().State()
+
+	select {
+	case <-c.runDone:
+		return c.fatal() // nothing can be delivered any more
+	default:
+	}
+
+	// Without --state-file the stream is closed for good, which needs a
+	// connection; with it, a suspended app stays suspended (its stream
+	// resumable) unless something sent still waits for the server.
+	if app != suspend.Active && (pending > 0 || !keep) {
+		if err := c.d.Resume(); err != nil {
+			c.ui.warn("coming back to the foreground: " + err.Error())
+		}
+		c.foreground()
+		app = c.d.App().State()
+	}
+
+	// Wait until everything sent is acknowledged, which needs the client
+	// online: also when it never was (the login may still fail for good,
+	// and that must be said), but not for nothing when it was and nothing
+	// is left.
+	dctx, cancel := context.WithTimeout(c.runCtx, wait)
+	go func() {
+		select {
+		case <-c.runDone:
+			cancel() // Run failed for good: no use waiting
+		case <-dctx.Done():
+		}
+	}()
+	c.flushSends(dctx)
+	st = c.d.Status()
+	pending = st.Queued + st.Unacked + c.unacknowledged()
+	online := c.d.Client().State() == reconnect.StateOnline
+	var drainErr error
+	if app == suspend.Active && (!c.wasOnline() || online || pending > 0) {
+		drainErr = c.d.Drain(dctx)
+	} else if pending > 0 {
+		drainErr = driver.ErrPending
+	}
+	cancel()
+	select {
+	case <-c.runDone:
+		return c.fatal()
+	default:
+	}
+
+	switch {
+	case keep && app == suspend.Active:
+		if err := c.d.Client().Detach(); err != nil {
+			c.ui.warn("detaching: " + err.Error())
+		}
+	case keep && app == suspend.Background:
+		// Ends the window now: the policy runs as when the app is killed.
+		if err := c.d.Suspend(); err != nil {
+			c.ui.warn("suspending: " + err.Error())
+		}
+	case !keep:
+		lctx, cancel := context.WithTimeout(c.runCtx, logoutWait)
+		if err := c.d.Client().Logout(lctx); err != nil && drainErr == nil {
+			c.ui.warn("logging out: " + err.Error())
+		}
+		cancel()
+	}
+
+	cancelRun()
+	<-c.runDone
+	c.finish()
+	if drainErr == nil {
+		return nil
+	}
+	if !c.wasOnline() {
+		return c.neverOnline(wait)
+	}
+	return c.pendingError(keep)
+}
+
+// wasOnline reports whether the client has been online.
+func (c *chat) wasOnline() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.everOnline
+}
+
+// unacknowledged returns how many messages of this chat wait for the
+// server's acknowledgement (sent or queued).
+func (c *chat) unacknowledged() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.outstanding)
+}
+
+// neverOnline reports a chat that ended before its first login succeeded.
+func (c *chat) neverOnline(wait time.Duration) error {
+	c.mu.Lock()
+	lastErr := c.lastErr
+	c.mu.Unlock()
+	msg := fmt.Sprintf("not logged in as %s after waiting %s to leave", c.jid, wait)
+	if lastErr != nil {
+		msg = describeConnectError(c.jid, c.addr, lastErr) + " (not logged in when leaving)"
+	}
+	if err := c.pendingError(false); err != nil {
+		msg += "; " + strings.TrimPrefix(err.Error(), "leaving with ")
+	}
+	if lastErr == nil {
+		lastErr = errTimeout
+	}
+	return &cliError{msg: msg, err: lastErr}
+}
+
+// pendingError reports the messages of this chat left unacknowledged at the
+// end (exit 6), or nil if there are none: the wait may have ended only for
+// want of a connection.
+func (c *chat) pendingError(keep bool) error {
+	c.mu.Lock()
+	var queued, unacked int
+	for _, q := range c.outstanding {
+		if q {
+			queued++
+		} else {
+			unacked++
+		}
+	}
+	c.mu.Unlock()
+	if queued == 0 && unacked == 0 {
+		return nil
+	}
+	var parts []string
+	if unacked > 0 {
+		s := fmt.Sprintf("%d message(s) not acknowledged by the server: delivery unknown", unacked)
+		if keep {
+			s += fmt.Sprintf(" (kept in %s: the next chat with --state-file %s sends them again)", c.opts.StateFile, c.opts.StateFile)
+		}
+		parts = append(parts, s)
+	}
+	if queued > 0 {
+		parts = append(parts, fmt.Sprintf("%d message(s) never sent: the client was not online", queued))
+	}
+	return &cliError{msg: "leaving with " + strings.Join(parts, "; "), err: errTimeout}
+}
+
+// A chatUI shows what happens and where the input comes from: JSON lines,
+// a line-editing terminal, or plain text.
+type chatUI interface {
+	// source returns where lines of input come from.
+	source() lineSource
+	// logger returns the logger to use, nil for the default.
+	logger() *slog.Logger
+	event(driver.Event)
+	quit(reason string)
+	reply(cmd driver.Command, text string)
+	status(driver.Status)
+	commandError(input string, err error)
+	warn(text string)
+	setPeer(jid string)
+	// interrupted reports whether the input ended with Ctrl-C.
+	interrupted() bool
+	close()
+}
+
+// newUI picks the interface: JSON with --json, a line-editing terminal when
+// stdin and stdout are terminals, plain text otherwise.
+func (c *chat) newUI(base *slog.Logger) (chatUI, error) {
+	o := c.opts.Output()
+	if o.JSON() {
+		return &jsonUI{o: o, in: newLineReader(c.opts.IO.In), jid: c.jid, addr: c.addr}, nil
+	}
+	in, inOK := c.opts.IO.In.(*os.File)
+	out, outOK := c.opts.IO.Out.(*os.File)
+	color := c.opts.Getenv("NO_COLOR") == "" && c.opts.Getenv("TERM") != "dumb"
+	if inOK && outOK && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
+		return newTermUI(in, out, newPalette(color), base, c.jid, c.addr)
+	}
+	// Plain text: colours only when both streams it writes are terminals.
+	errOut, errOK := c.opts.IO.ErrOut.(*os.File)
+	color = color && outOK && errOK && term.IsTerminal(int(out.Fd())) && term.IsTerminal(int(errOut.Fd()))
+	return &textUI{
+		out: lockedStdout{o}, notes: o.Stderr(), p: newPalette(color),
+		in: newLineReader(c.opts.IO.In), jid: c.jid, addr: c.addr,
+	}, nil
+}
+
+// lockedStdout writes to the output's stdout under its mutex, so that lines
+// never interleave.
+type lockedStdout struct{ o *output }
+
+func (w lockedStdout) Write(p []byte) (int, error) {
+	w.o.mu.Lock()
+	defer w.o.mu.Unlock()
+	return w.o.stdout.Write(p)
+}
+
+// chatMillis is a duration in whole milliseconds, for JSON.
+func chatMillis(d time.Duration) int64 { return d.Milliseconds() }
+
+// chatIDs keeps a list of ids a JSON array.
+func chatIDs(ids []string) []string {
+	if ids == nil {
+		return []string{}
+	}
+	return ids
+}

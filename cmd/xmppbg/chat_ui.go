@@ -1,0 +1,356 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/xmppbg/xmppbg/internal/driver"
+)
+
+// lineSource yields lines of input, without their line ending; io.EOF at
+// the end. term.Terminal is one.
+type lineSource interface {
+	ReadLine() (string, error)
+}
+
+// errLineTooLong is returned (once per line) for a line longer than
+// maxChatLine; reading goes on with the next line.
+var errLineTooLong = errors.New("line too long")
+
+// lineReader reads lines from an io.Reader, bounding their length.
+type lineReader struct{ r *bufio.Reader }
+
+func newLineReader(r io.Reader) *lineReader { return &lineReader{bufio.NewReader(r)} }
+
+// ReadLine returns the next line. A last line without a newline is
+// returned before io.EOF.
+func (lr *lineReader) ReadLine() (string, error) {
+	var (
+		line    []byte
+		tooLong bool
+	)
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		if len(line)+len(chunk) > maxChatLine+2 {
+			tooLong = true
+			line = line[:0]
+		} else if !tooLong {
+			line = append(line, chunk...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && (len(line) == 0 && !tooLong || !errors.Is(err, io.EOF)) {
+			return "", err
+		}
+		break
+	}
+	if tooLong {
+		return "", errLineTooLong
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r"), nil
+}
+
+// inputLine is one line of input, or the error that ended it.
+type inputLine struct {
+	text string
+	err  error
+}
+
+// readInput reads a line from src each time want receives a value, and
+// sends it on lines, so that nothing is read (and no prompt drawn) while a
+// command runs. It stops after an error that ends the input or when stop
+// is closed.
+func readInput(src lineSource) (lines <-chan inputLine, want chan<- struct{}, stop chan struct{}) {
+	l := make(chan inputLine)
+	w := make(chan struct{}, 1)
+	stop = make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-w:
+			case <-stop:
+				return
+			}
+			text, err := src.ReadLine()
+			if err != nil && text != "" && !errors.Is(err, io.EOF) {
+				err = nil // e.g. a paste indicator: the line is good
+			}
+			select {
+			case l <- inputLine{text: text, err: err}:
+			case <-stop:
+				return
+			}
+			if err != nil && !errors.Is(err, errLineTooLong) {
+				return
+			}
+		}
+	}()
+	return l, w, stop
+}
+
+// jsonUI writes JSON lines (see the chat command's documentation) and reads
+// commands line by line.
+type jsonUI struct {
+	o         *output
+	in        lineSource
+	jid, addr string
+}
+
+func (u *jsonUI) source() lineSource   { return u.in }
+func (u *jsonUI) logger() *slog.Logger { return nil }
+func (u *jsonUI) setPeer(string)       {}
+func (u *jsonUI) interrupted() bool    { return false }
+func (u *jsonUI) close()               {}
+
+func (u *jsonUI) event(e driver.Event) {
+	o := u.o
+	switch e.Name {
+	case "state":
+		f := []Field{F("state", e.State)}
+		if e.State == "connecting" {
+			f = append(f, F("jid", u.jid), F("addr", u.addr))
+		}
+		if e.Fresh {
+			f = append(f, F("fresh", true))
+		}
+		if e.Took > 0 {
+			f = append(f, F("ms", chatMillis(e.Took)))
+		}
+		if e.Text != "" {
+			f = append(f, F("error", e.Text))
+		}
+		o.Event("state", "", f...)
+	case "resumed":
+		o.Event("resumed", "", F("ms", chatMillis(e.Took)), F("attempt", e.Attempt))
+	case "message":
+		printMessage(o, *e.Message)
+	case "duplicate":
+		o.Event("duplicate", "", F("from", e.Message.From), F("id", e.Message.ID))
+	case "sent":
+		f := []Field{F("id", e.Message.ID), F("to", e.Message.To)}
+		if e.Queued {
+			f = append(f, F("queued", true))
+		}
+		o.Event("sent", "", f...)
+	case "acked":
+		o.Event("acked", "", F("ids", chatIDs(e.IDs)))
+	case "resent":
+		o.Event("resent", "", F("ids", chatIDs(e.IDs)), F("delayed", e.Delayed))
+	case "dead":
+		f := []Field{F("probe", e.ByProbe)}
+		if e.ByProbe {
+			f = append(f, F("ms", chatMillis(e.Took)))
+		}
+		o.Event("dead", "", append(f, F("error", e.Text))...)
+	case "retry":
+		o.Event("retry", "", F("attempt", e.Attempt), F("ms", chatMillis(e.Took)), F("error", e.Text))
+	case "lifecycle":
+		o.Event("lifecycle", "", F("text", e.Text))
+	case "warning":
+		o.Warn(e.Text)
+	case "error":
+		u.errorEvent(e.Text, F("ids", chatIDs(e.IDs)))
+	default:
+		o.Event(e.Name, "", F("text", e.Text))
+	}
+}
+
+// errorEvent reports an error that does not end the chat: on stderr, and
+// as an "error" event without "code" on stdout.
+func (u *jsonUI) errorEvent(msg string, fields ...Field) {
+	_, _ = io.WriteString(u.o.Stderr(), "xmppbg: error: "+msg+"\n")
+	u.o.Event("error", "", append([]Field{F("error", msg)}, fields...)...)
+}
+
+func (u *jsonUI) quit(reason string) { u.o.Event("quit", "", F("reason", reason)) }
+
+func (u *jsonUI) reply(cmd driver.Command, text string) {
+	switch {
+	case cmd.Name == "to":
+		u.o.Event("peer", "", F("peer", cmd.To))
+	case cmd.Name == "help":
+		u.o.Event("help", "", F("text", text))
+	case text != "":
+		u.o.Event("info", "", F("text", text))
+	}
+}
+
+func (u *jsonUI) status(st driver.Status) {
+	u.o.Event("status", "", F("app", st.App), F("connection", st.Client), F("peer", st.Peer), F("jid", st.JID),
+		F("sm", st.SM), F("resumable", st.Resumable), F("unacked", st.Unacked), F("queued", st.Queued))
+}
+
+func (u *jsonUI) commandError(input string, err error) {
+	u.errorEvent(err.Error(), F("input", input))
+}
+
+func (u *jsonUI) warn(text string) { u.o.Warn(text) }
+
+// palette holds the ANSI sequences of the human output; all empty without
+// colours.
+type palette struct {
+	dim, bold, red, green, yellow, cyan, reset string
+}
+
+func newPalette(color bool) palette {
+	if !color {
+		return palette{}
+	}
+	return palette{dim: "\x1b[2m", bold: "\x1b[1m", red: "\x1b[31m", green: "\x1b[32m",
+		yellow: "\x1b[33m", cyan: "\x1b[36m", reset: "\x1b[0m"}
+}
+
+// paint wraps s in the style code (nothing without colours).
+func (p palette) paint(code, s string) string {
+	if code == "" || p.reset == "" {
+		return s
+	}
+	return code + s + p.reset
+}
+
+// stateColor is the colour of a connection state.
+func (p palette) stateColor(state string) string {
+	switch state {
+	case "online":
+		return p.green
+	case "offline":
+		return p.red
+	}
+	return p.yellow
+}
+
+// textUI writes human text: messages and command results to out, what
+// happens to the connection to notes. Network text is sanitized.
+type textUI struct {
+	out, notes io.Writer
+	p          palette
+	in         lineSource
+	jid, addr  string
+}
+
+func (u *textUI) source() lineSource   { return u.in }
+func (u *textUI) logger() *slog.Logger { return nil }
+func (u *textUI) setPeer(string)       {}
+func (u *textUI) interrupted() bool    { return false }
+func (u *textUI) close()               {}
+
+func (u *textUI) event(e driver.Event) {
+	line, status := u.format(e)
+	w := u.out
+	if status {
+		w = u.notes
+	}
+	_, _ = io.WriteString(w, line+"\n")
+}
+
+// format returns the text of an event, and whether it is a status line.
+func (u *textUI) format(e driver.Event) (string, bool) {
+	p := u.p
+	switch e.Name {
+	case "state":
+		s := "-- " + e.State
+		switch e.State {
+		case "connecting":
+			s += " as " + u.jid + " to " + u.addr
+		case "online":
+			if e.Fresh {
+				s += " in a new session (the old stream could not be resumed)"
+			}
+			if e.Took > 0 {
+				s += ", " + chatDuration(e.Took).String() + " after /resume"
+			}
+		}
+		if e.Text != "" {
+			s += ": " + sanitize(e.Text)
+		}
+		return p.paint(p.stateColor(e.State), s), true
+	case "resumed":
+		return p.paint(p.green, "-- stream resumed in "+chatDuration(e.Took).String()+": nothing lost"), true
+	case "message":
+		m := e.Message
+		at, from := time.Now(), sanitize(m.From)
+		if m.Delayed() {
+			at, from = m.Delay, from+" (delayed)"
+		}
+		return fmt.Sprintf("[%s] %s %s", at.Local().Format(time.TimeOnly), p.paint(p.bold+p.cyan, from+":"), sanitize(m.Body)), false
+	case "duplicate":
+		return p.paint(p.dim, "   dropped a second copy of message "+sanitize(e.Message.ID)+" from "+sanitize(e.Message.From)), false
+	case "sent":
+		if e.Queued {
+			return p.paint(p.dim, "   queued for "+sanitize(e.Message.To)+" until online (id "+e.Message.ID+")"), false
+		}
+		return p.paint(p.dim, "   sent to "+sanitize(e.Message.To)+" (id "+e.Message.ID+")"), false
+	case "acked":
+		return p.paint(p.dim, "   ✓ acknowledged: "+strings.Join(e.IDs, ", ")), false
+	case "resent":
+		s := "   sent again: " + strings.Join(e.IDs, ", ")
+		if e.Delayed {
+			s += " (marked delayed)"
+		}
+		return p.paint(p.dim, s), false
+	case "dead":
+		s := "-- connection dead"
+		if e.ByProbe {
+			s += " (no answer to the probe in " + chatDuration(e.Took).String() + ")"
+		}
+		return p.paint(p.yellow, s+": "+sanitize(e.Text)), true
+	case "retry":
+		return p.paint(p.yellow, fmt.Sprintf("-- login attempt %d failed (%s); next in %s", e.Attempt, sanitize(e.Text), chatDuration(e.Took))), true
+	case "lifecycle":
+		return p.paint(p.dim, "-- "+e.Text), true
+	case "warning":
+		return p.paint(p.yellow, "warning: "+sanitize(e.Text)), true
+	case "error":
+		return p.paint(p.red, "error: "+sanitize(e.Text)), true
+	}
+	return "-- " + e.Name + ": " + sanitize(e.Text), true
+}
+
+func (u *textUI) quit(reason string) {
+	s := "-- leaving: waiting for the server to acknowledge what was sent"
+	if reason == quitSignal || reason == quitInterrupt {
+		s = "-- interrupted: leaving now"
+	}
+	_, _ = io.WriteString(u.notes, u.p.paint(u.p.dim, s)+"\n")
+}
+
+func (u *textUI) reply(cmd driver.Command, text string) {
+	if text != "" {
+		_, _ = io.WriteString(u.out, sanitize(text)+"\n")
+	}
+}
+
+func (u *textUI) status(st driver.Status) {
+	peer := st.Peer
+	if peer == "" {
+		peer = "(none: /to JID)"
+	}
+	jid := st.JID
+	if jid == "" {
+		jid = "(not logged in)"
+	}
+	_, _ = fmt.Fprintf(u.out, "app %s, connection %s, peer %s, jid %s, stream management %t, resumable %t, %d unacknowledged, %d queued\n",
+		st.App, st.Client, sanitize(peer), sanitize(jid), st.SM, st.Resumable, st.Unacked, st.Queued)
+}
+
+func (u *textUI) commandError(input string, err error) {
+	_, _ = io.WriteString(u.notes, u.p.paint(u.p.red, "error: "+sanitize(err.Error()))+"\n")
+}
+
+func (u *textUI) warn(text string) {
+	_, _ = io.WriteString(u.notes, u.p.paint(u.p.yellow, "warning: "+sanitize(text))+"\n")
+}
+
+// chatDuration rounds d for display.
+func chatDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(10 * time.Millisecond)
+}
