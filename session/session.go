@@ -410,7 +410,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	if !s.early.bind {
 		s.early.bindID = newID()
 		b := bindRequest(s.early.bindID)
-		if useSM {
+		if useSM && !s.cfg.NoPipelining {
 			// Pipelined: the server enables after it has bound.
 			s.early.enable = true
 			b = append(b, enableSM...)

@@ -266,13 +266,13 @@ type stateFile struct {
 var ErrStateFile = errors.New("session: unusable state file")
 
 // Save writes st to path atomically (a temporary file renamed over the old
-// one) with mode 0600, labelled with account (a bare JID) so that it is never
+// one, not flushed to disk) with mode 0600, labelled with account (a bare JID) so that it is never
 // used for another account.
 func (st *State) Save(path, account string) error {
 	if st == nil {
 		st = &State{}
 	}
-	b, err := json.MarshalIndent(stateFile{Version: stateVersion, Account: account, State: st}, "", "  ")
+	b, err := json.Marshal(stateFile{Version: stateVersion, Account: account, State: st})
 	if err != nil {
 		return fmt.Errorf("session: encoding state: %w", err)
 	}
@@ -287,11 +287,10 @@ func (st *State) Save(path, account string) error {
 		f.Close()
 		return fmt.Errorf("session: saving state: %w", err)
 	}
+	// No fsync: the rename is atomic, which is what survives the death of
+	// the process (the case this file is for); surviving a power cut would
+	// cost a disk flush on every message.
 	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("session: saving state: %w", err)
-	}
-	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("session: saving state: %w", err)
 	}

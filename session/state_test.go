@@ -86,7 +86,7 @@ func TestLoadStateBadFiles(t *testing.T) {
 	})
 	t.Run("one bad stanza", func(t *testing.T) {
 		p := filepath.Join(dir, "bad.json")
-		bad := bytes.Replace(raw, []byte(`"Kind": "iq"`), []byte(`"Kind": "bogus"`), 1)
+		bad := bytes.Replace(raw, []byte(`"Kind":"iq"`), []byte(`"Kind":"bogus"`), 1)
 		os.WriteFile(p, bad, 0o600)
 		st, err := session.LoadState(p, "alice@example.org")
 		if !errors.Is(err, session.ErrStateFile) {
@@ -98,7 +98,7 @@ func TestLoadStateBadFiles(t *testing.T) {
 	})
 	t.Run("other version", func(t *testing.T) {
 		p := filepath.Join(dir, "v.json")
-		os.WriteFile(p, bytes.Replace(raw, []byte(`"version": 1`), []byte(`"version": 99`), 1), 0o600)
+		os.WriteFile(p, bytes.Replace(raw, []byte(`"version":1`), []byte(`"version":99`), 1), 0o600)
 		st, err := session.LoadState(p, "alice@example.org")
 		if !errors.Is(err, session.ErrStateFile) || st.ID != "" || len(st.Orphans) != 3 {
 			t.Fatalf("got %v, %v; want the messages salvaged", st, err)
