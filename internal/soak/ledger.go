@@ -1,0 +1,308 @@
+package soak
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Ledger records every numbered message of a soak, per direction: when it was
+// sent, when the server acknowledged it to its sender (XEP-0198), and every
+// time it was delivered to the receiving application. It also records server
+// restarts, so that a loss can be blamed on a crash when that is the only
+// explanation. Its methods are safe for concurrent use.
+type Ledger struct {
+	mu       sync.Mutex
+	dirs     map[string]*direction // by sender
+	restarts []Restart
+	final    bool // deliveries now happen in the final drain
+}
+
+// Restart is a server restart, as one sender saw it: the signal that stopped
+// the server and when the sender learnt that its connection was dead. Every
+// acknowledgement the sender recorded before then came from the server that
+// was stopped (a client's events come in order).
+type Restart struct {
+	From string
+	At   time.Time
+	Sig  syscall.Signal
+}
+
+type direction struct {
+	msgs    []*msg
+	byID    map[string]int
+	pending map[string]time.Time // acks seen before Sent recorded the message
+	order   []delivery
+	dropped int // duplicates the receiving session dropped (session.Duplicate)
+}
+
+type msg struct {
+	id        string
+	sent      time.Time
+	acked     time.Time
+	delivered int
+	delayed   bool
+	final     bool // first delivered during the final drain
+}
+
+type delivery struct {
+	n       int
+	delayed bool
+}
+
+// NewLedger returns an empty ledger.
+func NewLedger() *Ledger { return &Ledger{dirs: map[string]*direction{}} }
+
+func (l *Ledger) dir(from string) *direction {
+	d := l.dirs[from]
+	if d == nil {
+		d = &direction{byID: map[string]int{}, pending: map[string]time.Time{}}
+		l.dirs[from] = d
+	}
+	return d
+}
+
+// get returns the record of message n, creating it if needed: a delivery or
+// an acknowledgement can be seen before Sent records the message.
+func (d *direction) get(n int) *msg {
+	for len(d.msgs) <= n {
+		d.msgs = append(d.msgs, nil)
+	}
+	if d.msgs[n] == nil {
+		d.msgs[n] = &msg{}
+	}
+	return d.msgs[n]
+}
+
+// Sent records that from sent message n (numbers start at 0 and have no
+// gaps) with stanza id id.
+func (l *Ledger) Sent(from string, n int, id string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.dir(from)
+	m := d.get(n)
+	m.id, m.sent = id, at
+	d.byID[id] = n
+	if a, ok := d.pending[id]; ok {
+		m.acked = a
+		delete(d.pending, id)
+	}
+}
+
+// Acked records that the server acknowledged the stanzas with these ids to
+// their sender from. Ids that are not numbered messages are ignored.
+func (l *Ledger) Acked(from string, ids []string, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.dir(from)
+	for _, id := range ids {
+		n, ok := d.byID[id]
+		switch {
+		case !ok:
+			d.pending[id] = at // Sent not recorded yet, or not a numbered message
+		case d.msgs[n].acked.IsZero():
+			d.msgs[n].acked = at
+		}
+	}
+}
+
+// Delivered records that message n from from reached the receiving
+// application; delayed says whether it carried a XEP-0203 delay. A delivery
+// may be seen before Sent records the message; one that Sent never records is
+// reported by Summary.
+func (l *Ledger) Delivered(from string, n int, delayed bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n < 0 {
+		return fmt.Errorf("soak: %s's message %d: bad number", from, n)
+	}
+	d := l.dir(from)
+	m := d.get(n)
+	m.delivered++
+	if m.delivered == 1 {
+		m.delayed = delayed
+		m.final = l.final
+	}
+	d.order = append(d.order, delivery{n: n, delayed: delayed})
+	return nil
+}
+
+// Dropped records a duplicate of a message from from that the receiving
+// session recognised and did not deliver.
+func (l *Ledger) Dropped(from string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dir(from).dropped++
+}
+
+// Restarted records a server restart as sender from saw it: at is when it
+// learnt that its connection was dead.
+func (l *Ledger) Restarted(from string, at time.Time, sig syscall.Signal) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.restarts = append(l.restarts, Restart{From: from, At: at, Sig: sig})
+}
+
+// Final marks the start of the final drain: what is first delivered from now
+// on is counted as late.
+func (l *Ledger) Final() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.final = true
+}
+
+// Missing returns how many messages have not been delivered yet, other than
+// those a server crash explains.
+func (l *Ledger) Missing() int {
+	s := l.Summary()
+	return s.Lost
+}
+
+// Summary is the outcome of a soak.
+type Summary struct {
+	// Sent counts the numbered messages sent, both ways.
+	Sent int
+	// Delivered counts those delivered exactly once.
+	Delivered int
+	// Duplicated counts those delivered more than once.
+	Duplicated int
+	// Lost counts those never delivered that no server crash explains: a
+	// failure of the client.
+	Lost int
+	// LostByCrash counts those never delivered that the server had
+	// acknowledged to their sender before a SIGKILL: Prosody held them in
+	// memory only (see BENCHMARKS.md).
+	LostByCrash int
+	// OrderViolations counts messages delivered live (without a delay)
+	// after a live message sent later by the same sender: what XMPP's
+	// in-order delivery forbids.
+	OrderViolations int
+	// Late counts messages delivered after a later message of the same
+	// sender because they were stored or resent (they carry a delay):
+	// allowed, reported.
+	Late int
+	// Delayed counts messages whose first delivery carried a delay
+	// (offline storage, a server-side resumption queue, a resend after a
+	// failed resumption).
+	Delayed int
+	// Final counts messages first delivered during the final drain (the
+	// fresh login at the end).
+	Final int
+	// Dropped counts duplicates the receiving session dropped by origin-id
+	// (never delivered to the application twice).
+	Dropped int
+	// Unsent counts messages delivered that were never sent: a receiver
+	// inventing messages.
+	Unsent int
+	// Detail names a few lost or duplicated messages.
+	Detail []string
+}
+
+// Summary tallies the ledger.
+func (l *Ledger) Summary() Summary {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var s Summary
+	names := make([]string, 0, len(l.dirs))
+	for from := range l.dirs {
+		names = append(names, from)
+	}
+	sort.Strings(names)
+	for _, from := range names {
+		d := l.dirs[from]
+		s.Dropped += d.dropped
+		for n, m := range d.msgs {
+			if m == nil {
+				continue
+			}
+			if m.id == "" {
+				s.Unsent++
+				s.detail(fmt.Sprintf("%s #%d delivered %d times, never sent", from, n, m.delivered))
+				continue
+			}
+			s.Sent++
+			switch {
+			case m.delivered == 1:
+				s.Delivered++
+			case m.delivered > 1:
+				s.Duplicated++
+				s.detail(fmt.Sprintf("%s #%d delivered %d times", from, n, m.delivered))
+			case l.crashLost(from, m):
+				s.LostByCrash++
+			default:
+				s.Lost++
+				s.detail(fmt.Sprintf("%s #%d lost (sent %s, acked %s)", from, n, m.sent.Format("15:04:05.000"), stamp(m.acked)))
+			}
+			if m.delivered > 0 && m.delayed {
+				s.Delayed++
+			}
+			if m.delivered > 0 && m.final {
+				s.Final++
+			}
+		}
+		lastLive, last := -1, -1
+		seen := map[int]bool{}
+		for _, dv := range d.order {
+			if seen[dv.n] {
+				continue // a duplicate, counted above
+			}
+			seen[dv.n] = true
+			if dv.n < last {
+				if dv.delayed {
+					s.Late++
+				} else if dv.n < lastLive {
+					s.OrderViolations++
+					s.detail(fmt.Sprintf("%s #%d delivered live after #%d", from, dv.n, lastLive))
+				} else {
+					s.Late++
+				}
+			}
+			last = max(last, dv.n)
+			if !dv.delayed {
+				lastLive = max(lastLive, dv.n)
+			}
+		}
+	}
+	return s
+}
+
+// crashLost reports whether a SIGKILL after the server acknowledged m
+// explains its loss.
+func (l *Ledger) crashLost(from string, m *msg) bool {
+	if m.acked.IsZero() {
+		return false
+	}
+	for _, r := range l.restarts {
+		if r.From == from && r.Sig == syscall.SIGKILL && r.At.After(m.acked) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Summary) detail(line string) {
+	if len(s.Detail) < 20 {
+		s.Detail = append(s.Detail, line)
+	}
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Format("15:04:05.000")
+}
+
+// String renders the summary on one line.
+func (s Summary) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sent %d, delivered exactly once %d, duplicated %d, lost %d, lost by server crash %d, live order violations %d, late %d, delayed %d, first delivered in the final drain %d, duplicates dropped by the receiver %d",
+		s.Sent, s.Delivered, s.Duplicated, s.Lost, s.LostByCrash, s.OrderViolations, s.Late, s.Delayed, s.Final, s.Dropped)
+	if s.Unsent > 0 {
+		fmt.Fprintf(&b, ", delivered but never sent %d", s.Unsent)
+	}
+	return b.String()
+}
