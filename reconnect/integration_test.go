@@ -3,9 +3,9 @@ package reconnect_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
