@@ -8,6 +8,11 @@
 //	                         acknowledged it (TEXT "-" reads it from stdin)
 //	xmppbg listen            print incoming chat messages until interrupted,
 //	                         until --count messages or until --timeout
+//	xmppbg chat              interactive (or --json) chat through a simulated
+//	                         app lifecycle: /bg, /suspend, /resume, /tear
+//	xmppbg server            run a throwaway local Prosody with two accounts
+//	xmppbg demo [SCENARIO]   play a scenario against a throwaway Prosody
+//	xmppbg completion SHELL  shell completion for bash, zsh or fish
 //	xmppbg version           print the version (also: xmppbg --version)
 //
 // # Global flags
@@ -19,6 +24,7 @@
 //	--password-file FILE     read the password from the first line of FILE
 //	--json                   JSON lines on stdout, one event per line
 //	--log-level LEVEL        debug, info, warn (default) or error; logs go to stderr
+//	--config FILE            settings file (default $XDG_CONFIG_HOME/xmppbg/config)
 //
 // The password comes from the environment variable XMPPBG_PASSWORD, else from
 // --password-file, else from a prompt when stdin is a terminal. There is
