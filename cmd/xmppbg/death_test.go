@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xmppbg/xmppbg/internal/prosody"
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// chatProcess is "xmppbg chat --json" as a real process.
+type chatProcess struct {
+	t     *testing.T
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	mu    sync.Mutex
+	evs   []map[string]any
+	wake  chan struct{}
+	done  chan struct{}
+}
+
+func startChatProcess(t *testing.T, bin string, env []string, args ...string) *chatProcess {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"chat", "--json"}, args...)...)
+	cmd.Env = env
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &chatProcess{t: t, cmd: cmd, stdin: stdin, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var ev map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				t.Errorf("not JSON on stdout: %q", sc.Text())
+				continue
+			}
+			p.mu.Lock()
+			p.evs = append(p.evs, ev)
+			p.mu.Unlock()
+			select {
+			case p.wake <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return p
+}
+
+func (p *chatProcess) send(line string) {
+	p.t.Helper()
+	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *chatProcess) waitFor(desc string, match func(map[string]any) bool) {
+	p.t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		p.mu.Lock()
+		for _, e := range p.evs {
+			if match(e) {
+				p.mu.Unlock()
+				return
+			}
+		}
+		p.mu.Unlock()
+		select {
+		case <-p.wake:
+		case <-p.done:
+			p.mu.Lock()
+			p.t.Fatalf("chat ended before %s: %v", desc, p.evs)
+		case <-deadline:
+			p.t.Fatalf("no %s after 20s: %v", desc, p.evs)
+		}
+	}
+}
+
+func (p *chatProcess) received() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, e := range p.evs {
+		if e["event"] == "message" {
+			out = append(out, e["body"].(string))
+		}
+	}
+	return out
+}
+
+// The app is killed by the OS while suspended (SIGKILL): a new process with
+// the same --state-file resumes the same stream, and every message both ways
+// arrives exactly once.
+func TestProcessDeathWhileSuspended(t *testing.T) {
+	const pw = "process death password"
+	srv := prosody.StartT(t, prosody.Options{Accounts: map[string]string{"alice": pw, "bob": pw}})
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build the binary with")
+	}
+	bin := filepath.Join(t.TempDir(), "xmppbg")
+	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	alice, bob := "alice@"+srv.Domain(), "bob@"+srv.Domain()
+	stateFile := filepath.Join(t.TempDir(), "alice.state")
+	env := append(os.Environ(), "XMPPBG_PASSWORD="+pw)
+	args := []string{"--jid", alice, "--addr", srv.Addr(), "--ca-file", srv.CAFile(), "--state-file", stateFile, "--bg-policy", "hold", "--to", bob}
+
+	// bob, in-process.
+	tlsCfg, _ := session.TLSConfig(srv.Domain(), srv.CAFile(), false)
+	var bobMu sync.Mutex
+	bobGot := map[string]int{}
+	bobSession, err := session.Connect(context.Background(), session.Config{
+		JID: bob, Password: pw, Addr: srv.Addr(), TLS: tlsCfg,
+		OnEvent: func(e session.Event) {
+			if r, ok := e.(session.Received); ok {
+				bobMu.Lock()
+				bobGot[r.Message.Body]++
+				bobMu.Unlock()
+			}
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobSession.Abort()
+	bobSend := func(body string) {
+		t.Helper()
+		if _, err := bobSession.SendMessage(context.Background(), session.Message{To: alice, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	first := startChatProcess(t, bin, env, args...)
+	first.waitFor("online", func(e map[string]any) bool { return e["event"] == "state" && e["state"] == "online" })
+	first.send("a1")
+	first.send("a2")
+	bobSend("b1")
+	first.waitFor("b1", func(e map[string]any) bool { return e["event"] == "message" && e["body"] == "b1" })
+	first.send("a3")
+	first.send("/bg 200ms")
+	first.waitFor("suspended", func(e map[string]any) bool { return e["event"] == "state" && e["state"] == "suspended" })
+	// The OS kills the suspended app. The peer keeps writing.
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	_ = first.cmd.Wait()
+	bobSend("b2")
+	bobSend("b3")
+
+	second := startChatProcess(t, bin, env, args...)
+	second.waitFor("resumed", func(e map[string]any) bool { return e["event"] == "resumed" })
+	second.send("a4")
+	for _, b := range []string{"b2", "b3"} {
+		second.waitFor(b, func(e map[string]any) bool { return e["event"] == "message" && e["body"] == b })
+	}
+	second.waitFor("a4 acked", func(e map[string]any) bool { return e["event"] == "acked" })
+	_ = second.stdin.Close()
+	<-second.done
+	if err := second.cmd.Wait(); err != nil {
+		t.Errorf("second chat: %v", err)
+	}
+
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	got := map[string]int{}
+	for _, b := range append(first.received(), second.received()...) {
+		got[b]++
+	}
+	for _, b := range []string{"b1", "b2", "b3"} {
+		if got[b] != 1 {
+			t.Errorf("alice got %q %d times, want once", b, got[b])
+		}
+	}
+	bobMu.Lock()
+	defer bobMu.Unlock()
+	for _, a := range []string{"a1", "a2", "a3", "a4"} {
+		if bobGot[a] != 1 {
+			t.Errorf("bob got %q %d times, want once", a, bobGot[a])
+		}
+	}
+	if len(bobGot) != 4 || len(got) != 3 {
+		t.Errorf("unexpected messages: bob %v, alice %v", bobGot, got)
+	}
+}
