@@ -623,7 +623,7 @@ func TestProsodyRoundTrips(t *testing.T) {
 		direct, noPipe        bool
 		wantFresh, wantResume int
 	}{
-		{"starttls", false, true, 9, 9},
+		{"starttls", false, true, 10, 9},
 		{"starttls pipelined", false, false, 9, 8},
 		{"direct tls pipelined", true, false, 7, 6},
 	} {
