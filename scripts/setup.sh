@@ -19,3 +19,24 @@ if ! command -v prosody >/dev/null 2>&1; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prosody >/dev/null
 fi
+
+# ejabberd, the second real server of the integration tests (Debian's package;
+# internal/ejabberd runs erl on it directly, on free loopback ports). Where
+# the package starts its system service, that service is stopped and disabled:
+# nothing should hold port 5222.
+if [ ! -x /usr/sbin/ejabberdctl ]; then
+	echo "setup: installing ejabberd (apt-get)" >&2
+	SUDO=""
+	if [ "$(id -u)" -ne 0 ]; then
+		SUDO="sudo"
+	fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ejabberd >/dev/null
+	# Only when it runs: `service ejabberd stop` on a stopped server starts
+	# an epmd daemon.
+	if [ -d /run/systemd/system ]; then
+		$SUDO systemctl disable --now ejabberd >/dev/null 2>&1 || true
+	elif [ -s /run/ejabberd/ejabberd.pid ]; then
+		$SUDO service ejabberd stop >/dev/null 2>&1 || true
+	fi
+fi

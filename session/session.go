@@ -632,7 +632,10 @@ func (s *Session) JID() string { return s.jid.String() }
 // Login describes how the session was established.
 func (s *Session) Login() Login { return s.login }
 
-// State returns a copy of the stream-management state, for saving.
+// State returns a copy of the stream-management state, for saving. A message
+// counts once OnEvent has returned for it: a copy taken while OnEvent runs
+// does not include that message yet (Config.Persist gets every copy at the
+// right moment).
 func (s *Session) State() *State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
