@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/prosody"
+
+	"github.com/xmppbg/xmppbg/internal/serverproc"
 )
 
 // configTemplate is the server configuration, a text/template.
@@ -432,7 +434,7 @@ func (s *Server) launch(ctx context.Context) error {
 	cmd.Env = s.env
 	cmd.Stdout = console
 	cmd.Stderr = console
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = serverproc.SysProcAttr()
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		console.Close()
@@ -478,7 +480,7 @@ func (s *Server) waitReady(ctx context.Context, p *process, logStart int64) erro
 			return fmt.Errorf("ejabberd: server exited during startup (%v)%s", p.err, s.failureDetails())
 		}
 		var err error
-		if !listening(pid, s.port) || !listening(pid, s.apiPort) {
+		if !serverproc.Listening(pid, s.port) || !serverproc.Listening(pid, s.apiPort) {
 			err = errors.New("server process not listening yet")
 		} else if err = probeStream(ctx, s.Addr(), s.domain); err == nil {
 			if _, err = s.Call(ctx, "status", struct{}{}); err == nil {
@@ -517,7 +519,7 @@ func (s *Server) kill(p *process, sig os.Signal) {
 		case <-time.After(StopTimeout):
 		}
 	}
-	killGroup(p.cmd.Process.Pid)
+	serverproc.KillGroup(p.cmd.Process.Pid)
 	<-p.done
 }
 

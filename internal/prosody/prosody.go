@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/xmppbg/xmppbg/internal/serverproc"
 )
 
 // config is the server configuration template. testdata/prosody/prosody.cfg.lua
@@ -304,7 +306,7 @@ func (s *Server) launch(ctx context.Context) error {
 	cmd.Env = env
 	cmd.Stdout = console
 	cmd.Stderr = console
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = serverproc.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		console.Close()
 		return fmt.Errorf("prosody: start %s: %w", s.prosodyBin, err)
@@ -349,7 +351,7 @@ func (s *Server) waitReady(ctx context.Context, p *process, logStart int64) erro
 			}
 		}
 		var err error
-		if !listening(pid, s.port) || s.tlsPort != 0 && !listening(pid, s.tlsPort) {
+		if !serverproc.Listening(pid, s.port) || s.tlsPort != 0 && !serverproc.Listening(pid, s.tlsPort) {
 			err = errors.New("server process not listening yet")
 		} else if err = s.probe(ctx); err == nil {
 			return nil
@@ -398,7 +400,7 @@ func (s *Server) kill(p *process, sig os.Signal) {
 		case <-time.After(StopTimeout):
 		}
 	}
-	killGroup(p.cmd.Process.Pid)
+	serverproc.KillGroup(p.cmd.Process.Pid)
 	<-p.done
 }
 

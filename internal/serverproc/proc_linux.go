@@ -1,4 +1,4 @@
-package ejabberd
+package serverproc
 
 import (
 	"fmt"
@@ -8,23 +8,23 @@ import (
 	"syscall"
 )
 
-// sysProcAttr puts the server in its own process group (so that Stop can kill
+// SysProcAttr puts the server in its own process group (so that Stop can kill
 // stray children with it) and has the kernel SIGKILL it if the thread that
 // started it dies, so that a crashed test binary leaves no server behind.
-func sysProcAttr() *syscall.SysProcAttr {
+func SysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-// killGroup SIGKILLs the process group led by pid (errors ignored: usually
+// KillGroup SIGKILLs the process group led by pid (errors ignored: usually
 // the group is already gone).
-func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+func KillGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
 
-// listening reports whether process pid holds a listening TCP socket on
+// Listening reports whether process pid holds a listening TCP socket on
 // port: the inode of a LISTEN entry for the port in /proc/net/tcp{,6} must be
 // one of the process's open sockets. This tells our server from another
-// process that got the port first (a probe could reach the other process
-// while ejabberd, which failed to bind, is still shutting down).
-func listening(pid, port int) bool {
+// process that got the port first (a server may log a failed bind and keep
+// running, and a probe could reach the other process).
+func Listening(pid, port int) bool {
 	inodes := make(map[string]bool)
 	suffix := fmt.Sprintf(":%04X", port)
 	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
