@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xmppbg/xmppbg/internal/serverproc"
 )
 
 // APIError is an error answer of mod_http_api.
@@ -61,7 +63,7 @@ func (s *Server) Call(ctx context.Context, command string, args any) (json.RawMe
 		if json.Unmarshal(data, &answer) == nil {
 			e.Code, e.Message = answer.Code, answer.Message
 		} else {
-			e.Message = lastLines(string(data), 3)
+			e.Message = serverproc.LastLines(string(data), 3)
 		}
 		return nil, e
 	}

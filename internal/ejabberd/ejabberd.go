@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -421,7 +420,7 @@ func (s *Server) launch(ctx context.Context) error {
 	if err := os.WriteFile(s.configFile, cfg, 0o644); err != nil {
 		return fmt.Errorf("ejabberd: %w", err)
 	}
-	logStart := fileSize(s.logFile)
+	logStart := serverproc.FileSize(s.logFile)
 	console, err := os.OpenFile(s.consoleFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("ejabberd: %w", err)
@@ -471,10 +470,10 @@ func (s *Server) waitReady(ctx context.Context, p *process, logStart int64) erro
 	pid := p.cmd.Process.Pid
 	for {
 		if p.exited() {
-			newLog := readFrom(s.logFile, logStart)
+			newLog := serverproc.ReadFrom(s.logFile, logStart)
 			for _, f := range bindFailures {
 				if bytes.Contains(newLog, []byte(f)) {
-					return fmt.Errorf("ejabberd: %w (ports %d, %d): %s", errPortTaken, s.port, s.apiPort, lastLines(string(newLog), 5))
+					return fmt.Errorf("ejabberd: %w (ports %d, %d): %s", errPortTaken, s.port, s.apiPort, serverproc.LastLines(string(newLog), 5))
 				}
 			}
 			return fmt.Errorf("ejabberd: server exited during startup (%v)%s", p.err, s.failureDetails())
@@ -503,7 +502,7 @@ func (s *Server) failureDetails() string {
 		b.WriteString("\nlog tail:\n" + tail)
 	}
 	if data, err := os.ReadFile(s.consoleFile); err == nil && len(bytes.TrimSpace(data)) > 0 {
-		b.WriteString("\nconsole output:\n" + lastLines(string(data), 20))
+		b.WriteString("\nconsole output:\n" + serverproc.LastLines(string(data), 20))
 	}
 	return b.String()
 }
@@ -650,53 +649,7 @@ func (s *Server) BootTime() time.Duration {
 // LogTail returns the last n lines of ejabberd.log ("" when there is no log
 // yet).
 func (s *Server) LogTail(n int) string {
-	if s.logFile == "" || n <= 0 {
-		return ""
-	}
-	const max = 1 << 20
-	size := fileSize(s.logFile)
-	return lastLines(string(readFrom(s.logFile, max64(0, size-max))), n)
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
-}
-
-func fileSize(name string) int64 {
-	fi, err := os.Stat(name)
-	if err != nil {
-		return 0
-	}
-	return fi.Size()
-}
-
-// readFrom returns the contents of name from offset on (nil on error).
-func readFrom(name string, offset int64) []byte {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil
-	}
-	data, _ := io.ReadAll(f)
-	return data
-}
-
-func lastLines(text string, n int) string {
-	text = strings.TrimRight(text, "\n")
-	if text == "" {
-		return ""
-	}
-	lines := strings.Split(text, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return serverproc.Tail(s.logFile, n)
 }
 
 // loadCertPool reads a PEM file into a new pool.

@@ -15,6 +15,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/xmppbg/xmppbg/internal/serverproc"
 )
 
 // Register creates (or overwrites) the account user@Domain with password by
@@ -42,7 +44,7 @@ func (s *Server) Register(ctx context.Context, user, password string) error {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		msg := strings.ReplaceAll(strings.TrimSpace(string(out)), password, "********")
-		return fmt.Errorf("prosody: register %s@%s (%s): %w: %s", user, s.domain, cmd.Path, err, lastLines(msg, 10))
+		return fmt.Errorf("prosody: register %s@%s (%s): %w: %s", user, s.domain, cmd.Path, err, serverproc.LastLines(msg, 10))
 	}
 	return nil
 }
