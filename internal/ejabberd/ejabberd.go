@@ -371,8 +371,8 @@ func (s *Server) startLocal(ctx context.Context, opts Options) error {
 	var err error
 	for range attempts {
 		var ports []int
-		if ports, err = freePorts(s.host, 2); err != nil {
-			return err
+		if ports, err = serverproc.FreePorts(s.host, 2); err != nil {
+			return fmt.Errorf("ejabberd: %w", err)
 		}
 		s.port, s.apiPort = ports[0], ports[1]
 		s.params.Port, s.params.APIPort = s.port, s.apiPort
@@ -391,20 +391,6 @@ func (s *Server) startLocal(ctx context.Context, opts Options) error {
 		return err
 	}
 	return nil
-}
-
-// freePorts asks the kernel for n distinct free TCP ports on host.
-func freePorts(host string, n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("ejabberd: find a free port: %w", err)
-		}
-		defer l.Close() // held until all are chosen, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 var errPortTaken = errors.New("port already in use")
@@ -481,7 +467,7 @@ func (s *Server) waitReady(ctx context.Context, p *process, logStart int64) erro
 		var err error
 		if !serverproc.Listening(pid, s.port) || !serverproc.Listening(pid, s.apiPort) {
 			err = errors.New("server process not listening yet")
-		} else if err = probeStream(ctx, s.Addr(), s.domain); err == nil {
+		} else if err = serverproc.ProbeStream(ctx, s.Addr(), s.domain, nil); err == nil {
 			if _, err = s.Call(ctx, "status", struct{}{}); err == nil {
 				return nil
 			}

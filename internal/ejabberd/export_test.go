@@ -1,9 +1,11 @@
 package ejabberd
 
+import "github.com/xmppbg/xmppbg/internal/serverproc"
+
 // Exported for the external test package.
 var (
-	StreamHeader = streamHeader
-	ReadUntil    = readUntil
+	StreamHeader = serverproc.StreamHeader
+	ReadUntil    = serverproc.ReadUntil
 )
 
 // TestdataConfig renders the config as testdata/ejabberd/ejabberd.yml holds

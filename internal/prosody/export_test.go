@@ -1,9 +1,11 @@
 package prosody
 
+import "github.com/xmppbg/xmppbg/internal/serverproc"
+
 // Exported for the external test package.
 var (
-	StreamHeader = streamHeader
-	ReadUntil    = readUntil
+	StreamHeader = serverproc.StreamHeader
+	ReadUntil    = serverproc.ReadUntil
 )
 
 // Config is the embedded config template.

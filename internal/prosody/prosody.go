@@ -254,8 +254,8 @@ func (s *Server) startLocal(ctx context.Context, opts Options) error {
 	var err error
 	for range attempts {
 		var ports []int
-		if ports, err = freePorts(s.host, n); err != nil {
-			return err
+		if ports, err = serverproc.FreePorts(s.host, n); err != nil {
+			return fmt.Errorf("prosody: %w", err)
 		}
 		s.port = ports[0]
 		if opts.DirectTLSPort {
@@ -269,20 +269,6 @@ func (s *Server) startLocal(ctx context.Context, opts Options) error {
 		}
 	}
 	return err
-}
-
-// freePorts asks the kernel for n distinct free TCP ports on host.
-func freePorts(host string, n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("prosody: find a free port: %w", err)
-		}
-		defer l.Close() // held until all are chosen, so they differ
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 var errPortTaken = errors.New("port already in use")
@@ -368,11 +354,11 @@ func (s *Server) waitReady(ctx context.Context, p *process, logStart int64) erro
 // probe checks the c2s port (and the direct TLS port) answer a stream header
 // with stream features.
 func (s *Server) probe(ctx context.Context) error {
-	if err := probeStream(ctx, s.Addr(), s.domain, nil); err != nil {
+	if err := serverproc.ProbeStream(ctx, s.Addr(), s.domain, nil); err != nil {
 		return err
 	}
 	if s.tlsPort != 0 {
-		return probeStream(ctx, s.DirectTLSAddr(), s.domain, s.pool)
+		return serverproc.ProbeStream(ctx, s.DirectTLSAddr(), s.domain, s.pool)
 	}
 	return nil
 }

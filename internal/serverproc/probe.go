@@ -1,4 +1,4 @@
-package prosody
+package serverproc
 
 import (
 	"bytes"
@@ -12,18 +12,18 @@ import (
 	"time"
 )
 
-const probeTimeout = 2 * time.Second
+const ProbeTimeout = 2 * time.Second
 
-// streamHeader is the client stream header the readiness probe sends.
-func streamHeader(domain string) string {
+// StreamHeader is the client stream header the readiness probe sends.
+func StreamHeader(domain string) string {
 	return "<?xml version='1.0'?><stream:stream to='" + domain +
 		"' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
 }
 
-// probeStream connects to addr (over TLS when pool is not nil), sends a
+// ProbeStream connects to addr (over TLS when pool is not nil), sends a
 // stream header and waits for stream features.
-func probeStream(ctx context.Context, addr, domain string, pool *x509.CertPool) error {
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+func ProbeStream(ctx context.Context, addr, domain string, pool *x509.CertPool) error {
+	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -41,10 +41,10 @@ func probeStream(ctx context.Context, addr, domain string, pool *x509.CertPool) 
 		}
 		conn = tc
 	}
-	if _, err := conn.Write([]byte(streamHeader(domain))); err != nil {
+	if _, err := conn.Write([]byte(StreamHeader(domain))); err != nil {
 		return err
 	}
-	if _, err = readUntil(conn, "stream:features", "<features"); err != nil {
+	if _, err = ReadUntil(conn, "stream:features", "<features"); err != nil {
 		return err
 	}
 	// Close the stream and wait for the server to close its side, so that
@@ -56,11 +56,11 @@ func probeStream(ctx context.Context, addr, domain string, pool *x509.CertPool) 
 	return nil
 }
 
-// readUntil reads from r until the data read so far contains one of the
+// ReadUntil reads from r until the data read so far contains one of the
 // markers and returns it all. It gives up after 64 KiB, on a read error, or
 // when the peer sends a stream error. It is meant for probes and tests, not
 // for parsing XMPP.
-func readUntil(r interface{ Read([]byte) (int, error) }, markers ...string) ([]byte, error) {
+func ReadUntil(r interface{ Read([]byte) (int, error) }, markers ...string) ([]byte, error) {
 	var buf []byte
 	chunk := make([]byte, 4096)
 	for len(buf) < 64<<10 {
@@ -79,4 +79,18 @@ func readUntil(r interface{ Read([]byte) (int, error) }, markers ...string) ([]b
 		}
 	}
 	return buf, errors.New("no stream features in the first 64 KiB")
+}
+
+// FreePorts asks the kernel for n distinct free TCP ports on host.
+func FreePorts(host string, n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		defer l.Close() // held until all are chosen, so they differ
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
