@@ -4,8 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
-	"strings"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -132,15 +130,4 @@ func classifyTLS(err error) error {
 		return &CertificateError{Err: err}
 	}
 	return err
-}
-
-// errorf wraps err with the package prefix, keeping it matchable.
-func errorf(format string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if strings.HasPrefix(err.Error(), "session: ") {
-		return err
-	}
-	return fmt.Errorf(format, err)
 }

@@ -519,8 +519,7 @@ func (s *Session) afterLogin(ctx context.Context) error {
 			}
 			buf = append(buf, smRequest...)
 			s.mu.Lock()
-			s.rOut++
-			s.rSent++
+			s.requestAck()
 			s.mu.Unlock()
 			err := s.writeLocked(buf)
 			s.wmu.Unlock()
@@ -702,8 +701,7 @@ func (s *Session) sendRaw(kind, id, to string, m *Message, build func(id string)
 		s.st.Unacked = append(s.st.Unacked, Stanza{Kind: kind, ID: id, To: to, Sent: s.cfg.now(), Raw: raw, Message: m})
 		if s.rOut == 0 {
 			buf = append(raw[:len(raw):len(raw)], smRequest...)
-			s.rOut++
-			s.rSent++
+			s.requestAck()
 		}
 	}
 	sm := s.sm
@@ -762,9 +760,7 @@ func (s *Session) SetActive(active bool) error {
 		// resumption (an <active/> written into a connection that turns
 		// out dead never arrived).
 		b = append(b, smRequest...)
-		s.rOut++
-		s.rSent++
-		s.csiTarget = s.rSent
+		s.csiTarget = s.requestAck()
 	}
 	s.mu.Unlock()
 	if !csi {
@@ -832,9 +828,7 @@ func (s *Session) Probe(ctx context.Context, timeout time.Duration) error {
 
 	s.wmu.Lock()
 	s.mu.Lock()
-	s.rOut++
-	s.rSent++
-	target := s.rSent
+	target := s.requestAck()
 	wake := s.ackWake
 	s.mu.Unlock()
 	err := s.writeLocked([]byte(smRequest))
@@ -931,8 +925,7 @@ func (s *Session) Close(ctx context.Context) error {
 		// Ask now rather than rely on a request already under way.
 		s.wmu.Lock()
 		s.mu.Lock()
-		s.rOut++
-		s.rSent++
+		s.requestAck()
 		s.mu.Unlock()
 		_ = s.writeLocked([]byte(smRequest))
 		s.wmu.Unlock()
@@ -1173,6 +1166,14 @@ func (s *Session) decodeError(err error) error {
 	return s.readError(err)
 }
 
+// requestAck records an <r/> about to be written and returns its number:
+// the <a/> that answers it is the rSent-th answer. s.mu must be held.
+func (s *Session) requestAck() uint64 {
+	s.rOut++
+	s.rSent++
+	return s.rSent
+}
+
 // onAck processes <a h='…'/>.
 func (s *Session) onAck(h uint32) error {
 	s.mu.Lock()
@@ -1193,8 +1194,7 @@ func (s *Session) onAck(h uint32) error {
 	s.ackWake = make(chan struct{})
 	again := len(s.st.Unacked) > 0 && s.rOut == 0
 	if again {
-		s.rOut++
-		s.rSent++
+		s.requestAck()
 	}
 	s.mu.Unlock()
 	if len(acked) > 0 {

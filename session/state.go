@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -100,11 +99,7 @@ func seenKey(m *Message) (uint64, bool) {
 	if id == "" {
 		return 0, false
 	}
-	from := m.From
-	if i := strings.IndexByte(from, '/'); i >= 0 {
-		from = from[:i]
-	}
-	h := sha256.Sum256([]byte(from + "\x00" + id))
+	h := sha256.Sum256([]byte(bare(m.From) + "\x00" + id))
 	return binary.BigEndian.Uint64(h[:8]), true
 }
 
