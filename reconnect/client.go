@@ -323,10 +323,12 @@ func permanent(err error) bool {
 	var (
 		ae *session.AuthError
 		ce *session.CertificateError
+		te *session.TLSError
 		se *session.StreamError
 	)
 	switch {
-	case errors.As(err, &ae), errors.As(err, &ce), errors.Is(err, session.ErrConfig):
+	case errors.As(err, &ae), errors.As(err, &ce), errors.As(err, &te),
+		errors.Is(err, session.ErrConfig), errors.Is(err, session.ErrLoginIncomplete):
 		return true
 	case errors.As(err, &se) && !se.Local:
 		switch se.Condition {

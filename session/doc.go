@@ -54,7 +54,12 @@
 // # Security
 //
 // TLS certificates are verified unless Config.TLS says otherwise; see
-// TLSConfig. SASL tries SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN, and never
+// TLSConfig. STARTTLS is always required, whether or not the server marks it
+// <required/>: a server that does not offer it, answers <failure/>, or ends
+// negotiation without verified TLS gets a *TLSError and nothing else, never
+// a plaintext session (mellium alone would go on without TLS when an optional
+// STARTTLS fails). Connect also checks that negotiation really authenticated
+// and bound the stream before it sends anything (ErrLoginIncomplete). SASL tries SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN, and never
 // authenticates without TLS. Passwords and resumption ids are never logged
 // or put in errors.
 package session

@@ -33,6 +33,10 @@ var (
 	// ErrNoStreamManagement is returned by operations that need XEP-0198
 	// when the server does not offer it.
 	ErrNoStreamManagement = errors.New("session: server does not offer stream management")
+	// ErrLoginIncomplete means the server ended stream negotiation before
+	// the client was authenticated and bound: a broken or hostile server.
+	// Nothing is sent on such a stream. It is permanent.
+	ErrLoginIncomplete = errors.New("session: login incomplete")
 )
 
 // AuthError is a SASL authentication failure. It is permanent: retrying with
@@ -96,6 +100,21 @@ func (e *CertificateError) Error() string {
 	return "session: the server's TLS certificate is not trusted (give its CA with a CA file, or turn verification off explicitly for a test server): " + e.Err.Error()
 }
 func (e *CertificateError) Unwrap() error { return e.Err }
+
+// TLSError means the connection could not be secured: the server offers no
+// STARTTLS, refuses it, or ends negotiation without verified TLS. The session
+// never goes on in plaintext, whatever the server advertises, since a
+// downgrade is what an attacker on the path would cause. It is permanent
+// until the server (or the path to it) changes. A certificate that is not
+// trusted is a CertificateError instead.
+type TLSError struct {
+	// Reason says what went wrong, e.g. "the server refused STARTTLS".
+	Reason string
+}
+
+func (e *TLSError) Error() string {
+	return "session: TLS: " + e.Reason + " (xmppbg never continues without TLS)"
+}
 
 // ResumeFailedError describes a <failed/> answer to <resume/>. Connect does not
 // return it (it goes on with a fresh session); it is found in Session.Login.

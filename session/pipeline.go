@@ -2,11 +2,9 @@ package session
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 
@@ -63,48 +61,6 @@ func (p *pipeConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
-}
-
-// startTLS is mellium's STARTTLS feature, except that the TLS connection it
-// makes is a pipeConn, so that the stream after SASL can be pipelined.
-func (s *Session) startTLS(cfg *tls.Config) xmpp.StreamFeature {
-	f := xmpp.StartTLS(cfg)
-	f.Negotiate = func(ctx context.Context, xs *xmpp.Session, _ any) (xmpp.SessionState, io.ReadWriter, error) {
-		conn := xs.Conn()
-		if _, err := conn.Write([]byte(`<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>`)); err != nil {
-			return 0, nil, err
-		}
-		r := xs.TokenReader()
-		defer r.Close()
-		d := xml.NewTokenDecoder(r)
-		for {
-			tok, err := d.Token()
-			if err != nil {
-				return 0, nil, err
-			}
-			start, ok := tok.(xml.StartElement)
-			if !ok {
-				continue
-			}
-			if err := d.Skip(); err != nil {
-				return 0, nil, err
-			}
-			switch {
-			case start.Name.Space != "urn:ietf:params:xml:ns:xmpp-tls":
-				return 0, nil, fmt.Errorf("session: unexpected <%s/> during STARTTLS", start.Name.Local)
-			case start.Name.Local == "proceed":
-				tc := tls.Client(conn, cfg)
-				if err := tc.HandshakeContext(ctx); err != nil {
-					return 0, nil, err
-				}
-				s.pipe = &pipeConn{Conn: tc}
-				return xmpp.Secure, s.pipe, nil
-			default:
-				return 0, nil, fmt.Errorf("session: the server refused STARTTLS (<%s/>)", start.Name.Local)
-			}
-		}
-	}
-	return f
 }
 
 // bindRequest is the resource-binding iq with the given id.

@@ -65,6 +65,10 @@ type Session struct {
 	}
 	jid   jid.JID
 	login Login
+	// tlsErr is why STARTTLS failed, if it did; bound is set once a
+	// resource is bound or a stream resumed. verifyLogin checks both.
+	tlsErr error
+	bound  bool
 
 	// wmu orders writes. It is held while a stanza joins the unacked queue
 	// and is written, so that queue order is wire order.
@@ -174,6 +178,9 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		features = append([]xmpp.StreamFeature{s.startTLS(cfg.TLS)}, features...)
 	}
 	xs, err := xmpp.NewClientSession(ctx, j, rw, features...)
+	if err == nil {
+		err = s.verifyLogin(xs)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, s.loginError(ctx, err)
@@ -211,10 +218,11 @@ func (s *Session) loginError(ctx context.Context, err error) error {
 		se    stream.Error
 		auth  *AuthError
 		sterr *StreamError
+		tlsE  *TLSError
 		netE  net.Error
 	)
 	switch {
-	case errors.As(err, &auth), errors.As(err, &sterr):
+	case errors.As(err, &auth), errors.As(err, &sterr), errors.As(err, &tlsE), errors.Is(err, ErrLoginIncomplete):
 		return err
 	case errors.As(err, &se):
 		return &StreamError{Condition: se.Err, Text: streamErrorText(se)}
@@ -371,6 +379,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 			s.sm = true
 			st.SM = true
 			s.login.Resumed = true
+			s.bound = true
 			if j, err := jid.Parse(st.JID); err == nil {
 				xs.UpdateAddr(j)
 			}
@@ -428,6 +437,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 		return fmt.Errorf("session: the server bound an invalid JID %q: %w", bound, err)
 	}
 	xs.UpdateAddr(j)
+	s.bound = true
 	if !s.early.enable && !useSM {
 		return nil
 	}

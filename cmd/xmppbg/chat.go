@@ -481,8 +481,9 @@ func (c *chat) fatal() error {
 	var (
 		auth *session.AuthError
 		cert *session.CertificateError
+		tlsE *session.TLSError
 	)
-	if errors.As(err, &auth) || errors.As(err, &cert) || errors.Is(err, session.ErrConfig) {
+	if errors.As(err, &auth) || errors.As(err, &cert) || errors.As(err, &tlsE) || errors.Is(err, session.ErrConfig) {
 		return &cliError{msg: describeConnectError(c.jid, c.addr, err), err: err}
 	}
 	return &cliError{msg: "the session ended for good: " + strings.TrimPrefix(err.Error(), "reconnect: "), err: err}

@@ -176,6 +176,7 @@ func describeConnectError(jid, addr string, err error) string {
 	var (
 		auth *session.AuthError
 		cert *session.CertificateError
+		tlsE *session.TLSError
 		conn *session.ConnError
 	)
 	switch {
@@ -185,6 +186,8 @@ func describeConnectError(jid, addr string, err error) string {
 			msg += ": " + auth.Text
 		}
 		return msg + "): check the JID and the password"
+	case errors.As(err, &tlsE):
+		return fmt.Sprintf("no secure connection to the server at %s: %s; xmppbg never continues without TLS", addr, tlsE.Reason)
 	case errors.As(err, &cert):
 		return fmt.Sprintf("the TLS certificate of the server at %s is not trusted (%v): give its CA certificate with --ca-file FILE, or, for a test server only, turn verification off with --insecure-skip-verify", addr, cert.Err)
 	case errors.As(err, &conn):

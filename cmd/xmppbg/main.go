@@ -43,7 +43,8 @@
 //	1  other error
 //	2  usage error (bad flags or arguments, missing --jid or password)
 //	3  authentication failed
-//	4  the server's TLS certificate is not trusted
+//	4  no trusted TLS: the certificate is not trusted, or the server offers
+//	   or completes no STARTTLS (xmppbg never goes on in plaintext)
 //	5  connection or network error
 //	6  timeout (message not acknowledged in time, listen --timeout before --count)
 package main

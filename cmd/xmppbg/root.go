@@ -24,7 +24,7 @@ const (
 	exitError   = 1 // any other error
 	exitUsage   = 2 // bad flags or arguments, missing --jid or password
 	exitAuth    = 3 // authentication failed (session.AuthError)
-	exitCert    = 4 // TLS certificate not trusted (session.CertificateError)
+	exitCert    = 4 // no verified TLS (session.CertificateError, session.TLSError)
 	exitConn    = 5 // connection or network error (session.ConnError, dial)
 	exitTimeout = 6 // not acknowledged in time, listen --timeout before --count
 	exitFailed  = 7 // a demo scenario ran but failed an expectation
@@ -41,7 +41,8 @@ const exitCodesHelp = `Exit codes:
   1  other error
   2  usage error (bad flags or arguments, missing --jid or password)
   3  authentication failed (wrong JID or password)
-  4  the server's TLS certificate is not trusted (see --ca-file)
+  4  no trusted TLS: the certificate is not trusted (see --ca-file), or
+     the server offers or completes no STARTTLS (never plaintext)
   5  connection or network error
   6  timeout (message not acknowledged in time, listen --timeout before --count)
   7  a demo scenario ran but failed one of its expectations`
@@ -111,6 +112,7 @@ func exitCode(err error) int {
 		usage *usageError
 		auth  *session.AuthError
 		cert  *session.CertificateError
+		tlsE  *session.TLSError
 		conn  *session.ConnError
 		netE  net.Error
 	)
@@ -123,7 +125,7 @@ func exitCode(err error) int {
 		return exitFailed
 	case errors.As(err, &auth):
 		return exitAuth
-	case errors.As(err, &cert):
+	case errors.As(err, &cert), errors.As(err, &tlsE):
 		return exitCert
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return exitTimeout

@@ -32,6 +32,8 @@ func TestExitCode(t *testing.T) {
 		{"auth", &session.AuthError{Condition: "not-authorized"}, exitAuth},
 		{"auth in cliError", &cliError{msg: "m", err: &session.AuthError{Condition: "not-authorized"}}, exitAuth},
 		{"certificate", &session.CertificateError{Err: errors.New("x509: unknown authority")}, exitCert},
+		{"no STARTTLS", &session.TLSError{Reason: "the server refused STARTTLS"}, exitCert},
+		{"login incomplete", fmt.Errorf("%w: no bind", session.ErrLoginIncomplete), exitError},
 		{"conn", &session.ConnError{Op: "dial", Err: syscall.ECONNREFUSED}, exitConn},
 		{"not acked, conn", fmt.Errorf("%w: %w", session.ErrNotAcked, &session.ConnError{Op: "read", Err: errors.New("EOF")}), exitConn},
 		{"net.OpError", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, exitConn},
@@ -153,7 +155,7 @@ func TestHelpDocumentsExitCodes(t *testing.T) {
 	if r.code != exitOK {
 		t.Fatalf("exit %d", r.code)
 	}
-	for _, want := range []string{"Exit codes:", "3  authentication failed", "4  the server's TLS certificate", "6  timeout", "send", "listen", "--password-file"} {
+	for _, want := range []string{"Exit codes:", "3  authentication failed", "4  no trusted TLS", "6  timeout", "send", "listen", "--password-file"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("help lacks %q:\n%s", want, r.stdout)
 		}
