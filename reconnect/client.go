@@ -124,7 +124,7 @@ type Client struct {
 	sess     conn
 	online   bool
 	queue    []session.Message
-	state    State
+	status   Status
 	running  bool
 	inactive bool
 }
@@ -182,11 +182,11 @@ func (c *Client) onSessionEvent(e session.Event) {
 	c.d.emit(ev)
 }
 
-// State returns the client's current state.
-func (c *Client) State() State {
+// Status returns the client's current status.
+func (c *Client) Status() Status {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.state
+	return c.status
 }
 
 // Queued returns the number of messages waiting for the client to be online.

@@ -163,8 +163,8 @@ func (e *events) states() []string {
 	defer e.mu.Unlock()
 	var out []string
 	for _, ev := range e.ev {
-		if s, ok := ev.(reconnect.StateChanged); ok {
-			out = append(out, s.State.String())
+		if s, ok := ev.(reconnect.StatusChanged); ok {
+			out = append(out, s.Status.String())
 		}
 	}
 	return out
@@ -219,8 +219,8 @@ func TestBackoffSchedule(t *testing.T) {
 				t.Fatalf("attempts at %v, want %v seconds", srv.attempts, want)
 			}
 		}
-		if c.State() != reconnect.StateOnline {
-			t.Errorf("state %v after the server came back", c.State())
+		if c.Status() != reconnect.Online {
+			t.Errorf("state %v after the server came back", c.Status())
 		}
 		stop()
 	})
@@ -405,8 +405,8 @@ func TestProbeOnResume(t *testing.T) {
 				c.Unpause()
 				synctest.Wait()
 				if !tc.reconnect {
-					if srv.count() != 1 || c.State() != reconnect.StateOnline || conn.probeCount() != 1 {
-						t.Fatalf("attempts %d, state %v, probes %d", srv.count(), c.State(), conn.probeCount())
+					if srv.count() != 1 || c.Status() != reconnect.Online || conn.probeCount() != 1 {
+						t.Fatalf("attempts %d, state %v, probes %d", srv.count(), c.Status(), conn.probeCount())
 					}
 					stop()
 					return
@@ -514,13 +514,13 @@ func TestDetachHoldsUntilUnpause(t *testing.T) {
 		}
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		if !conn.detached || srv.count() != 1 || c.State() != reconnect.StateOffline {
-			t.Fatalf("detached %t, attempts %d, state %v", conn.detached, srv.count(), c.State())
+		if !conn.detached || srv.count() != 1 || c.Status() != reconnect.Offline {
+			t.Fatalf("detached %t, attempts %d, state %v", conn.detached, srv.count(), c.Status())
 		}
 		c.Unpause()
 		synctest.Wait()
-		if srv.count() != 2 || c.State() != reconnect.StateOnline {
-			t.Fatalf("after unpause: attempts %d, state %v", srv.count(), c.State())
+		if srv.count() != 2 || c.Status() != reconnect.Online {
+			t.Fatalf("after unpause: attempts %d, state %v", srv.count(), c.Status())
 		}
 		want := "connecting online offline resuming online"
 		if got := fmt.Sprint(ev.states()); got != "["+want+"]" {

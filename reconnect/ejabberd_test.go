@@ -122,7 +122,7 @@ func startAccount(t *testing.T, srv xmppServer, name string, policy suspend.Poli
 	}()
 	a.stop = func() { cancel(); <-done }
 	t.Cleanup(a.stop)
-	a.led.waitUntil(t, name+" online", 10*time.Second, func() bool { return a.client.State() == reconnect.StateOnline })
+	a.led.waitUntil(t, name+" online", 10*time.Second, func() bool { return a.client.Status() == reconnect.Online })
 	a.led.waitUntil(t, name+"'s presence handled", 10*time.Second, func() bool { return presenceAcked(a.led, time.Time{}) })
 	return a
 }
@@ -267,8 +267,8 @@ func (r *rig) ejCycle(t *testing.T, suspendFor time.Duration, during func()) (re
 		t.Fatal(err)
 	}
 	isOnline := func(e reconnect.Event) bool {
-		s, ok := e.(reconnect.StateChanged)
-		return ok && s.State == reconnect.StateOnline
+		s, ok := e.(reconnect.StatusChanged)
+		return ok && s.Status == reconnect.Online
 	}
 	alice.led.waitUntil(t, "alice online after resume", 20*time.Second, func() bool {
 		for i, e := range alice.led.ev {

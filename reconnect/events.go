@@ -8,44 +8,44 @@ import (
 )
 
 // State is the supervisor's view of the connection.
-type State int
+type Status int
 
 // States, in the order a client usually meets them.
 const (
-	// StateConnecting: the first login is under way.
-	StateConnecting State = iota + 1
-	// StateOnline: a session is up.
-	StateOnline
-	// StateSuspended: paused; no I/O at all until Unpause.
-	StateSuspended
-	// StateResuming: back from a suspension, probing the connection.
-	StateResuming
-	// StateReconnecting: the connection was lost; logging in again (with
+	// Connecting: the first login is under way.
+	Connecting Status = iota + 1
+	// Online: a session is up.
+	Online
+	// Suspended: paused; no I/O at all until Unpause.
+	Suspended
+	// Resuming: back from a suspension, probing the connection.
+	Resuming
+	// Reconnecting: the connection was lost; logging in again (with
 	// backoff between attempts).
-	StateReconnecting
-	// StateOffline: not connected and not trying: after Detach or Logout
+	Reconnecting
+	// Offline: not connected and not trying: after Detach or Logout
 	// (until Unpause), or for good once Run has returned.
-	StateOffline
+	Offline
 )
 
-var stateNames = [...]string{"", "connecting", "online", "suspended", "resuming", "reconnecting", "offline"}
+var statusNames = [...]string{"", "connecting", "online", "suspended", "resuming", "reconnecting", "offline"}
 
-func (s State) String() string {
-	if s > 0 && int(s) < len(stateNames) {
-		return stateNames[s]
+func (s Status) String() string {
+	if s > 0 && int(s) < len(statusNames) {
+		return statusNames[s]
 	}
 	return "unknown"
 }
 
 // Event is something the client reports. The concrete types are
-// StateChanged, Connected, Dead, Retrying, Received, Duplicate, Sent, Acked,
+// StatusChanged, Connected, Dead, Retrying, Received, Duplicate, Sent, Acked,
 // Resent, Failed and Warning.
 type Event interface{ isEvent() }
 
-// StateChanged reports a new State. Err says why, when there is a reason
+// StatusChanged reports a new State. Err says why, when there is a reason
 // (the error that ended the connection, or the one that stopped Run).
-type StateChanged struct {
-	State State
+type StatusChanged struct {
+	Status Status
 	Err   error
 }
 
@@ -117,7 +117,7 @@ type Warning struct {
 	Text string
 }
 
-func (StateChanged) isEvent() {}
+func (StatusChanged) isEvent() {}
 func (Connected) isEvent()    {}
 func (Dead) isEvent()         {}
 func (Retrying) isEvent()     {}

@@ -20,8 +20,8 @@ func ExampleNew() {
 		Backoff: reconnect.Backoff{Initial: time.Second, Max: time.Minute},
 		OnEvent: func(e reconnect.Event) {
 			switch e := e.(type) {
-			case reconnect.StateChanged:
-				fmt.Println("state:", e.State)
+			case reconnect.StatusChanged:
+				fmt.Println("state:", e.Status)
 			case reconnect.Received:
 				fmt.Println(e.Message.From+":", e.Message.Body)
 			}

@@ -198,7 +198,7 @@ func (r *rig) start(t *testing.T, name, addr string, policy suspend.Policy, with
 	}()
 	a.stop = func() { cancel(); <-done }
 	t.Cleanup(a.stop)
-	a.led.waitUntil(t, name+" online", 10*time.Second, func() bool { return a.client.State() == reconnect.StateOnline })
+	a.led.waitUntil(t, name+" online", 10*time.Second, func() bool { return a.client.Status() == reconnect.Online })
 	return a
 }
 
@@ -255,8 +255,8 @@ func (r *rig) cycle(t *testing.T, suspendFor time.Duration, during func()) (repa
 	// Resume returns once the client is resuming; it is online again when
 	// the probe answered or the repair is done.
 	isOnline := func(e reconnect.Event) bool {
-		s, ok := e.(reconnect.StateChanged)
-		return ok && s.State == reconnect.StateOnline
+		s, ok := e.(reconnect.StatusChanged)
+		return ok && s.Status == reconnect.Online
 	}
 	alice.led.waitUntil(t, "alice online after resume", 20*time.Second, func() bool {
 		for i, e := range alice.led.ev {

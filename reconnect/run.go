@@ -70,23 +70,23 @@ func (c *Client) Run(ctx context.Context) error {
 	c.running = false
 	c.mu.Unlock()
 	close(c.stopped)
-	c.setState(StateOffline, err)
+	c.setStatus(Offline, err)
 	return err
 }
 
-func (c *Client) setState(s State, err error) {
+func (c *Client) setStatus(s Status, err error) {
 	c.mu.Lock()
-	changed := c.state != s
-	c.state = s
+	changed := c.status != s
+	c.status = s
 	c.mu.Unlock()
 	if changed || err != nil {
-		c.emit(StateChanged{State: s, Err: err})
+		c.emit(StatusChanged{Status: s, Err: err})
 	}
 }
 
 func (l *loop) run(ctx context.Context) error {
 	c := l.c
-	c.setState(StateConnecting, nil)
+	c.setStatus(Connecting, nil)
 	l.startAttempt(ctx)
 	for {
 		select {
@@ -209,10 +209,10 @@ func (l *loop) attempted(ctx context.Context, r attemptResult) error {
 
 	c.emit(Connected{Login: s.Login(), Attempt: attempt})
 	if l.paused {
-		c.setState(StateSuspended, nil)
+		c.setStatus(Suspended, nil)
 		return nil
 	}
-	c.setState(StateOnline, nil)
+	c.setStatus(Online, nil)
 	l.armIdle()
 	return nil
 }
@@ -234,7 +234,7 @@ func (l *loop) lost(ctx context.Context) error {
 		// Found out at the next unpause.
 		return nil
 	}
-	c.setState(StateReconnecting, err)
+	c.setStatus(Reconnecting, err)
 	if l.resuming {
 		// Found dead on resume from a suspension: repair at once.
 		l.resuming = false
@@ -288,7 +288,7 @@ func (l *loop) probed(ctx context.Context, r probeResult) {
 	}
 	if r.err == nil {
 		if l.resuming {
-			c.setState(StateOnline, nil)
+			c.setStatus(Online, nil)
 		}
 		l.resuming = false
 		l.armIdle()
@@ -303,7 +303,7 @@ func (l *loop) probed(ctx context.Context, r probeResult) {
 	l.dropSession()
 	s.Abort()
 	c.emit(Dead{Err: r.err, ByProbe: true, Took: r.took})
-	c.setState(StateReconnecting, r.err)
+	c.setStatus(Reconnecting, r.err)
 	l.resuming = false
 	l.startAttempt(ctx)
 }
@@ -323,7 +323,7 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 			l.probeX()
 			l.probeX, l.probeCh = nil, nil
 		}
-		c.setState(StateSuspended, nil)
+		c.setStatus(Suspended, nil)
 		return nil
 
 	case "unpause":
@@ -332,7 +332,7 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 		if !wasPaused && !wasHeld {
 			return nil
 		}
-		c.setState(StateResuming, nil)
+		c.setStatus(Resuming, nil)
 		if l.sess != nil {
 			// Never trust a socket after a suspension: probe it.
 			l.startProbe(ctx, true)
@@ -360,7 +360,7 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 			}
 		}
 		if !l.paused {
-			c.setState(StateOffline, nil)
+			c.setStatus(Offline, nil)
 		}
 		return err
 

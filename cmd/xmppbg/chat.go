@@ -347,7 +347,7 @@ func (c *chat) foreground() {
 	bg := c.state == "background"
 	c.mu.Unlock()
 	if bg {
-		c.event(driver.Event{Name: "state", State: c.d.Client().State().String()})
+		c.event(driver.Event{Name: "state", State: c.d.Client().Status().String()})
 	}
 }
 
@@ -540,7 +540,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 	c.flushSends(dctx)
 	st = c.d.Status()
 	pending = st.Queued + st.Unacked + c.unacknowledged()
-	online := c.d.Client().State() == reconnect.StateOnline
+	online := c.d.Client().Status() == reconnect.Online
 	var drainErr error
 	if app == suspend.Active && (!c.wasOnline() || online || pending > 0) {
 		drainErr = c.d.Drain(dctx)

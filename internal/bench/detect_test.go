@@ -59,9 +59,9 @@ func measureDetection(tb testing.TB, srv *prosody.Server, probe time.Duration, f
 		r := &detection{fault: f, probe: probe}
 		out = append(out, r)
 		for range reps(f) {
-			if c.State() != reconnect.StateOnline {
-				if _, _, ok := ev.first(time.Now().Add(-time.Hour), 10*time.Second, isOnline); !ok || c.State() != reconnect.StateOnline {
-					tb.Fatalf("not online before a cycle: %v", c.State())
+			if c.Status() != reconnect.Online {
+				if _, _, ok := ev.first(time.Now().Add(-time.Hour), 10*time.Second, isOnline); !ok || c.Status() != reconnect.Online {
+					tb.Fatalf("not online before a cycle: %v", c.Status())
 				}
 			}
 			if err := app.Suspend(); err != nil {

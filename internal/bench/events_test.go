@@ -64,8 +64,8 @@ func (e *events) trim(t0 time.Time) {
 }
 
 func isOnline(ev reconnect.Event) bool {
-	s, ok := ev.(reconnect.StateChanged)
-	return ok && s.State == reconnect.StateOnline
+	s, ok := ev.(reconnect.StatusChanged)
+	return ok && s.Status == reconnect.Online
 }
 
 func isDead(ev reconnect.Event) bool {

@@ -184,12 +184,12 @@ func (d *Driver) emit(e Event) {
 
 func (d *Driver) onClient(e reconnect.Event) {
 	switch e := e.(type) {
-	case reconnect.StateChanged:
-		if e.State == reconnect.StateSuspended {
+	case reconnect.StatusChanged:
+		if e.Status == reconnect.Suspended {
 			return // the lifecycle reports it
 		}
-		ev := Event{Name: "state", State: e.State.String(), Err: e.Err}
-		if e.State == reconnect.StateOnline {
+		ev := Event{Name: "state", State: e.Status.String(), Err: e.Err}
+		if e.Status == reconnect.Online {
 			d.mu.Lock()
 			ev.Fresh = d.fresh
 			d.fresh = false
@@ -351,7 +351,7 @@ type Status struct {
 
 // Status returns the current status.
 func (d *Driver) Status() Status {
-	st := Status{App: d.app.State().String(), Client: d.client.State().String(), Peer: d.Peer(), Queued: d.client.Queued()}
+	st := Status{App: d.app.State().String(), Client: d.client.Status().String(), Peer: d.Peer(), Queued: d.client.Queued()}
 	if s := d.client.Session(); s != nil {
 		state := s.State()
 		st.JID = s.JID()

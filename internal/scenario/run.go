@@ -579,7 +579,7 @@ func (r *runner) stopped() error {
 // setup waits until both clients are online.
 func (r *runner) setup(ctx context.Context) error {
 	ok := r.waitUntil(ctx, r.env.Timeout, func() bool {
-		return r.stoppedQuiet() || r.alice.d.Client().State() == reconnect.StateOnline && r.bob.d.Client().State() == reconnect.StateOnline
+		return r.stoppedQuiet() || r.alice.d.Client().Status() == reconnect.Online && r.bob.d.Client().Status() == reconnect.Online
 	})
 	if err := r.stopped(); err != nil {
 		return err
@@ -589,7 +589,7 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 	if !ok {
 		return fmt.Errorf("scenario: alice (%s) and bob (%s) not both online within %v",
-			r.alice.d.Client().State(), r.bob.d.Client().State(), r.env.Timeout)
+			r.alice.d.Client().Status(), r.bob.d.Client().Status(), r.env.Timeout)
 	}
 	// Let the server process both initial presences: a message that
 	// overtook one would go to offline storage.
@@ -623,7 +623,7 @@ func (r *runner) run(ctx context.Context) error {
 	for _, sd := range []*side{r.alice, r.bob} {
 		r.waitJob(ctx, sd)
 	}
-	if r.alice.d.Client().State() == reconnect.StateOnline && r.bob.d.Client().State() == reconnect.StateOnline {
+	if r.alice.d.Client().Status() == reconnect.Online && r.bob.d.Client().Status() == reconnect.Online {
 		r.waitUntil(ctx, 3*time.Second, r.locked(func() bool {
 			return len(r.alice.flow.missing()) == 0 && len(r.bob.flow.missing()) == 0
 		}))
@@ -643,7 +643,7 @@ func (r *runner) logout() {
 	}
 	var wg sync.WaitGroup
 	for _, sd := range []*side{r.alice, r.bob} {
-		if sd.d.Client().State() != reconnect.StateOnline || sd.d.App().State() == suspend.Suspended {
+		if sd.d.Client().Status() != reconnect.Online || sd.d.App().State() == suspend.Suspended {
 			continue
 		}
 		wg.Add(1)
@@ -839,10 +839,10 @@ func (r *runner) waitJob(ctx context.Context, sd *side) {
 func (r *runner) waitState(ctx context.Context, st *Statement) {
 	a := r.alice.d
 	ok := r.waitUntil(ctx, r.within(st), func() bool {
-		return a.App().State().String() == st.state || a.Client().State().String() == st.state
+		return a.App().State().String() == st.state || a.Client().Status().String() == st.state
 	})
 	if !ok && ctx.Err() == nil {
-		r.fail(st, fmt.Sprintf("not %s within %v (app %s, connection %s)", st.state, r.within(st), a.App().State(), a.Client().State()))
+		r.fail(st, fmt.Sprintf("not %s within %v (app %s, connection %s)", st.state, r.within(st), a.App().State(), a.Client().Status()))
 	}
 }
 

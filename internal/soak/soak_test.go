@@ -294,13 +294,13 @@ func (r *rig) send(ctx context.Context, s *side, stop <-chan struct{}) {
 func (r *rig) waitOnline(s *side, t0 time.Time, reconnected bool) error {
 	if reconnected {
 		if _, ok := s.ev.first(t0, backTimeout, isConnected); !ok {
-			return fmt.Errorf("%s: no login within %v (state %v)", s.name, backTimeout, s.client.State())
+			return fmt.Errorf("%s: no login within %v (state %v)", s.name, backTimeout, s.client.Status())
 		}
 	}
 	deadline := time.Now().Add(backTimeout)
-	for s.client.State() != reconnect.StateOnline {
+	for s.client.Status() != reconnect.Online {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not online within %v (state %v)", s.name, backTimeout, s.client.State())
+			return fmt.Errorf("%s: not online within %v (state %v)", s.name, backTimeout, s.client.Status())
 		}
 		select {
 		case <-s.ev.wake:
@@ -544,7 +544,7 @@ func TestSoak(t *testing.T) {
 // unacknowledged.
 func (r *rig) settled() bool {
 	for _, s := range r.sides {
-		if s.client.State() != reconnect.StateOnline || s.client.Queued() > 0 {
+		if s.client.Status() != reconnect.Online || s.client.Queued() > 0 {
 			return false
 		}
 		ss := s.client.Session()
