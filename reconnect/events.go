@@ -46,7 +46,7 @@ type Event interface{ isEvent() }
 // (the error that ended the connection, or the one that stopped Run).
 type StatusChanged struct {
 	Status Status
-	Err   error
+	Err    error
 }
 
 // Connected reports a successful login: a resumed stream (Login.Resumed) or a
@@ -118,16 +118,16 @@ type Warning struct {
 }
 
 func (StatusChanged) isEvent() {}
-func (Connected) isEvent()    {}
-func (Dead) isEvent()         {}
-func (Retrying) isEvent()     {}
-func (Received) isEvent()     {}
-func (Duplicate) isEvent()    {}
-func (Sent) isEvent()         {}
-func (Acked) isEvent()        {}
-func (Resent) isEvent()       {}
-func (Failed) isEvent()       {}
-func (Warning) isEvent()      {}
+func (Connected) isEvent()     {}
+func (Dead) isEvent()          {}
+func (Retrying) isEvent()      {}
+func (Received) isEvent()      {}
+func (Duplicate) isEvent()     {}
+func (Sent) isEvent()          {}
+func (Acked) isEvent()         {}
+func (Resent) isEvent()        {}
+func (Failed) isEvent()        {}
+func (Warning) isEvent()       {}
 
 // fromSession converts a session event.
 func fromSession(e session.Event) Event {
