@@ -1,0 +1,145 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+)
+
+// Detach ends the connection without ending the stream, so that the server
+// keeps it for resumption: a last <a/> so the server can drop what we have,
+// then the TCP connection is closed without </stream:stream>. The State stays
+// resumable. This is what an app does at the end of its background window.
+func (s *Session) Detach() error {
+	s.wmu.Lock()
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		s.wmu.Unlock()
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	s.ending = ErrDetached
+	h, sm := s.st.InH, s.sm
+	s.mu.Unlock()
+	var err error
+	if sm {
+		err = s.writeLocked(smAnswer(h))
+	}
+	s.wmu.Unlock()
+	s.mu.Lock()
+	now := s.cfg.now()
+	s.st.LastAlive, s.st.Closed = now, now
+	s.mu.Unlock()
+	s.fail(ErrDetached)
+	<-s.done
+	s.persist()
+	return err
+}
+
+// Abort closes the TCP connection at once, without a word to the server. The
+// State stays resumable. Use it on a connection already known to be dead.
+func (s *Session) Abort() {
+	s.mu.Lock()
+	if s.ending == nil {
+		s.ending = &ConnError{Op: "read", Err: net.ErrClosed}
+	}
+	if s.st.Closed.IsZero() {
+		// The server notices at the latest now (later is safe: the
+		// resumption is skipped only once Max has surely passed).
+		s.st.Closed = s.cfg.now()
+	}
+	s.mu.Unlock()
+	s.fail(nil)
+	<-s.done
+}
+
+// Close ends the stream for good: it waits (bounded by ctx) until the server
+// has acknowledged everything sent, then sends </stream:stream>, waits briefly
+// for the server's, and closes the connection. The server discards the
+// stream, so the State is no longer resumable; anything still unacknowledged
+// is kept in it and resent by the next session.
+func (s *Session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	var last string
+	if n := len(s.st.Unacked); n > 0 && s.sm {
+		last = s.st.Unacked[n-1].ID
+	}
+	s.mu.Unlock()
+	var ackErr error
+	if last != "" {
+		// Ask now rather than rely on a request already under way.
+		s.wmu.Lock()
+		s.mu.Lock()
+		s.requestAck()
+		s.mu.Unlock()
+		_ = s.writeLocked([]byte(smRequest))
+		s.wmu.Unlock()
+		ackErr = s.WaitAcked(ctx, last)
+	}
+
+	s.wmu.Lock()
+	s.mu.Lock()
+	alive := s.err == nil
+	if alive {
+		s.ending = ErrClosed
+	}
+	s.mu.Unlock()
+	if alive {
+		_ = s.raw.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		_, _ = s.wire.Write([]byte(`</stream:stream>`))
+	}
+	s.wmu.Unlock()
+	if alive {
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-s.done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+	}
+	s.fail(ErrClosed)
+	<-s.done
+	s.mu.Lock()
+	s.st.orphan()
+	s.mu.Unlock()
+	s.persist()
+	if ackErr != nil {
+		return fmt.Errorf("session: closed with stanzas unacknowledged: %w", ackErr)
+	}
+	return nil
+}
+
+// fail ends the session once: it records why, closes the connection, and
+// wakes everyone waiting.
+func (s *Session) fail(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	if s.ending != nil {
+		err = s.ending
+	}
+	if err == nil {
+		err = ErrClosed
+	}
+	s.err = err
+	close(s.ackWake)
+	s.ackWake = make(chan struct{})
+	s.mu.Unlock()
+	if s.raw != nil {
+		s.raw.Close()
+	}
+}
+
+// writeFinal writes the last bytes of a stream (a stream error), bounded by
+// the write timeout, and ignores failures: the connection is closed next.
+func (s *Session) writeFinal(b string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_ = s.raw.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, _ = s.wire.Write([]byte(b))
+}

@@ -1,0 +1,219 @@
+package session
+
+import (
+	"encoding/xml"
+	"errors"
+	"io"
+
+	"mellium.im/xmpp/stream"
+)
+
+// readLoop reads the stream until it ends, handling every top-level element.
+func (s *Session) readLoop(r xml.TokenReader) {
+	defer close(s.done)
+	d := xml.NewTokenDecoder(r)
+	for {
+		s.raw.reset()
+		tok, err := d.Token()
+		if err != nil {
+			s.fail(s.readError(err))
+			s.failIQs()
+			return
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue // whitespace keepalive
+		}
+		s.mu.Lock()
+		s.st.LastAlive = s.cfg.now()
+		s.mu.Unlock()
+		if err := s.handle(d, start); err != nil {
+			var se *StreamError
+			if errors.As(err, &se) && se.Local {
+				s.writeFinal(streamErrorXML(se.Condition))
+			}
+			s.fail(err)
+			s.failIQs()
+			return
+		}
+	}
+}
+
+func (s *Session) readError(err error) error {
+	var se stream.Error
+	switch {
+	case errors.Is(err, ErrStanzaTooLarge):
+		s.writeFinal(streamErrorXML("policy-violation"))
+		return &StreamError{Condition: "policy-violation", Text: err.Error(), Local: true}
+	case errors.As(err, &se):
+		return &StreamError{Condition: se.Err, Text: streamErrorText(se)}
+	case errors.Is(err, io.EOF):
+		return &ConnError{Op: "read", Err: errors.New("the server closed the stream")}
+	}
+	if isSyntaxError(err) {
+		return &StreamError{Condition: "not-well-formed", Text: err.Error(), Local: true}
+	}
+	return &ConnError{Op: "read", Err: err}
+}
+
+// isSyntaxError reports broken XML from the server. encoding/xml reports the
+// connection ending inside the stream as a syntax error too: that one is the
+// connection's, not the server's XML.
+func isSyntaxError(err error) bool {
+	var syn *xml.SyntaxError
+	return errors.As(err, &syn) && syn.Msg != "unexpected EOF"
+}
+
+// handle processes one top-level element.
+func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
+	switch start.Name.Space {
+	case nsSM:
+		el, err := parseSM(d, start)
+		if err != nil {
+			return &StreamError{Condition: "undefined-condition", Text: err.Error(), Local: true}
+		}
+		switch el.Name {
+		case "r":
+			s.mu.Lock()
+			h := s.st.InH
+			s.mu.Unlock()
+			return s.writeNonza(smAnswer(h))
+		case "a":
+			return s.onAck(el.H)
+		}
+		return nil
+	case nsClient:
+	default:
+		return d.Skip()
+	}
+
+	switch start.Name.Local {
+	case "message":
+		var m inMessage
+		if err := d.DecodeElement(&m, &start); err != nil {
+			return s.decodeError(err)
+		}
+		msg, ok := m.message(s.jid.Bare().String())
+		archiveID := msg.StanzaID
+		if !ok {
+			var fromArchive bool
+			msg, archiveID, ok, fromArchive = s.archived(&m)
+			if fromArchive {
+				s.mu.Lock()
+				s.mamSeen++
+				s.mu.Unlock()
+			}
+		}
+		if archiveID != "" {
+			s.mu.Lock()
+			s.st.LastArchiveID = archiveID
+			s.mu.Unlock()
+		}
+		if ok {
+			k, keyed := seenKey(&msg)
+			s.mu.Lock()
+			dup := keyed && s.st.seen(k)
+			s.mu.Unlock()
+			if dup {
+				s.cfg.OnEvent(Duplicate{Message: msg})
+			} else {
+				s.cfg.OnEvent(Received{Message: msg})
+				if keyed {
+					s.mu.Lock()
+					s.st.remember(k)
+					s.mu.Unlock()
+				}
+			}
+		}
+	case "presence":
+		var p inPresence
+		if err := d.DecodeElement(&p, &start); err != nil {
+			return s.decodeError(err)
+		}
+		s.cfg.OnEvent(Presence{From: p.From, Type: p.Type})
+	case "iq":
+		var iq inIQ
+		if err := d.DecodeElement(&iq, &start); err != nil {
+			return s.decodeError(err)
+		}
+		if err := s.onIQ(&iq); err != nil {
+			return err
+		}
+	default:
+		return &StreamError{Condition: "unsupported-stanza-type", Text: start.Name.Local, Local: true}
+	}
+	// Handled: count it (XEP-0198 §4).
+	s.mu.Lock()
+	sm := s.sm
+	if sm {
+		s.st.InH++
+	}
+	s.mu.Unlock()
+	if sm {
+		s.persist()
+	}
+	return nil
+}
+
+// decodeError classifies a failure to decode a stanza: broken XML is the
+// server's fault, anything else is the connection's.
+func (s *Session) decodeError(err error) error {
+	if isSyntaxError(err) {
+		return &StreamError{Condition: "not-well-formed", Text: err.Error(), Local: true}
+	}
+	return s.readError(err)
+}
+
+// failIQs wakes every iq waiting for a reply when the session ends.
+func (s *Session) failIQs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, ch := range s.iqs {
+		close(ch)
+		delete(s.iqs, id)
+	}
+}
+
+// onIQ routes a reply to its waiter and answers requests.
+func (s *Session) onIQ(iq *inIQ) error {
+	switch iq.Type {
+	case "result", "error":
+		s.mu.Lock()
+		ch := s.iqs[iq.ID]
+		delete(s.iqs, iq.ID)
+		s.mu.Unlock()
+		if ch != nil {
+			ch <- iq
+		}
+		return nil
+	case "get", "set":
+	default:
+		return nil
+	}
+	p := iq.payload()
+	ok := p != nil && iq.Type == "get" && p.XMLName.Space == nsPing && p.XMLName.Local == "ping" ||
+		p != nil && iq.Type == "set" && p.XMLName.Space == nsRoster && s.fromServerOrSelf(iq.From)
+	err := s.sendRaw("iq", iq.ID, iq.From, nil, func(id string) []byte {
+		typ := "error"
+		if ok {
+			typ = "result"
+		}
+		b := append([]byte(`<iq type="`), typ...)
+		b = append(b, '"')
+		b = appendAttr(b, "to", iq.From)
+		b = appendAttr(b, "id", id)
+		if ok {
+			return append(b, "/>"...)
+		}
+		// RFC 6120 §8.4: a request we do not understand gets an error.
+		return append(b, `><error type="cancel"><service-unavailable xmlns="urn:ietf:params:xml:ns:xmpp-stanzas"/></error></iq>`...)
+	})
+	if errors.Is(err, ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Session) fromServerOrSelf(from string) bool {
+	return from == "" || from == s.jid.Bare().String() || from == s.jid.Domain().String()
+}

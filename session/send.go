@@ -1,0 +1,296 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// SendMessage sends a chat message. ID and OriginID are filled in when
+// empty; the message as sent is returned.
+//
+// With stream management, a nil error means the message is in the State: it
+// is kept until the server acknowledges it and sent again by the next session
+// if this one breaks first (WaitAcked waits for the acknowledgement). An error
+// means the message was not taken. Without stream management, a nil error
+// only means it was written.
+func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
+	if m.To == "" {
+		return m, errors.New("session: message without recipient")
+	}
+	if m.ID == "" {
+		m.ID = newID()
+	}
+	if m.OriginID == "" {
+		m.OriginID = m.ID
+	}
+	m.From = ""
+	mm := m
+	err := s.sendRaw("message", m.ID, m.To, &mm, func(string) []byte {
+		return encodeMessage(&mm, time.Time{}, "")
+	})
+	return m, err
+}
+
+// sendRaw sends one stanza built by build, queueing it when stream
+// management is on, and requests an acknowledgement when none is
+// outstanding.
+func (s *Session) sendRaw(kind, id, to string, m *Message, build func(id string) []byte) error {
+	raw := build(id)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	buf := raw
+	if s.sm {
+		s.st.Unacked = append(s.st.Unacked, Stanza{Kind: kind, ID: id, To: to, Sent: s.cfg.now(), Raw: raw, Message: m})
+		if s.rOut == 0 {
+			buf = append(raw[:len(raw):len(raw)], smRequest...)
+			s.requestAck()
+		}
+	}
+	sm := s.sm
+	s.mu.Unlock()
+	if sm {
+		// Saved before it is written: a copy on disk never misses a stanza
+		// the server may have.
+		s.persist()
+	}
+	err := s.writeLocked(buf)
+	if sm {
+		// Queued: the next session sends it again.
+		return nil
+	}
+	return err
+}
+
+// writeNonza writes a nonza.
+func (s *Session) writeNonza(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.writeLocked(b)
+}
+
+// writeLocked writes b with the write timeout; s.wmu must be held. A failed
+// write ends the session.
+func (s *Session) writeLocked(b []byte) error {
+	_ = s.raw.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_, err := s.wire.Write(b)
+	if err != nil {
+		err = &ConnError{Op: "write", Err: err}
+		s.fail(err)
+		return err
+	}
+	return nil
+}
+
+// SetActive tells the server whether the client is active (XEP-0352, client
+// state indication), when the server offers it. An inactive client lets the
+// server hold back unimportant traffic. The choice is kept in the State and
+// said again after a resumption.
+func (s *Session) SetActive(active bool) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	s.st.Inactive = !active
+	s.st.CSIPending = true
+	csi, sm := s.csi, s.sm
+	b := []byte(csiIdle)
+	if active {
+		b = []byte(csiActive)
+	}
+	if csi && sm {
+		// The <a/> answering this <r/> proves the server has the new
+		// state; until then it is pending, and said again after a
+		// resumption (an <active/> written into a connection that turns
+		// out dead never arrived).
+		b = append(b, smRequest...)
+		s.csiTarget = s.requestAck()
+	}
+	s.mu.Unlock()
+	if !csi {
+		return nil
+	}
+	return s.writeLocked(b)
+}
+
+// WaitAcked waits until the server has acknowledged the stanza with the given
+// id. It returns ErrNotAcked (wrapping why) if the session ends first, and
+// ErrNoStreamManagement if there is no stream management.
+func (s *Session) WaitAcked(ctx context.Context, id string) error {
+	for {
+		s.mu.Lock()
+		if !s.sm {
+			s.mu.Unlock()
+			return ErrNoStreamManagement
+		}
+		pending := false
+		for _, q := range s.st.Unacked {
+			if q.ID == id {
+				pending = true
+				break
+			}
+		}
+		wake, sessErr := s.ackWake, s.err
+		s.mu.Unlock()
+		if !pending {
+			return nil
+		}
+		if sessErr != nil {
+			return fmt.Errorf("%w: %w", ErrNotAcked, sessErr)
+		}
+		select {
+		case <-wake:
+		case <-s.done:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", ErrNotAcked, ctx.Err())
+		}
+	}
+}
+
+// Probe checks that the connection is alive: with stream management it sends
+// <r/> and waits for the <a/> that answers it; without, a XEP-0199 ping. It
+// returns nil on an answer, ErrProbeTimeout when none came within timeout (a
+// silent connection), or the error that ended the session (a *ConnError for
+// a broken socket), as soon as it is known.
+func (s *Session) Probe(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	s.mu.Lock()
+	sm := s.sm
+	s.mu.Unlock()
+	if !sm {
+		_, err := s.iq(ctx, "get", s.jid.Domain().String(), `<ping xmlns="urn:xmpp:ping"/>`)
+		var se *iqError
+		switch {
+		case err == nil, errors.As(err, &se):
+			return nil // any answer proves the connection works
+		case errors.Is(err, context.DeadlineExceeded) && s.Err() == nil:
+			return ErrProbeTimeout
+		}
+		return err
+	}
+
+	s.wmu.Lock()
+	s.mu.Lock()
+	target := s.requestAck()
+	wake := s.ackWake
+	s.mu.Unlock()
+	err := s.writeLocked([]byte(smRequest))
+	s.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-wake:
+			s.mu.Lock()
+			ok := s.rAnswered >= target
+			wake = s.ackWake
+			s.mu.Unlock()
+			if ok {
+				return nil
+			}
+		case <-s.done:
+			return s.Err()
+		case <-ctx.Done():
+			if s.Err() != nil {
+				return s.Err()
+			}
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return ErrProbeTimeout
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// requestAck records an <r/> about to be written and returns its number:
+// the <a/> that answers it is the rSent-th answer. s.mu must be held.
+func (s *Session) requestAck() uint64 {
+	s.rOut++
+	s.rSent++
+	return s.rSent
+}
+
+// onAck processes <a h='…'/>.
+func (s *Session) onAck(h uint32) error {
+	s.mu.Lock()
+	acked, err := s.st.ack(h)
+	if err != nil {
+		s.mu.Unlock()
+		return &StreamError{Condition: "undefined-condition", Text: err.Error(), Local: true}
+	}
+	if s.rOut > 0 {
+		s.rOut--
+		s.rAnswered++
+	}
+	if s.csiTarget != 0 && s.rAnswered >= s.csiTarget {
+		s.csiTarget = 0
+		s.st.CSIPending = false
+	}
+	close(s.ackWake)
+	s.ackWake = make(chan struct{})
+	again := len(s.st.Unacked) > 0 && s.rOut == 0
+	if again {
+		s.requestAck()
+	}
+	s.mu.Unlock()
+	if len(acked) > 0 {
+		s.persist()
+		s.cfg.OnEvent(Acked{Stanzas: refs(acked)})
+	}
+	if again {
+		return s.writeNonza([]byte(smRequest))
+	}
+	return nil
+}
+
+// iqError is an error reply to an iq we sent.
+type iqError struct{ condition string }
+
+func (e *iqError) Error() string { return "session: iq error: " + e.condition }
+
+// iq sends an iq of type typ to to (the server when empty) with the given
+// payload and waits for the reply.
+func (s *Session) iq(ctx context.Context, typ, to, payload string) (*inIQ, error) {
+	id := newID()
+	ch := make(chan *inIQ, 1)
+	s.mu.Lock()
+	s.iqs[id] = ch
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.iqs, id)
+		s.mu.Unlock()
+	}()
+	err := s.sendRaw("iq", id, to, nil, func(id string) []byte {
+		b := append([]byte(`<iq type="`), typ...)
+		b = append(b, '"')
+		b = appendAttr(b, "to", to)
+		b = appendAttr(b, "id", id)
+		b = append(b, '>')
+		b = append(b, payload...)
+		return append(b, "</iq>"...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case reply, ok := <-ch:
+		if !ok {
+			return nil, fmt.Errorf("%w: %w", ErrClosed, s.Err())
+		}
+		if reply.Type == "error" {
+			return reply, &iqError{condition: reply.stanzaError()}
+		}
+		return reply, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
