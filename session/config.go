@@ -64,7 +64,9 @@ type Config struct {
 	// enabled, resumed or detached. Calls are serialised and in order, so
 	// saving each copy (State.Save) keeps a file that another process can
 	// resume from with nothing lost or duplicated. It runs on the goroutine
-	// that made the change and slows it by what it takes.
+	// that made the change (the sender's for an outgoing stanza, the event
+	// goroutine for an incoming one, the read loop for an acknowledgement),
+	// never under the lock the read loop needs to answer the server.
 	Persist func(*State)
 	// Logger receives diagnostics. Default: slog.Default().
 	Logger *slog.Logger
@@ -98,6 +100,10 @@ type Config struct {
 	// negotiated, when set, is called once the stream is negotiated, before
 	// the session reads or writes anything else (tests count round trips).
 	negotiated func()
+	// pause, when set, is called at the named points where a race once
+	// was, so that tests can widen the window ("resent": the resend after
+	// <resumed/> was written; "reading": the read loop has started).
+	pause func(point string)
 }
 
 func (c *Config) withDefaults() (Config, jid.JID, error) {
@@ -141,6 +147,12 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 		cfg.now = time.Now
 	}
 	return cfg, j, nil
+}
+
+func (c *Config) pauseAt(point string) {
+	if c.pause != nil {
+		c.pause(point)
+	}
 }
 
 // TLSConfig returns a TLS configuration for serverName that trusts the system

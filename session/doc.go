@@ -51,6 +51,48 @@
 // stream management), with ErrProbeTimeout for silence and a *ConnError for
 // a broken socket.
 //
+// # Goroutines and locks
+//
+// A Session runs two goroutines of its own from Connect until Done is
+// closed:
+//
+//   - the read loop reads the stream and handles every element: it answers
+//     server pings, processes <a/>, routes iq replies, and queues incoming
+//     messages and presences for the application. It never waits for the
+//     application (except when 256 incoming stanzas are already queued:
+//     then TCP's flow control makes the server wait) nor for a sender's
+//     Config.Persist; it saves the State itself after an <a/>.
+//   - the event goroutine calls Config.OnEvent, one event at a time, in the
+//     order the session produced them, whichever goroutine produced them.
+//     An event is queued at the moment the change it reports is made, so
+//     Resent always comes before the Acked for the same stanzas. An incoming
+//     stanza is counted for XEP-0198 (and remembered for de-duplication)
+//     once OnEvent has returned for it, and an <r/> from the server is
+//     answered once every stanza before it has been handled: h never claims
+//     a stanza the application has not had.
+//
+// Done is closed after the read loop has ended and the last event was
+// delivered: whoever waits for Done has seen every event of the session and
+// may hand the State to the next Connect.
+//
+// All methods are safe for concurrent use. Inside the session, three locks
+// order the work, always taken in this order: the stanza lock (held from
+// the moment a stanza joins the unacknowledged queue until it is written, so
+// that queue order is wire order; Config.Persist runs under it, so a copy on
+// disk has every stanza the server may have), the write lock (held only
+// while bytes are written; the read loop takes it to answer the server, and
+// it is never held across a disk write), and the state mutex. Config.Persist
+// calls are serialised and in order.
+//
+// From inside OnEvent the application may call SendMessage, SetActive,
+// Probe, WaitAcked, State, Err and the other accessors: none of them waits
+// for the event goroutine. It must not call Abort, Detach or Close there:
+// they wait for Done, which waits for OnEvent to return, so they would
+// deadlock. Call them from another goroutine (go s.Detach()).
+//
+// SendMessage, WaitAcked and Probe respect their context while they wait;
+// a write, once started, is bounded by Config.WriteTimeout instead.
+//
 // # Security
 //
 // TLS certificates are verified unless Config.TLS says otherwise; see

@@ -20,3 +20,6 @@ func (s *Session) Outstanding() int {
 // OnNegotiated makes cfg call f once the stream is negotiated, before the
 // session reads or writes anything else.
 func OnNegotiated(cfg *Config, f func()) { cfg.negotiated = f }
+
+// PauseAt makes cfg call f at the named points where a race once was.
+func PauseAt(cfg *Config, f func(point string)) { cfg.pause = f }

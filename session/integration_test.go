@@ -709,8 +709,11 @@ func TestProsodyArchiveCatchUp(t *testing.T) {
 				bob.SendMessage(ctx, session.Message{To: aliceJID, Body: b})
 			}
 			aliceBox.waitFor(t, 3, 5*time.Second)
-			if st.LastArchiveID == "" {
-				t.Fatal("no archive id recorded from the live messages")
+			// Recorded once the message is handled, just after OnEvent.
+			for deadline := time.Now().Add(5 * time.Second); alice.State().LastArchiveID == ""; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("no archive id recorded from the live messages")
+				}
 			}
 			tr.rst()
 			<-alice.Done()

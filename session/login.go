@@ -189,7 +189,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 				xs.UpdateAddr(j)
 			}
 			if len(acked) > 0 {
-				s.cfg.OnEvent(Acked{Stanzas: refs(acked)})
+				s.emit(Acked{Stanzas: refs(acked)})
 			}
 			return nil
 		case "failed":
@@ -202,7 +202,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 					s.log.Warn("ignoring impossible h in <failed/>", slog.Any("err", err))
 					rf.HKnown = false
 				} else if len(acked) > 0 {
-					s.cfg.OnEvent(Acked{Stanzas: refs(acked)})
+					s.emit(Acked{Stanzas: refs(acked)})
 				}
 			}
 			s.login.ResumeFailed = rf
@@ -266,7 +266,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 		st.Location = el.Location
 	case "failed":
 		st.SM = false
-		s.cfg.OnEvent(Warning{Text: "the server refused stream management (" + el.Condition + "): delivery is not guaranteed"})
+		s.emit(Warning{Text: "the server refused stream management (" + el.Condition + "): delivery is not guaranteed"})
 	default:
 		return fmt.Errorf("session: unexpected <%s/> in answer to <enable/>", el.Name)
 	}

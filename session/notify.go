@@ -1,6 +1,161 @@
 package session
 
-// persist hands a copy of the state to Config.Persist.
+import "sync"
+
+// What the session tells the application: events, on one goroutine of their
+// own and in the order the session produced them, and copies of the State.
+
+// maxInbound bounds the incoming stanzas read but not yet handled: past it
+// the read loop waits for the application, as TCP's flow control then makes
+// the server wait.
+const maxInbound = 256
+
+// notifier delivers events to Config.OnEvent on its own goroutine, one at a
+// time, in the order they were queued. Queueing an event never blocks, so the
+// session queues it while it holds s.mu, at the moment it makes the change
+// the event reports: that is what puts Resent before the Acked that answers
+// the resend, whichever goroutine saw each.
+//
+// Incoming stanzas go through the same queue: once OnEvent has returned for
+// one (or at once, for a stanza without an event), the notifier calls
+// handled, which counts it for XEP-0198. The read loop therefore never waits
+// for the application, and a stanza is counted only when it and every stanza
+// before it were handled, as the count requires.
+type notifier struct {
+	on      func(Event)
+	handled func(answer bool, commit func())
+
+	mu     sync.Mutex
+	q      []note
+	closed bool
+	wake   chan struct{} // cap 1: the queue is not empty, or closed
+	slots  chan struct{} // one per incoming stanza queued, maxInbound at most
+	done   chan struct{} // closed once the last note was processed
+}
+
+type note struct {
+	ev      Event  // nil for a stanza without an event, or an answer
+	inbound bool   // an incoming stanza: count it once delivered
+	commit  func() // for an incoming stanza: what to record with its count
+	answer  bool   // an <r/> to answer once everything before it is counted
+}
+
+func newNotifier(on func(Event), handled func(answer bool, commit func())) *notifier {
+	n := &notifier{
+		on:      on,
+		handled: handled,
+		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, maxInbound),
+		done:    make(chan struct{}),
+	}
+	go n.run()
+	return n
+}
+
+// emit queues ev. After close it is dropped.
+func (n *notifier) emit(ev Event) { n.push(note{ev: ev}) }
+
+// inbound queues an incoming stanza, with its event when it has one, and
+// what to record in the State (under s.mu) when it is counted. It waits only
+// while maxInbound stanzas are queued. Only the read loop calls it, and
+// never after close.
+func (n *notifier) inbound(ev Event, commit func()) {
+	n.slots <- struct{}{}
+	n.push(note{ev: ev, inbound: true, commit: commit})
+}
+
+// answer queues the answer to an <r/>, to be written once every stanza
+// queued before it has been handled.
+func (n *notifier) answer() { n.push(note{answer: true}) }
+
+func (n *notifier) push(nt note) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.q = append(n.q, nt)
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops taking notes; what is queued is still processed, after which
+// done is closed.
+func (n *notifier) close() {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// wait returns once close was called and every queued note processed.
+func (n *notifier) wait() { <-n.done }
+
+func (n *notifier) run() {
+	defer close(n.done)
+	for range n.wake {
+		for {
+			n.mu.Lock()
+			if len(n.q) == 0 {
+				closed := n.closed
+				n.q = nil
+				n.mu.Unlock()
+				if closed {
+					return
+				}
+				break
+			}
+			nt := n.q[0]
+			n.q[0] = note{}
+			n.q = n.q[1:]
+			n.mu.Unlock()
+			if nt.ev != nil {
+				n.on(nt.ev)
+			}
+			if nt.inbound || nt.answer {
+				n.handled(nt.answer, nt.commit)
+			}
+			if nt.inbound {
+				<-n.slots
+			}
+		}
+	}
+}
+
+// emit queues ev for Config.OnEvent.
+func (s *Session) emit(ev Event) { s.notes.emit(ev) }
+
+// handled runs on the notifier's goroutine: it counts an incoming stanza
+// once the application has it (XEP-0198 §4), or answers an <r/> with the
+// count of every stanza before it.
+func (s *Session) handled(answer bool, commit func()) {
+	s.mu.Lock()
+	if commit != nil {
+		commit()
+	}
+	sm := s.sm
+	if sm && !answer {
+		s.st.InH++
+	}
+	h := s.st.InH
+	s.mu.Unlock()
+	switch {
+	case !sm:
+	case answer:
+		// After the session ended this write fails, harmlessly.
+		_ = s.writeNonza(smAnswer(h))
+	default:
+		s.persist()
+	}
+}
+
+// persist hands a copy of the state to Config.Persist. Callers hold no lock
+// the read loop needs: a slow disk never delays reading the server.
 func (s *Session) persist() {
 	if s.cfg.Persist == nil {
 		return

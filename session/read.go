@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -9,8 +10,14 @@ import (
 )
 
 // readLoop reads the stream until it ends, handling every top-level element.
+// When it ends, the events already queued are delivered before Done is
+// closed: whoever waits for Done has seen every event of the session.
 func (s *Session) readLoop(r xml.TokenReader) {
-	defer close(s.done)
+	defer func() {
+		s.notes.close()
+		s.notes.wait()
+		close(s.done)
+	}()
 	d := xml.NewTokenDecoder(r)
 	for {
 		s.raw.reset()
@@ -74,10 +81,9 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 		}
 		switch el.Name {
 		case "r":
-			s.mu.Lock()
-			h := s.st.InH
-			s.mu.Unlock()
-			return s.writeNonza(smAnswer(h))
+			// Answered once every stanza before it is handled.
+			s.notes.answer()
+			return nil
 		case "a":
 			return s.onAck(el.H)
 		}
@@ -104,33 +110,39 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 				s.mu.Unlock()
 			}
 		}
-		if archiveID != "" {
-			s.mu.Lock()
-			s.st.LastArchiveID = archiveID
-			s.mu.Unlock()
+		if !ok {
+			s.notes.inbound(nil, s.commitArchiveID(archiveID))
+			return nil
 		}
-		if ok {
-			k, keyed := seenKey(&msg)
-			s.mu.Lock()
-			dup := keyed && s.st.seen(k)
-			s.mu.Unlock()
-			if dup {
-				s.cfg.OnEvent(Duplicate{Message: msg})
-			} else {
-				s.cfg.OnEvent(Received{Message: msg})
-				if keyed {
-					s.mu.Lock()
-					s.st.remember(k)
-					s.mu.Unlock()
-				}
+		k, keyed := seenKey(&msg)
+		s.mu.Lock()
+		dup := keyed && (s.st.seen(k) || s.pendingSeen[k])
+		if keyed && !dup {
+			// Seen while queued, remembered in the State once delivered:
+			// a State saved in between must not call it a duplicate.
+			s.pendingSeen[k] = true
+		}
+		s.mu.Unlock()
+		commitID := s.commitArchiveID(archiveID)
+		commit := func() {
+			commitID()
+			if keyed && !dup {
+				delete(s.pendingSeen, k)
+				s.st.remember(k)
 			}
 		}
+		if dup {
+			s.notes.inbound(Duplicate{Message: msg}, commit)
+		} else {
+			s.notes.inbound(Received{Message: msg}, commit)
+		}
+		return nil
 	case "presence":
 		var p inPresence
 		if err := d.DecodeElement(&p, &start); err != nil {
 			return s.decodeError(err)
 		}
-		s.cfg.OnEvent(Presence{From: p.From, Type: p.Type})
+		s.notes.inbound(Presence{From: p.From, Type: p.Type}, nil)
 	case "iq":
 		var iq inIQ
 		if err := d.DecodeElement(&iq, &start); err != nil {
@@ -139,20 +151,21 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 		if err := s.onIQ(&iq); err != nil {
 			return err
 		}
+		s.notes.inbound(nil, nil)
 	default:
 		return &StreamError{Condition: "unsupported-stanza-type", Text: start.Name.Local, Local: true}
 	}
-	// Handled: count it (XEP-0198 §4).
-	s.mu.Lock()
-	sm := s.sm
-	if sm {
-		s.st.InH++
-	}
-	s.mu.Unlock()
-	if sm {
-		s.persist()
-	}
 	return nil
+}
+
+// commitArchiveID returns what records an archive id in the State once its
+// message is handled (so that a catch-up never starts past a message the
+// application did not get).
+func (s *Session) commitArchiveID(id string) func() {
+	if id == "" {
+		return func() {}
+	}
+	return func() { s.st.LastArchiveID = id }
 }
 
 // decodeError classifies a failure to decode a stanza: broken XML is the
@@ -193,7 +206,7 @@ func (s *Session) onIQ(iq *inIQ) error {
 	p := iq.payload()
 	ok := p != nil && iq.Type == "get" && p.XMLName.Space == nsPing && p.XMLName.Local == "ping" ||
 		p != nil && iq.Type == "set" && p.XMLName.Space == nsRoster && s.fromServerOrSelf(iq.From)
-	err := s.sendRaw("iq", iq.ID, iq.From, nil, func(id string) []byte {
+	err := s.sendRaw(context.Background(), "iq", iq.ID, iq.From, nil, func(id string) []byte {
 		typ := "error"
 		if ok {
 			typ = "result"

@@ -8,32 +8,50 @@ import (
 	"time"
 )
 
-// afterLogin runs once the stream is ready: resend what the server does not
-// have, in order and before any new stanza, then the usual login steps on a
-// fresh session.
+// Recovery after login: what a resumed stream must send again before
+// anything else, and the steps of a fresh session (warnings, roster,
+// presence, the messages an unresumable stream left unconfirmed, the
+// archive).
+
+// resendAfterResume sends again, as they were and in order, the stanzas the
+// server did not get before the stream was resumed, then <r/>. Connect calls
+// it before the read loop starts, so that nothing (not even the answer to an
+// iq the server had queued for us) can be written between <resumed/> and the
+// end of the resend: an <a/> covering such an answer would otherwise remove
+// a message the server never got.
+func (s *Session) resendAfterResume() error {
+	if err := s.lockQueue(context.Background()); err != nil {
+		return err
+	}
+	defer s.unlockQueue()
+	s.mu.Lock()
+	resend := s.st.Unacked
+	if len(resend) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	var buf []byte
+	for _, q := range resend {
+		buf = append(buf, q.Raw...)
+	}
+	buf = append(buf, smRequest...)
+	s.requestAck()
+	s.emit(Resent{Stanzas: refs(resend)})
+	s.mu.Unlock()
+	s.wmu.Lock()
+	err := s.writeLocked(buf)
+	s.wmu.Unlock()
+	s.cfg.pauseAt("resent")
+	return err
+}
+
+// afterLogin runs once the stream is ready and the read loop runs: CSI again
+// after a resumption, or the usual login steps of a fresh session.
 func (s *Session) afterLogin(ctx context.Context) error {
 	if s.login.Resumed {
 		s.mu.Lock()
-		resend := cloneStanzas(s.st.Unacked)
 		inactive, pending := s.st.Inactive, s.st.CSIPending
 		s.mu.Unlock()
-		if len(resend) > 0 {
-			s.wmu.Lock()
-			var buf []byte
-			for _, q := range resend {
-				buf = append(buf, q.Raw...)
-			}
-			buf = append(buf, smRequest...)
-			s.mu.Lock()
-			s.requestAck()
-			s.mu.Unlock()
-			err := s.writeLocked(buf)
-			s.wmu.Unlock()
-			if err != nil {
-				return err
-			}
-			s.cfg.OnEvent(Resent{Stanzas: refs(resend)})
-		}
 		// CSI is not reliably restored by a resumption, and a state said
 		// while the old connection was already dead never arrived: say it
 		// again when it is inactive or unconfirmed.
@@ -44,10 +62,10 @@ func (s *Session) afterLogin(ctx context.Context) error {
 	}
 
 	if !s.sm {
-		s.cfg.OnEvent(Warning{Text: "the server does not offer stream management (XEP-0198): sent messages are not acknowledged and may be lost if the connection breaks"})
+		s.emit(Warning{Text: "the server does not offer stream management (XEP-0198): sent messages are not acknowledged and may be lost if the connection breaks"})
 	}
 	if rf := s.login.ResumeFailed; rf != nil && !rf.HKnown {
-		s.cfg.OnEvent(Warning{Text: "resumption failed and the server did not say which stanzas it received: unconfirmed messages are resent with a delay and their origin-id, so receivers may see a duplicate they can drop"})
+		s.emit(Warning{Text: "resumption failed and the server did not say which stanzas it received: unconfirmed messages are resent with a delay and their origin-id, so receivers may see a duplicate they can drop"})
 	}
 	if s.cfg.FetchRoster {
 		if _, err := s.iq(ctx, "get", "", `<query xmlns="jabber:iq:roster"/>`); err != nil {
@@ -55,78 +73,132 @@ func (s *Session) afterLogin(ctx context.Context) error {
 		}
 	}
 	if !s.cfg.NoPresence {
-		if err := s.sendRaw("presence", newID(), "", nil, func(id string) []byte {
+		if err := s.sendRaw(ctx, "presence", newID(), "", nil, func(id string) []byte {
 			return []byte(`<presence id="` + id + `"/>`)
 		}); err != nil {
 			return err
 		}
 	}
+	if err := s.resendOrphans(ctx); err != nil {
+		return err
+	}
+	if err := s.catchUpAfterLoss(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
-	orphans := s.st.Orphans
-	s.st.Orphans = nil
 	inactive := s.st.Inactive
-	from := s.jid.Bare().String()
 	s.mu.Unlock()
-	var resent []Ref
-	for i, o := range orphans {
-		if o.Kind == "presence" && o.To == "" {
-			continue // the fresh session has sent its own initial presence
-		}
-		if o.Kind != "message" || o.Message == nil {
-			s.cfg.OnEvent(Failed{Stanza: refOf(o), Reason: "the stream it was sent on could not be resumed; " + o.Kind + " stanzas are not resent"})
-			continue
-		}
-		m := *o.Message
-		sent := o.Sent
-		err := s.sendRaw("message", m.ID, m.To, &m, func(string) []byte {
-			return encodeMessage(&m, sent, from)
-		})
-		if err != nil {
-			// Keep what is left for the next session.
-			s.mu.Lock()
-			s.st.Orphans = append(orphans[i:len(orphans):len(orphans)], s.st.Orphans...)
-			s.mu.Unlock()
-			return err
-		}
-		s.mu.Lock()
-		if n := len(s.st.Unacked); n > 0 {
-			s.st.Unacked[n-1].Sent = sent
-		}
-		s.mu.Unlock()
-		resent = append(resent, refOf(o))
-	}
-	if len(resent) > 0 {
-		s.cfg.OnEvent(Resent{Stanzas: resent, Delayed: true})
-	}
-	if replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ""; replaced && !s.cfg.NoArchive {
-		s.mu.Lock()
-		since := s.st.LastArchiveID
-		s.mu.Unlock()
-		start := s.prevAlive.Add(-time.Minute)
-		if since != "" || !s.prevAlive.IsZero() {
-			// Bounded: a server that does not answer must not hold the
-			// login; what the archive holds stays there for next time.
-			cctx, cancel := context.WithTimeout(ctx, s.cfg.LoginTimeout)
-			n, err := s.catchUp(cctx, since, start)
-			cancel()
-			var ie *iqError
-			switch {
-			case errors.As(err, &ie):
-				s.log.Debug("no archive catch-up", slog.String("condition", ie.condition))
-			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-				s.cfg.OnEvent(Warning{Text: "the archive (XEP-0313) did not answer in time: messages it holds may arrive later"})
-			case err != nil:
-				return fmt.Errorf("session: archive catch-up: %w", err)
-			default:
-				s.login.Archived = n
-			}
-		}
-	}
 	if s.csi && inactive {
 		return s.SetActive(false)
 	}
 	s.mu.Lock()
 	s.st.CSIPending = false // a fresh stream starts active
 	s.mu.Unlock()
+	return nil
+}
+
+// resendOrphans sends again, in one write, the messages an earlier stream
+// left unconfirmed, with a XEP-0203 delay (when they were first sent) and
+// their origin-id, and reports every other stanza as Failed: an iq is never
+// sent again blindly. The Resent event is queued with the stanzas, before
+// they are written, so it comes before any Acked for them.
+func (s *Session) resendOrphans(ctx context.Context) error {
+	if err := s.lockQueue(ctx); err != nil {
+		return err
+	}
+	defer s.unlockQueue()
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	orphans := s.st.Orphans
+	s.st.Orphans = nil
+	from := s.jid.Bare().String()
+	var (
+		buf    []byte
+		resent []Ref
+		kept   []Stanza // without stream management: what to keep if the write fails
+	)
+	for _, o := range orphans {
+		if o.Kind == "presence" && o.To == "" {
+			continue // the fresh session has sent its own initial presence
+		}
+		if o.Kind != "message" || o.Message == nil {
+			s.emit(Failed{Stanza: refOf(o), Reason: "the stream it was sent on could not be resumed; " + o.Kind + " stanzas are not resent"})
+			continue
+		}
+		m := *o.Message
+		raw := encodeMessage(&m, o.Sent, from)
+		buf = append(buf, raw...)
+		if s.sm {
+			s.st.Unacked = append(s.st.Unacked, Stanza{Kind: "message", ID: m.ID, To: m.To, Sent: o.Sent, Raw: raw, Message: &m})
+		} else {
+			kept = append(kept, o)
+		}
+		resent = append(resent, refOf(o))
+	}
+	if len(buf) == 0 {
+		s.mu.Unlock()
+		if len(orphans) > 0 {
+			s.persist()
+		}
+		return nil
+	}
+	if s.sm && s.rOut == 0 {
+		buf = append(buf, smRequest...)
+		s.requestAck()
+	}
+	s.emit(Resent{Stanzas: resent, Delayed: true})
+	sm := s.sm
+	s.mu.Unlock()
+	s.persist()
+	s.wmu.Lock()
+	err := s.writeLocked(buf)
+	s.wmu.Unlock()
+	if err != nil && !sm {
+		// Nothing keeps them but the State: the next session tries again
+		// (a receiver drops a copy it already has by its origin-id).
+		s.mu.Lock()
+		s.st.Orphans = append(kept, s.st.Orphans...)
+		s.mu.Unlock()
+		s.persist()
+	}
+	if sm {
+		return nil // queued: the next session sends them again
+	}
+	return err
+}
+
+// catchUpAfterLoss fetches from the archive (XEP-0313) what arrived while a
+// stream that could not be resumed was gone, bounded by the login timeout.
+func (s *Session) catchUpAfterLoss(ctx context.Context) error {
+	if replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ""; !replaced || s.cfg.NoArchive {
+		return nil
+	}
+	s.mu.Lock()
+	since := s.st.LastArchiveID
+	s.mu.Unlock()
+	start := s.prevAlive.Add(-time.Minute)
+	if since == "" && s.prevAlive.IsZero() {
+		return nil
+	}
+	// Bounded: a server that does not answer must not hold the login; what
+	// the archive holds stays there for next time.
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.LoginTimeout)
+	n, err := s.catchUp(cctx, since, start)
+	cancel()
+	var ie *iqError
+	switch {
+	case errors.As(err, &ie):
+		s.log.Debug("no archive catch-up", slog.String("condition", ie.condition))
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		s.emit(Warning{Text: "the archive (XEP-0313) did not answer in time: messages it holds may arrive later"})
+	case err != nil:
+		return fmt.Errorf("session: archive catch-up: %w", err)
+	default:
+		s.login.Archived = n
+	}
 	return nil
 }

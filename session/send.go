@@ -12,9 +12,13 @@ import (
 //
 // With stream management, a nil error means the message is in the State: it
 // is kept until the server acknowledges it and sent again by the next session
-// if this one breaks first (WaitAcked waits for the acknowledgement). An error
+// if this one breaks first (WaitAcked waits for the acknowledgement), and
+// Config.Persist has had a copy with it before SendMessage returns. An error
 // means the message was not taken. Without stream management, a nil error
 // only means it was written.
+//
+// ctx bounds the wait for other senders ahead of this one; once the message
+// is taken, the write is bounded by Config.WriteTimeout instead.
 func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 	if m.To == "" {
 		return m, errors.New("session: message without recipient")
@@ -27,19 +31,41 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 	}
 	m.From = ""
 	mm := m
-	err := s.sendRaw("message", m.ID, m.To, &mm, func(string) []byte {
+	err := s.sendRaw(ctx, "message", m.ID, m.To, &mm, func(string) []byte {
 		return encodeMessage(&mm, time.Time{}, "")
 	})
 	return m, err
 }
 
+// lockQueue takes the stanza lock, which orders stanzas: one holds it from
+// the moment its stanza joins the unacked queue until it is written, so that
+// queue order is wire order. It is a channel so that waiting for it respects
+// ctx.
+func (s *Session) lockQueue(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case s.qmu <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Session) unlockQueue() { <-s.qmu }
+
 // sendRaw sends one stanza built by build, queueing it when stream
 // management is on, and requests an acknowledgement when none is
-// outstanding.
-func (s *Session) sendRaw(kind, id, to string, m *Message, build func(id string) []byte) error {
+// outstanding. The State is persisted with the stanza before it is written,
+// under the stanza lock but not the write lock, so the read loop can still
+// answer the server meanwhile.
+func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, build func(id string) []byte) error {
 	raw := build(id)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+	if err := s.lockQueue(ctx); err != nil {
+		return err
+	}
+	defer s.unlockQueue()
 	s.mu.Lock()
 	if s.err != nil {
 		err := s.err
@@ -61,7 +87,9 @@ func (s *Session) sendRaw(kind, id, to string, m *Message, build func(id string)
 		// the server may have.
 		s.persist()
 	}
+	s.wmu.Lock()
 	err := s.writeLocked(buf)
+	s.wmu.Unlock()
 	if sm {
 		// Queued: the next session sends it again.
 		return nil
@@ -240,10 +268,12 @@ func (s *Session) onAck(h uint32) error {
 	if again {
 		s.requestAck()
 	}
+	if len(acked) > 0 {
+		s.emit(Acked{Stanzas: refs(acked)})
+	}
 	s.mu.Unlock()
 	if len(acked) > 0 {
 		s.persist()
-		s.cfg.OnEvent(Acked{Stanzas: refs(acked)})
 	}
 	if again {
 		return s.writeNonza([]byte(smRequest))
@@ -269,7 +299,7 @@ func (s *Session) iq(ctx context.Context, typ, to, payload string) (*inIQ, error
 		delete(s.iqs, id)
 		s.mu.Unlock()
 	}()
-	err := s.sendRaw("iq", id, to, nil, func(id string) []byte {
+	err := s.sendRaw(ctx, "iq", id, to, nil, func(id string) []byte {
 		b := append([]byte(`<iq type="`), typ...)
 		b = append(b, '"')
 		b = appendAttr(b, "to", to)

@@ -63,8 +63,17 @@ type Session struct {
 	tlsErr error
 	bound  bool
 
-	// wmu orders writes. It is held while a stanza joins the unacked queue
-	// and is written, so that queue order is wire order.
+	// notes delivers events to Config.OnEvent, in order, on a goroutine of
+	// its own (notify.go).
+	notes *notifier
+
+	// qmu, the stanza lock (a channel, so that waiting respects a
+	// context), is held from the moment a stanza joins the unacked queue
+	// until it is written, so that queue order is wire order; Persist runs
+	// under it. wmu, the write lock, is held only while bytes are written:
+	// the read loop takes it to answer <r/> and never waits for a disk.
+	// Lock order: qmu, then wmu, then mu.
+	qmu chan struct{}
 	wmu sync.Mutex
 
 	// prevAlive is when the stream this login replaces was last alive.
@@ -85,9 +94,12 @@ type Session struct {
 	csiTarget uint64 // the <r/> whose answer confirms the last CSI state
 	mamQuery  string // the queryid of the archive query under way
 	mamSeen   int    // archived messages handled for it
-	ending    error  // why the client is ending the connection
-	err       error
-	done      chan struct{}
+	// pendingSeen holds the de-duplication keys of messages queued for the
+	// application and not yet remembered in the State.
+	pendingSeen map[uint64]bool
+	ending      error // why the client is ending the connection
+	err         error
+	done        chan struct{}
 }
 
 // Connect dials, secures, authenticates and binds a session for cfg, or resumes
@@ -113,24 +125,96 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		st = &State{}
 	}
 	s := &Session{
-		cfg:     cfg,
-		log:     cfg.Logger.With(slog.String("jid", j.Bare().String())),
-		st:      st,
-		ackWake: make(chan struct{}),
-		iqs:     make(map[string]chan *inIQ),
-		done:    make(chan struct{}),
+		cfg:         cfg,
+		log:         cfg.Logger.With(slog.String("jid", j.Bare().String())),
+		st:          st,
+		ackWake:     make(chan struct{}),
+		iqs:         make(map[string]chan *inIQ),
+		done:        make(chan struct{}),
+		qmu:         make(chan struct{}, 1),
+		pendingSeen: make(map[uint64]bool),
 	}
+	s.notes = newNotifier(cfg.OnEvent, s.handled)
+	xs, err := s.open(ctx, j)
+	if err != nil {
+		// Events of a failed login (an <a/> count in <resumed/> or
+		// <failed h/>) are still delivered, before Connect returns.
+		s.notes.close()
+		s.notes.wait()
+		return nil, err
+	}
+	if cfg.negotiated != nil {
+		cfg.negotiated()
+	}
+	s.xs = xs
+	s.wire = xs.Conn()
+	s.jid = xs.LocalAddr()
+	s.mu.Lock()
+	s.st.JID = s.jid.String()
+	s.st.LastAlive = cfg.now()
+	s.st.Closed = time.Time{}
+	s.login.SM = s.sm
+	s.login.CSI = s.csi
+	s.mu.Unlock()
+	s.persist()
+
+	if s.login.Resumed {
+		// Before the read loop starts: nothing may be written between
+		// <resumed/> and the end of the resend.
+		if err := s.resendAfterResume(); err != nil {
+			s.raw.Close()
+			s.notes.close()
+			s.notes.wait()
+			return nil, err
+		}
+	}
+	go s.readLoop(xs.TokenReader())
+	s.cfg.pauseAt("reading")
+
+	if err := s.afterLogin(ctx); err != nil {
+		s.Abort()
+		return nil, err
+	}
+	s.login.Duration = time.Since(start)
+	s.log.Debug("session up", slog.Bool("resumed", s.login.Resumed), slog.Bool("sm", s.login.SM), slog.Duration("took", s.login.Duration))
+	return s, nil
+}
+
+// open dials, secures, authenticates and binds (or resumes), bounded by the
+// login timeout.
+func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
+	cfg, st := s.cfg, s.st
 
 	s.prevAlive = st.LastAlive
+	// One deadline bounds the whole login, dialing included (a black-holed
+	// host would otherwise hold the dial for minutes of SYN retries).
+	deadline := time.Now().Add(cfg.LoginTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Add(-10*time.Millisecond).Before(deadline) {
+		deadline = d.Add(-10 * time.Millisecond)
+	}
+	dial := func(addr string, d time.Time) (net.Conn, error) {
+		dctx, cancel := context.WithDeadline(ctx, d)
+		defer cancel()
+		return cfg.Dial(dctx, "tcp", addr)
+	}
 	addr := cfg.Addr
 	if st.Location != "" && st.Resumable(cfg.now()) {
 		addr = st.Location
 	}
-	conn, err := cfg.Dial(ctx, "tcp", addr)
-	if err != nil && addr != cfg.Addr {
-		s.log.Info("resumption location unreachable, using the normal address", slog.String("location", addr), slog.Any("err", err))
-		addr = cfg.Addr
-		conn, err = cfg.Dial(ctx, "tcp", addr)
+	var conn net.Conn
+	var err error
+	if addr != cfg.Addr {
+		// The location gets half the time, so the normal address still
+		// has a chance when it is silent (XEP-0198 §5: on failure, use
+		// the normal connection method).
+		conn, err = dial(addr, time.Now().Add(time.Until(deadline)/2))
+		if err != nil {
+			s.log.Info("resumption location unreachable, using the normal address", slog.String("location", addr), slog.Any("err", err))
+			addr = cfg.Addr
+		}
+	}
+	if conn == nil {
+		conn, err = dial(addr, deadline)
 	}
 	if err != nil {
 		return nil, &ConnError{Op: "dial", Err: err}
@@ -140,12 +224,11 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 
 	// mellium resets socket deadlines when the context ends during
 	// negotiation; a deadline on the socket itself, earlier than the
-	// context's, is what bounds a stalled login.
-	deadline := time.Now().Add(cfg.LoginTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Add(-10*time.Millisecond).Before(deadline) {
-		deadline = d.Add(-10 * time.Millisecond)
-	}
+	// context's, is what bounds a stalled login, and closing the socket
+	// when ctx is cancelled is what ends it at once.
 	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
 
 	var rw net.Conn = s.raw
 	switch {
@@ -179,30 +262,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		return nil, s.loginError(ctx, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	if cfg.negotiated != nil {
-		cfg.negotiated()
-	}
-	s.xs = xs
-	s.wire = xs.Conn()
-	s.jid = xs.LocalAddr()
-	s.mu.Lock()
-	s.st.JID = s.jid.String()
-	s.st.LastAlive = cfg.now()
-	s.st.Closed = time.Time{}
-	s.login.SM = s.sm
-	s.login.CSI = s.csi
-	s.mu.Unlock()
-
-	s.persist()
-	go s.readLoop(xs.TokenReader())
-
-	if err := s.afterLogin(ctx); err != nil {
-		s.Abort()
-		return nil, err
-	}
-	s.login.Duration = time.Since(start)
-	s.log.Debug("session up", slog.Bool("resumed", s.login.Resumed), slog.Bool("sm", s.login.SM), slog.Duration("took", s.login.Duration))
-	return s, nil
+	return xs, nil
 }
 
 // JID returns the full JID bound to the stream.

@@ -2,47 +2,18 @@ package suspend_test
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"runtime"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/xmppbg/xmppbg/internal/leakcheck"
 )
 
 // TestMain fails the run when goroutines of the package or its tests
 // outlive the tests.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(); leaked != "" {
-			fmt.Fprintf(os.Stderr, "leaked goroutines:\n\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-func leakedGoroutines() string {
-	// Goroutines that ended their work may need a moment to exit.
-	for try := 0; ; try++ {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		var leaked []string
-		for _, g := range strings.Split(string(buf), "\n\n") {
-			if strings.Contains(g, "xmppbg/suspend") && !strings.Contains(g, "suspend_test.TestMain") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 || try == 100 {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+func TestMain(m *testing.M) { leakcheck.Main(m, "xmppbg/suspend") }
 
 // result is what a Read or Write returned.
 type result struct {

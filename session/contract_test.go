@@ -1,0 +1,291 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// Tests of the package's concurrency contract (see the package doc): one
+// emitter, in order; writes ordered; the read loop never waiting for the
+// application or the disk.
+
+// eventIndex returns the position of the first event of type T that names
+// id, or -1.
+func eventIndex[T session.Event](events []session.Event, id string, refs func(T) []session.Ref) int {
+	for i, e := range events {
+		if v, ok := e.(T); ok {
+			for _, r := range refs(v) {
+				if r.ID == id {
+					return i
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// An <a/> that answers the resend at once must not be reported before the
+// resend itself: events come from one place, in the order things happened.
+func TestAckRacesResent(t *testing.T) {
+	for i := range 30 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			f := &fake{elems: make(chan elem, 1024), resume: func(string, uint32) string {
+				return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>`
+			}}
+			st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(),
+				Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2")}}
+			c := &collector{}
+			f.t = t
+			cfg := testConfig(f, c.on)
+			// Widen the window where the <a/> could once be reported
+			// before the resend was.
+			session.PauseAt(&cfg, func(point string) {
+				if point == "resent" {
+					time.Sleep(20 * time.Millisecond)
+				}
+			})
+			go func() {
+				f.expect("message")
+				f.expect("message")
+				f.send(`<a xmlns='urn:xmpp:sm:3' h='2'/>`)
+			}()
+			s, err := session.Connect(context.Background(), cfg, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.WaitAcked(context.Background(), "m2"); err != nil {
+				t.Fatal(err)
+			}
+			s.Abort()
+			ev := c.all()
+			resent := eventIndex(ev, "m2", func(e session.Resent) []session.Ref { return e.Stanzas })
+			acked := eventIndex(ev, "m2", func(e session.Acked) []session.Ref { return e.Stanzas })
+			if resent < 0 || acked < 0 || resent > acked {
+				t.Fatalf("Resent at %d, Acked at %d, want Resent first: %#v", resent, acked, ev)
+			}
+		})
+	}
+}
+
+// After a fresh session replaced an unresumable stream, the delayed resend
+// is reported before the <a/> that confirms it, too.
+func TestAckRacesDelayedResent(t *testing.T) {
+	for i := range 20 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			f := &fake{}
+			st := &session.State{Orphans: []session.Stanza{msgStanza("o1")}}
+			c := &collector{}
+			s := connect(t, f, c, st)
+			f.expectSkippingR("presence")
+			f.expectSkippingR("message")
+			f.send(`<a xmlns='urn:xmpp:sm:3' h='2'/>`)
+			if err := s.WaitAcked(context.Background(), "o1"); err != nil {
+				t.Fatal(err)
+			}
+			s.Abort()
+			ev := c.all()
+			resent := eventIndex(ev, "o1", func(e session.Resent) []session.Ref { return e.Stanzas })
+			acked := eventIndex(ev, "o1", func(e session.Acked) []session.Ref { return e.Stanzas })
+			if resent < 0 || acked < 0 || resent > acked {
+				t.Fatalf("Resent at %d, Acked at %d, want Resent first: %#v", resent, acked, ev)
+			}
+		})
+	}
+}
+
+// Nothing is written between <resumed/> and the end of the resend, not even
+// the answer to an iq the server had queued right behind <resumed/>: an <a/>
+// covering that answer would otherwise drop a message the server never got
+// (issue 11, item 10).
+func TestResendNotOvertakenByIQReply(t *testing.T) {
+	for i := range 20 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			f := &fake{resume: func(string, uint32) string {
+				return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>` +
+					`<iq type='get' id='ping1' from='example.org'><ping xmlns='urn:xmpp:ping'/></iq>`
+			}}
+			st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(),
+				Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2")}}
+			c := &collector{}
+			f.t = t
+			cfg := testConfig(f, c.on)
+			// Widen the window in which the read loop could once answer
+			// the iq before the resend was written.
+			session.PauseAt(&cfg, func(point string) {
+				if point == "reading" {
+					time.Sleep(20 * time.Millisecond)
+				}
+			})
+			s, err := session.Connect(context.Background(), cfg, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(s.Abort)
+			var order []string
+			for len(order) < 3 {
+				e := f.next()
+				if e.XMLName.Local == "r" {
+					continue
+				}
+				order = append(order, e.XMLName.Local+":"+e.attr("id"))
+			}
+			if want := "message:m1,message:m2,iq:ping1"; strings.Join(order, ",") != want {
+				t.Fatalf("wire order %v, want %s", order, want)
+			}
+		})
+	}
+}
+
+// A Persist that takes its time (a slow disk) holds no lock the read loop
+// needs: the server's <r/> is still answered.
+func TestSlowPersistDoesNotBlockAnswers(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	release := make(chan struct{})
+	var once sync.Once
+	blocking := make(chan struct{})
+	f.t = t
+	cfg := testConfig(f, c.on)
+	var armed bool
+	var mu sync.Mutex
+	cfg.Persist = func(*session.State) {
+		mu.Lock()
+		a := armed
+		mu.Unlock()
+		if a {
+			once.Do(func() { close(blocking) })
+			<-release
+		}
+	}
+	s, err := session.Connect(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Abort()
+	defer close(release)
+	f.expect("presence")
+	f.expect("r")
+	mu.Lock()
+	armed = true
+	mu.Unlock()
+	sent := make(chan error, 1)
+	go func() {
+		_, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "x"})
+		sent <- err
+	}()
+	<-blocking // SendMessage is saving the State
+	f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+	if a := f.expect("a"); a.attr("h") != "0" {
+		t.Errorf("h = %s, want 0", a.attr("h"))
+	}
+	select {
+	case err := <-sent:
+		t.Fatalf("SendMessage returned (%v) before its State was saved", err)
+	default:
+	}
+}
+
+// SendMessage respects its context: a cancelled one takes nothing.
+func TestSendMessageRespectsContext(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	s := connect(t, f, c, nil)
+	f.expect("presence")
+	f.expect("r")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.SendMessage(ctx, session.Message{To: "bob@example.org", Body: "x"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendMessage with a cancelled context = %v, want context.Canceled", err)
+	}
+	if n := len(s.State().Unacked); n != 1 { // the presence
+		t.Errorf("%d stanzas queued, want only the presence", n)
+	}
+}
+
+// OnEvent may send, probe and wait for acknowledgements: the read loop does
+// not wait for it, so none of these deadlock.
+func TestOnEventMayCallBack(t *testing.T) {
+	f := &fake{}
+	f.t = t
+	var s *session.Session
+	ready := make(chan struct{})
+	results := make(chan error, 3)
+	cfg := testConfig(f, func(e session.Event) {
+		r, ok := e.(session.Received)
+		if !ok {
+			return
+		}
+		<-ready
+		m, err := s.SendMessage(context.Background(), session.Message{To: r.Message.From, Body: "re: " + r.Message.Body})
+		results <- err
+		results <- s.Probe(context.Background(), 5*time.Second)
+		results <- s.WaitAcked(context.Background(), m.ID)
+	})
+	var err error
+	s, err = session.Connect(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Abort()
+	close(ready)
+	f.expect("presence")
+	f.expect("r")
+	f.send(`<message from='bob@example.org/x' type='chat' id='in1'><body>hi</body></message>`)
+	f.expect("message")
+	// The reply carries no <r/> (the presence's is still outstanding); the
+	// probe sends one. The server answers both.
+	f.expect("r")
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/><a xmlns='urn:xmpp:sm:3' h='2'/>`)
+	for range 3 {
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Fatalf("a call from OnEvent failed: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a call from OnEvent is stuck")
+		}
+	}
+}
+
+// The answer to <r/> counts exactly the stanzas handled before it: a slow
+// application delays it, never makes it claim a stanza it has not had.
+func TestAnswerCountsOnlyHandled(t *testing.T) {
+	f := &fake{}
+	f.t = t
+	gate := make(chan struct{})
+	cfg := testConfig(f, func(e session.Event) {
+		if _, ok := e.(session.Received); ok {
+			<-gate
+		}
+	})
+	s, err := session.Connect(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Abort()
+	f.expect("presence")
+	f.expect("r")
+	f.send(`<message from='bob@example.org/x' type='chat' id='in1'><body>1</body></message><r xmlns='urn:xmpp:sm:3'/>`)
+	select {
+	case e := <-f.elems:
+		t.Fatalf("answered %s before the message was handled", e)
+	case <-time.After(100 * time.Millisecond):
+	}
+	// The read loop still reads (and answers the server's pings).
+	f.send(`<iq type='get' id='p1' from='example.org'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if e := f.expectSkippingR("iq"); e.attr("id") != "p1" || e.attr("type") != "result" {
+		t.Fatalf("ping answer = %s", e)
+	}
+	close(gate)
+	if a := f.expectSkippingR("a"); a.attr("h") != "1" {
+		t.Fatalf("h = %s, want 1 (the message, not yet the ping)", a.attr("h"))
+	}
+}
