@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/driver"
 	"github.com/xmppbg/xmppbg/internal/scenario"
+	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
+	"github.com/xmppbg/xmppbg/suspend"
 )
 
 // update rewrites the golden files of the renderers instead of comparing
@@ -71,6 +74,7 @@ func renderChat(t *testing.T) (jsonOut, textOut []byte) {
 	for _, e := range goldenChatEvents() {
 		ju.event(e)
 	}
+	goldenReplies(ju)
 	jsonOut = append([]byte(stdout.String()), "--- stderr\n"+stderr.String()...)
 
 	var out, notes bytes.Buffer
@@ -79,12 +83,26 @@ func renderChat(t *testing.T) (jsonOut, textOut []byte) {
 	for _, e := range goldenChatEvents() {
 		tu.event(e)
 	}
+	goldenReplies(tu)
 	out.WriteString("--- colour\n")
 	for _, e := range goldenChatEvents() {
 		cu.event(e)
 	}
 	textOut = clock.ReplaceAll(append(out.Bytes(), "--- notes\n"+notes.String()...), []byte("[hh:mm:ss]"))
 	return jsonOut, textOut
+}
+
+// goldenReplies shows what the chat says in reply to commands.
+func goldenReplies(u chatUI) {
+	u.status(driver.Status{App: suspend.Active, Client: reconnect.Online, Peer: "bob@example.org", JID: "alice@example.org/x", Queued: 1, Unacked: 2, Resumable: true, SM: true})
+	u.status(driver.Status{App: suspend.Suspended, Client: reconnect.Offline})
+	u.reply(driver.Command{Name: "to", To: "carol@example.org"}, "talking to carol@example.org")
+	u.reply(driver.Command{Name: "help"}, "Commands: …")
+	u.reply(driver.Command{Name: "bg"}, "")
+	u.commandError("/bg x", errors.New("usage: /bg [DURATION]"))
+	u.warn("coming back to the foreground: not suspended")
+	u.quit(quitEOF)
+	u.quit(quitSignal)
 }
 
 // TestGoldenChat pins the chat command's JSON lines and human text for a

@@ -309,10 +309,10 @@ func (d *drawing) messages(w *bufio.Writer) {
 	sends := map[string]sent{}
 	var order []string
 	for _, e := range d.r.Entries {
-		if e.Name == "sent" && e.ledger && e.Event != nil && e.Event.Message != nil {
-			k := key(e.Event.Message)
+		if m, ok := e.message(); ok && e.Name == "sent" && e.ledger {
+			k := key(m)
 			if _, ok := sends[k]; !ok {
-				sends[k] = sent{e.At, e.Who, e.Event.Message.Body}
+				sends[k] = sent{e.At, e.Who, m.Body}
 				order = append(order, k)
 			}
 		}
@@ -320,10 +320,11 @@ func (d *drawing) messages(w *bufio.Writer) {
 	got := map[string]int{}
 	top, bottom := yConn+laneHeight, yBob
 	for _, e := range d.r.Entries {
-		if e.Name != "message" || !e.ledger || e.Event == nil || e.Event.Message == nil {
+		m, ok := e.message()
+		if e.Name != "message" || !e.ledger || !ok {
 			continue
 		}
-		k := key(e.Event.Message)
+		k := key(m)
 		got[k]++
 		s, ok := sends[k]
 		if !ok {
