@@ -31,6 +31,10 @@ const (
 	interruptTimeout = 2 * time.Second
 	// maxChatLine bounds one line of input; longer lines are refused.
 	maxChatLine = 64 << 10
+	// suspendedSendGrace is how long a message typed while the app is
+	// suspended may take to be queued before the next line is read, so
+	// that its "sent" comes before what that line does.
+	suspendedSendGrace = 20 * time.Millisecond
 )
 
 // Why the chat ends, as reported in the "quit" event.
@@ -385,12 +389,21 @@ func (c *chat) send(line string, cmd driver.Command) {
 	for {
 		changed := c.d.Changed()
 		if c.d.App().State() == suspend.Suspended {
+			// Queued at once when the connection is closed; stuck in
+			// the frozen socket when it is held: give it a moment,
+			// then read on so that /resume can unfreeze it.
+			t := time.NewTimer(suspendedSendGrace)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+			}
 			return
 		}
 		select {
 		case <-done:
 			return
-		case <-changed:
+		case <-changed: // the app may have been suspended meanwhile
 		}
 	}
 }
