@@ -6,9 +6,9 @@ package driver
 // a state file), an Acked removes them. The caller guards it.
 type pending struct {
 	queued map[string]bool // id -> held until online
-	// early holds ids acknowledged before their Sent was seen (the events
-	// of Send and of the session come from different goroutines), so that
-	// the late Sent does not add them.
+	// early holds ids acknowledged before their Sent was seen (the client
+	// emits Sent after writing, and the session may read the <a/> first),
+	// so that the late Sent does not add them again.
 	early map[string]bool
 }
 
@@ -30,9 +30,11 @@ func (p *pending) note(e Event) {
 		}
 	case Acked:
 		for _, id := range e.IDs {
-			if _, ok := p.queued[id]; ok {
-				delete(p.queued, id)
-			} else {
+			queued, ok := p.queued[id]
+			delete(p.queued, id)
+			if !ok || queued {
+				// Its Sent has not come yet, or (for a message held
+				// offline) the Sent of it going out.
 				p.early[id] = true
 			}
 		}

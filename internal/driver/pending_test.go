@@ -33,6 +33,13 @@ func TestPending(t *testing.T) {
 	check(0, 2)
 	p.note(Acked{IDs: []string{"b", "d"}})
 	check(0, 0)
+	// A message held offline, acknowledged before the Sent of it going
+	// out.
+	p.note(Sent{Message: msg("e"), Queued: true})
+	check(1, 0)
+	p.note(Acked{IDs: []string{"e"}})
+	p.note(Sent{Message: msg("e")})
+	check(0, 0)
 	p.note(StateChanged{State: Online})
 	check(0, 0)
 }
