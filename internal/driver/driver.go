@@ -270,10 +270,12 @@ func (d *Driver) Tear(f suspend.Fault) error { return d.app.Inject(f) }
 
 // Status describes the driver.
 type Status struct {
-	App       suspend.State
-	Client    reconnect.Status
-	Peer      string
-	JID       string
+	App    suspend.State
+	Client reconnect.Status
+	Peer   string
+	JID    string
+	// Queued and Unacked count the messages of Pending: held until the
+	// client is online, and written but not yet acknowledged.
 	Queued    int
 	Unacked   int
 	Resumable bool
@@ -282,12 +284,11 @@ type Status struct {
 
 // Status returns the current status.
 func (d *Driver) Status() Status {
-	st := Status{App: d.app.State(), Client: d.client.Status(), Peer: d.Peer(), Queued: d.client.Queued()}
+	st := Status{App: d.app.State(), Client: d.client.Status(), Peer: d.Peer()}
+	st.Queued, st.Unacked = d.Pending()
 	if s := d.client.Session(); s != nil {
-		state := s.State()
 		st.JID = s.JID()
-		st.Unacked = len(state.Unacked)
-		st.Resumable = state.Resumable(time.Now())
+		st.Resumable = s.State().Resumable(time.Now())
 		st.SM = s.Login().SM
 	}
 	return st
