@@ -302,15 +302,15 @@ func (c *chat) handle(line string) (quit bool) {
 		c.ui.commandError(line, err)
 		return false
 	}
-	switch cmd.Name {
-	case "":
+	switch cmd.Op {
+	case driver.OpNone:
 		return false
-	case "quit":
+	case driver.OpQuit:
 		return true
-	case "status":
+	case driver.OpStatus:
 		c.ui.status(c.d.Status())
 		return false
-	case "send":
+	case driver.OpSend:
 		if cmd.To == "" {
 			cmd.To = c.d.Peer() // the peer now, whatever /to comes next
 		}
@@ -333,10 +333,10 @@ func (c *chat) exec(line string, cmd driver.Command) {
 		c.ui.commandError(line, err)
 		return
 	}
-	switch cmd.Name {
-	case "to":
+	switch cmd.Op {
+	case driver.OpTo:
 		c.ui.setPeer(cmd.To)
-	case "resume":
+	case driver.OpResume:
 		c.foreground()
 	}
 	c.ui.reply(cmd, text)
@@ -369,7 +369,7 @@ func (c *chat) sender() {
 	for {
 		select {
 		case j := <-c.sendQ:
-			if j.cmd.Name != "" {
+			if j.cmd.Op != driver.OpNone {
 				c.exec(j.line, j.cmd)
 				c.sending.Add(-1)
 			}
@@ -425,10 +425,10 @@ func (c *chat) flushSends(ctx context.Context) {
 
 // cmdLabel names a command in an error.
 func cmdLabel(cmd driver.Command) string {
-	if cmd.Name == "send" {
+	if cmd.Op == driver.OpSend {
 		return "msg"
 	}
-	return cmd.Name
+	return cmd.Op.String()
 }
 
 // event receives the driver's events, in order.

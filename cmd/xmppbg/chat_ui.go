@@ -178,9 +178,9 @@ func (u *jsonUI) quit(reason string) { u.o.Event("quit", "", F("reason", reason)
 
 func (u *jsonUI) reply(cmd driver.Command, text string) {
 	switch {
-	case cmd.Name == "to":
+	case cmd.Op == driver.OpTo:
 		u.o.Event("peer", "", F("peer", cmd.To))
-	case cmd.Name == "help":
+	case cmd.Op == driver.OpHelp:
 		u.o.Event("help", "", F("text", text))
 	case text != "":
 		u.o.Event("info", "", F("text", text))

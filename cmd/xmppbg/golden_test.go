@@ -96,9 +96,9 @@ func renderChat(t *testing.T) (jsonOut, textOut []byte) {
 func goldenReplies(u chatUI) {
 	u.status(driver.Status{App: suspend.Active, Client: reconnect.Online, Peer: "bob@example.org", JID: "alice@example.org/x", Queued: 1, Unacked: 2, Resumable: true, SM: true})
 	u.status(driver.Status{App: suspend.Suspended, Client: reconnect.Offline})
-	u.reply(driver.Command{Name: "to", To: "carol@example.org"}, "talking to carol@example.org")
-	u.reply(driver.Command{Name: "help"}, "Commands: …")
-	u.reply(driver.Command{Name: "bg"}, "")
+	u.reply(driver.Command{Op: driver.OpTo, To: "carol@example.org"}, "talking to carol@example.org")
+	u.reply(driver.Command{Op: driver.OpHelp}, "Commands: …")
+	u.reply(driver.Command{Op: driver.OpBg}, "")
 	u.commandError("/bg x", errors.New("usage: /bg [DURATION]"))
 	u.warn("coming back to the foreground: not suspended")
 	u.quit(quitEOF)

@@ -184,23 +184,23 @@ func (st Statement) String() string {
 }
 
 func chatString(c driver.Command) string {
-	switch c.Name {
-	case "send":
+	switch c.Op {
+	case driver.OpSend:
 		if c.To == "" {
 			return "say " + c.Text
 		}
 		return "/msg " + c.To + " " + c.Text
-	case "to":
+	case driver.OpTo:
 		return "/to " + c.To
-	case "bg":
+	case driver.OpBg:
 		if c.Window > 0 {
 			return "/bg " + c.Window.String()
 		}
 		return "/bg"
-	case "tear":
+	case driver.OpTear:
 		return "/tear " + c.Fault.String()
 	}
-	return "/" + c.Name
+	return "/" + c.Op.String()
 }
 
 // States a script can wait for: alice's app states and her connection states.
@@ -286,7 +286,7 @@ func parseLine(text string) (Statement, string) {
 		if body == "" {
 			return Statement{}, "say TEXT: the text is missing"
 		}
-		return Statement{kind: kChat, cmd: driver.Command{Name: "send", Text: body}}, ""
+		return Statement{kind: kChat, cmd: driver.Command{Op: driver.OpSend, Text: body}}, ""
 	case strings.HasPrefix(head, "/"):
 		return parseChat(text, head, fields)
 	case head == "policy":
@@ -348,10 +348,10 @@ func parseChat(text, head string, fields []string) (Statement, string) {
 		}
 		return Statement{}, "usage: " + msg
 	}
-	if c.Name == "send" && c.To == "" {
+	if c.Op == driver.OpSend && c.To == "" {
 		return Statement{}, fmt.Sprintf("unknown statement %q: to send text to the current peer, write say TEXT", head)
 	}
-	if c.Name == "send" && strings.TrimSpace(c.Text) == "" {
+	if c.Op == driver.OpSend && strings.TrimSpace(c.Text) == "" {
 		return Statement{}, "usage: /msg JID TEXT"
 	}
 	return Statement{kind: kChat, cmd: c}, ""

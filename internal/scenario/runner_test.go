@@ -108,8 +108,8 @@ func (a *fakeAccount) transmit(m session.Message) {
 }
 
 func (a *fakeAccount) Exec(ctx context.Context, c driver.Command) (string, error) {
-	switch c.Name {
-	case "bg":
+	switch c.Op {
+	case driver.OpBg:
 		w := c.Window
 		if w == 0 {
 			w = DefaultBgWindow
@@ -129,9 +129,9 @@ func (a *fakeAccount) Exec(ctx context.Context, c driver.Command) (string, error
 			a.send(driver.Lifecycle{Stamp: stamp(), Step: suspend.WindowExpired{Window: w}})
 			a.setApp(suspend.Suspended, driver.StateChanged{Stamp: stamp(), State: driver.Suspended})
 		})
-	case "suspend":
+	case driver.OpSuspend:
 		a.setApp(suspend.Suspended, driver.StateChanged{Stamp: stamp(), State: driver.Suspended})
-	case "resume":
+	case driver.OpResume:
 		a.mu.Lock()
 		from := a.app
 		a.gen++
@@ -140,11 +140,11 @@ func (a *fakeAccount) Exec(ctx context.Context, c driver.Command) (string, error
 		if from == suspend.Suspended {
 			go a.repairConn()
 		}
-	case "tear":
+	case driver.OpTear:
 		a.send(driver.Lifecycle{Stamp: stamp(), Step: suspend.FaultInjected{Fault: c.Fault}})
-	case "to":
+	case driver.OpTo:
 		return "talking to " + c.To, nil
-	case "status":
+	case driver.OpStatus:
 		return "app " + a.AppState().String(), nil
 	}
 	return "", nil

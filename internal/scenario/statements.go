@@ -62,8 +62,8 @@ func (r *runner) chat(ctx context.Context, st *Statement) {
 	a := r.alice.acct
 	c := st.cmd
 	c.To = r.resolve(c.To)
-	switch c.Name {
-	case "send":
+	switch c.Op {
+	case driver.OpSend:
 		// As Exec does, but the ledger learns of the message before the
 		// event (which comes on another goroutine) arrives.
 		if a.AppState() == suspend.Suspended {
@@ -78,7 +78,7 @@ func (r *runner) chat(ctx context.Context, st *Statement) {
 			r.fail(st, err.Error())
 		}
 		return
-	case "resume":
+	case driver.OpResume:
 		r.resume(ctx, st, c)
 		return
 	}
@@ -89,7 +89,7 @@ func (r *runner) chat(ctx context.Context, st *Statement) {
 	}
 	if out != "" {
 		name := "status"
-		if c.Name == "to" {
+		if c.Op == driver.OpTo {
 			name = "lifecycle"
 		}
 		r.record(Entry{Who: "alice", Name: name, Text: out})

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/xmppbg/xmppbg/internal/driver"
 )
 
 // Layout of the SVG picture, in pixels.
@@ -232,8 +234,8 @@ func (d *drawing) statements(w *bufio.Writer) {
 		st := e.stmt
 		col := colText
 		switch {
-		case st.kind == kChat && (st.cmd.Name == "bg" || st.cmd.Name == "suspend" || st.cmd.Name == "resume"):
-		case st.kind == kChat && st.cmd.Name == "tear":
+		case st.kind == kChat && (st.cmd.Op == driver.OpBg || st.cmd.Op == driver.OpSuspend || st.cmd.Op == driver.OpResume):
+		case st.kind == kChat && st.cmd.Op == driver.OpTear:
 			col = colFault
 		case st.kind == kServer:
 			col = colServer
@@ -250,7 +252,7 @@ func (d *drawing) statements(w *bufio.Writer) {
 		rowEnd[row] = x + width
 		y := yLabels + row*14
 		dash := "3,3"
-		if st.kind == kServer || st.cmd.Name == "tear" {
+		if st.kind == kServer || st.cmd.Op == driver.OpTear {
 			dash = "5,2"
 		}
 		fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1" stroke-dasharray="%s" opacity="0.7"/>`,
@@ -267,7 +269,7 @@ func (d *drawing) statements(w *bufio.Writer) {
 // faults marks each /tear on alice's connection lane.
 func (d *drawing) faults(w *bufio.Writer) {
 	for _, e := range d.r.Entries {
-		if st := e.stmt; e.Name == "statement" && st != nil && st.kind == kChat && st.cmd.Name == "tear" {
+		if st := e.stmt; e.Name == "statement" && st != nil && st.kind == kChat && st.cmd.Op == driver.OpTear {
 			d.cross(w, d.x(e.At), yConn+laneHeight/2, colFault, fmtAt(e.At)+" fault: "+st.cmd.Fault.String())
 		}
 	}
