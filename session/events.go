@@ -100,6 +100,7 @@ const (
 
 var resumeSkipText = [...]string{"", "the server's maximum resumption time has passed", "stream management is off", "other"}
 
+// String returns the text Login.ResumeSkipped holds for r.
 func (r ResumeSkip) String() string {
 	if r >= 0 && int(r) < len(resumeSkipText) {
 		return resumeSkipText[r]
