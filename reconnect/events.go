@@ -7,7 +7,7 @@ import (
 	"github.com/xmppbg/xmppbg/session"
 )
 
-// State is the supervisor's view of the connection.
+// Status is the supervisor's view of the connection.
 type Status int
 
 // States, in the order a client usually meets them.
@@ -37,12 +37,15 @@ func (s Status) String() string {
 	return "unknown"
 }
 
-// Event is something the client reports. The concrete types are
-// StatusChanged, Connected, Dead, Retrying, Received, Duplicate, Sent, Acked,
-// Resent, Failed and Warning.
-type Event interface{ isEvent() }
+// Event is something the client reports: one of the client's own types
+// (StatusChanged, Connected, Dead, Retrying, Sent) or an event of the
+// current session passed on as it is (Received, Duplicate, Acked, Resent,
+// Failed and Warning are the session's types under the names of this
+// package). A session.Presence is not passed on. Switch on the concrete
+// type.
+type Event any
 
-// StatusChanged reports a new State. Err says why, when there is a reason
+// StatusChanged reports a new Status. Err says why, when there is a reason
 // (the error that ended the connection, or the one that stopped Run).
 type StatusChanged struct {
 	Status Status
@@ -75,18 +78,6 @@ type Retrying struct {
 	Err     error
 }
 
-// Received is an incoming chat message. The server is told the message was
-// handled (XEP-0198) once OnEvent has returned for it.
-type Received struct {
-	Message session.Message
-}
-
-// Duplicate is an incoming message already handled once and not delivered
-// again (see session.Duplicate).
-type Duplicate struct {
-	Message session.Message
-}
-
 // Sent reports a message taken by Send: written to the stream, or queued
 // (Queued) until the client is back online.
 type Sent struct {
@@ -94,56 +85,32 @@ type Sent struct {
 	Queued  bool
 }
 
-// Acked reports stanzas the server acknowledged.
-type Acked struct {
-	Stanzas []session.Ref
-}
+// The session's events, passed on by the client as they are.
+type (
+	// Received is an incoming chat message (session.Received). The server
+	// is told the message was handled (XEP-0198) once OnEvent has returned
+	// for it.
+	Received = session.Received
+	// Duplicate is an incoming message already handled once and not
+	// delivered again (session.Duplicate).
+	Duplicate = session.Duplicate
+	// Acked reports stanzas the server acknowledged (session.Acked).
+	Acked = session.Acked
+	// Resent reports stanzas sent again by a new session (session.Resent).
+	Resent = session.Resent
+	// Failed reports a stanza whose delivery cannot be confirmed and that
+	// is not sent again (session.Failed).
+	Failed = session.Failed
+	// Warning reports a weaker guarantee than usual (session.Warning).
+	Warning = session.Warning
+)
 
-// Resent reports stanzas sent again by a new session (see session.Resent).
-type Resent struct {
-	Stanzas []session.Ref
-	Delayed bool
-}
-
-// Failed reports a stanza whose delivery cannot be confirmed and that is not
-// sent again (see session.Failed).
-type Failed struct {
-	Stanza session.Ref
-	Reason string
-}
-
-// Warning reports a weaker guarantee than usual.
-type Warning struct {
-	Text string
-}
-
-func (StatusChanged) isEvent() {}
-func (Connected) isEvent()     {}
-func (Dead) isEvent()          {}
-func (Retrying) isEvent()      {}
-func (Received) isEvent()      {}
-func (Duplicate) isEvent()     {}
-func (Sent) isEvent()          {}
-func (Acked) isEvent()         {}
-func (Resent) isEvent()        {}
-func (Failed) isEvent()        {}
-func (Warning) isEvent()       {}
-
-// fromSession converts a session event.
+// fromSession returns the session event to pass on, or nil for one the
+// client does not report.
 func fromSession(e session.Event) Event {
-	switch e := e.(type) {
-	case session.Received:
-		return Received{Message: e.Message}
-	case session.Duplicate:
-		return Duplicate{Message: e.Message}
-	case session.Acked:
-		return Acked{Stanzas: e.Stanzas}
-	case session.Resent:
-		return Resent{Stanzas: e.Stanzas, Delayed: e.Delayed}
-	case session.Failed:
-		return Failed{Stanza: e.Stanza, Reason: e.Reason}
-	case session.Warning:
-		return Warning{Text: e.Text}
+	switch e.(type) {
+	case Received, Duplicate, Acked, Resent, Failed, Warning:
+		return e
 	}
 	return nil
 }

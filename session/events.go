@@ -77,3 +77,47 @@ func refs(in []Stanza) []Ref {
 	}
 	return out
 }
+
+// ResumeSkip says why Connect tried no resumption although there was an
+// earlier stream (see Login.ResumeSkipped and Login.Skip). Its String is the
+// text Login.ResumeSkipped holds.
+type ResumeSkip int
+
+// Why a resumption was skipped.
+const (
+	// ResumeNotSkipped: a resumption was tried, or there was nothing to
+	// resume.
+	ResumeNotSkipped ResumeSkip = iota
+	// ResumeSkipExpired: the server's maximum resumption time (max of
+	// <enabled/>) had passed.
+	ResumeSkipExpired
+	// ResumeSkipNoSM: stream management is off for this connection.
+	ResumeSkipNoSM
+	// ResumeSkipOther: a reason this version does not name; see
+	// Login.ResumeSkipped.
+	ResumeSkipOther
+)
+
+var resumeSkipText = [...]string{"", "the server's maximum resumption time has passed", "stream management is off", "other"}
+
+// String returns the text Login.ResumeSkipped holds for r.
+func (r ResumeSkip) String() string {
+	if r >= 0 && int(r) < len(resumeSkipText) {
+		return resumeSkipText[r]
+	}
+	return "other"
+}
+
+// Skip returns why no resumption was tried, as a value to branch on:
+// ResumeNotSkipped when ResumeSkipped is empty.
+func (l Login) Skip() ResumeSkip {
+	switch l.ResumeSkipped {
+	case "":
+		return ResumeNotSkipped
+	case ResumeSkipExpired.String():
+		return ResumeSkipExpired
+	case ResumeSkipNoSM.String():
+		return ResumeSkipNoSM
+	}
+	return ResumeSkipOther
+}

@@ -31,6 +31,10 @@ const (
 	interruptTimeout = 2 * time.Second
 	// maxChatLine bounds one line of input; longer lines are refused.
 	maxChatLine = 64 << 10
+	// suspendedSendGrace is how long a message typed while the app is
+	// suspended may take to be queued before the next line is read, so
+	// that its "sent" comes before what that line does.
+	suspendedSendGrace = 20 * time.Millisecond
 )
 
 // Why the chat ends, as reported in the "quit" event.
@@ -188,13 +192,12 @@ type chat struct {
 	sendQ   chan sendJob
 	sending atomic.Int32 // messages queued for the sender, not yet handed over
 
-	mu          sync.Mutex
-	state       string          // the last state reported
-	outstanding map[string]bool // id -> still queued, of messages sent and not acknowledged
-	everOnline  bool
-	lastErr     error // why the last login attempt or connection failed
-	leaving     bool
-	closed      bool
+	mu         sync.Mutex
+	state      driver.State // the last state reported
+	everOnline bool
+	lastErr    error // why the last login attempt or connection failed
+	leaving    bool
+	closed     bool
 }
 
 // runChat logs in and runs the chat until the input ends, /quit, a signal
@@ -205,7 +208,7 @@ func runChat(ctx context.Context, opts *chatOptions) error {
 		return err
 	}
 	c := &chat{opts: opts, jid: cfg.JID, addr: cfg.Addr, runDone: make(chan struct{}), started: make(chan struct{}),
-		sendQ: make(chan sendJob, reconnect.DefaultQueueSize), outstanding: make(map[string]bool)}
+		sendQ: make(chan sendJob, reconnect.DefaultQueueSize)}
 
 	ui, err := c.newUI(cfg.Logger)
 	if err != nil {
@@ -299,15 +302,15 @@ func (c *chat) handle(line string) (quit bool) {
 		c.ui.commandError(line, err)
 		return false
 	}
-	switch cmd.Name {
-	case "":
+	switch cmd.Op {
+	case driver.OpNone:
 		return false
-	case "quit":
+	case driver.OpQuit:
 		return true
-	case "status":
+	case driver.OpStatus:
 		c.ui.status(c.d.Status())
 		return false
-	case "send":
+	case driver.OpSend:
 		if cmd.To == "" {
 			cmd.To = c.d.Peer() // the peer now, whatever /to comes next
 		}
@@ -330,10 +333,10 @@ func (c *chat) exec(line string, cmd driver.Command) {
 		c.ui.commandError(line, err)
 		return
 	}
-	switch cmd.Name {
-	case "to":
+	switch cmd.Op {
+	case driver.OpTo:
 		c.ui.setPeer(cmd.To)
-	case "resume":
+	case driver.OpResume:
 		c.foreground()
 	}
 	c.ui.reply(cmd, text)
@@ -344,10 +347,10 @@ func (c *chat) exec(line string, cmd driver.Command) {
 // the connection did not change, so nothing else says so.
 func (c *chat) foreground() {
 	c.mu.Lock()
-	bg := c.state == "background"
+	bg := c.state == driver.Background
 	c.mu.Unlock()
 	if bg {
-		c.event(driver.Event{Name: "state", State: c.d.Client().Status().String()})
+		c.event(driver.StateChanged{Stamp: driver.Stamp{At: time.Now()}, State: driver.ClientState(c.d.Client().Status())})
 	}
 }
 
@@ -366,7 +369,7 @@ func (c *chat) sender() {
 	for {
 		select {
 		case j := <-c.sendQ:
-			if j.cmd.Name != "" {
+			if j.cmd.Op != driver.OpNone {
 				c.exec(j.line, j.cmd)
 				c.sending.Add(-1)
 			}
@@ -383,16 +386,24 @@ func (c *chat) send(line string, cmd driver.Command) {
 	done := make(chan struct{})
 	c.sending.Add(1)
 	c.sendQ <- sendJob{line: line, cmd: cmd, done: done}
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
 	for {
+		changed := c.d.Changed()
+		if c.d.App().State() == suspend.Suspended {
+			// Queued at once when the connection is closed; stuck in
+			// the frozen socket when it is held: give it a moment,
+			// then read on so that /resume can unfreeze it.
+			t := time.NewTimer(suspendedSendGrace)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+			}
+			return
+		}
 		select {
 		case <-done:
 			return
-		case <-t.C:
-			if c.d.App().State() == suspend.Suspended {
-				return
-			}
+		case <-changed: // the app may have been suspended meanwhile
 		}
 	}
 }
@@ -414,10 +425,10 @@ func (c *chat) flushSends(ctx context.Context) {
 
 // cmdLabel names a command in an error.
 func cmdLabel(cmd driver.Command) string {
-	if cmd.Name == "send" {
+	if cmd.Op == driver.OpSend {
 		return "msg"
 	}
-	return cmd.Name
+	return cmd.Op.String()
 }
 
 // event receives the driver's events, in order.
@@ -427,34 +438,30 @@ func (c *chat) event(e driver.Event) {
 		c.mu.Unlock()
 		return
 	}
-	if e.Name == "state" {
+	switch ev := e.(type) {
+	case driver.StateChanged:
 		// Run ends with "offline" and the context's error when we stop
 		// it: that is the end we chose, not a failure, and it is reported
 		// once.
-		if c.leaving && e.State == "offline" && errors.Is(e.Err, context.Canceled) {
-			if c.state == "offline" {
+		if c.leaving && ev.State == driver.Offline && errors.Is(ev.Err, context.Canceled) {
+			if c.state == driver.Offline {
 				c.mu.Unlock()
 				return
 			}
-			e.Err, e.Text = nil, ""
+			ev.Err = nil
+			e = ev
 		}
-		if c.state == "" {
+		if c.state == 0 {
 			close(c.started)
 		}
-		c.state = e.State
-		if e.State == "online" {
+		c.state = ev.State
+		if ev.State == driver.Online {
 			c.everOnline = true
 		}
-	}
-	switch e.Name {
-	case "retry", "dead":
-		c.lastErr = e.Err
-	case "sent":
-		c.outstanding[e.Message.ID] = e.Queued
-	case "acked":
-		for _, id := range e.IDs {
-			delete(c.outstanding, id)
-		}
+	case driver.Retrying:
+		c.lastErr = ev.Err
+	case driver.Dead:
+		c.lastErr = ev.Err
 	}
 	c.mu.Unlock()
 	c.ui.event(e)
@@ -466,8 +473,8 @@ func (c *chat) finish() {
 	c.mu.Lock()
 	last := c.state
 	c.mu.Unlock()
-	if last != "offline" {
-		c.event(driver.Event{Name: "state", State: "offline"})
+	if last != driver.Offline {
+		c.event(driver.StateChanged{Stamp: driver.Stamp{At: time.Now()}, State: driver.Offline})
 	}
 	c.mu.Lock()
 	c.closed = true
@@ -504,8 +511,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 		wait, logoutWait = min(wait, interruptTimeout), interruptTimeout
 	}
 	keep := c.opts.StateFile != ""
-	st := c.d.Status()
-	pending := st.Queued + st.Unacked + int(c.sending.Load()) + c.unacknowledged()
+	pending := c.unacknowledged() + int(c.sending.Load())
 	app := c.d.App().State()
 
 	select {
@@ -538,8 +544,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 		}
 	}()
 	c.flushSends(dctx)
-	st = c.d.Status()
-	pending = st.Queued + st.Unacked + c.unacknowledged()
+	pending = c.unacknowledged()
 	online := c.d.Client().Status() == reconnect.Online
 	var drainErr error
 	if app == suspend.Active && (!c.wasOnline() || online || pending > 0) {
@@ -591,12 +596,11 @@ func (c *chat) wasOnline() bool {
 	return c.everOnline
 }
 
-// unacknowledged returns how many messages of this chat wait for the
-// server's acknowledgement (sent or queued).
+// unacknowledged returns how many messages sent wait for the server's
+// acknowledgement (sent or queued).
 func (c *chat) unacknowledged() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.outstanding)
+	queued, unacked := c.d.Pending()
+	return queued + unacked
 }
 
 // neverOnline reports a chat that ended before its first login succeeded.
@@ -621,16 +625,7 @@ func (c *chat) neverOnline(wait time.Duration) error {
 // end (exit 6), or nil if there are none: the wait may have ended only for
 // want of a connection.
 func (c *chat) pendingError(keep bool) error {
-	c.mu.Lock()
-	var queued, unacked int
-	for _, q := range c.outstanding {
-		if q {
-			queued++
-		} else {
-			unacked++
-		}
-	}
-	c.mu.Unlock()
+	queued, unacked := c.d.Pending()
 	if queued == 0 && unacked == 0 {
 		return nil
 	}

@@ -30,7 +30,7 @@ type termUI struct {
 	stop  func()
 
 	mu    sync.Mutex
-	state string
+	state driver.State
 	peer  string
 	done  bool // leaving: no prompt any more
 }
@@ -48,7 +48,7 @@ func newTermUI(in, out *os.File, p palette, base *slog.Logger, jid, addr string)
 		io.Reader
 		io.Writer
 	}{keys, out}, "")
-	u := &termUI{t: t, file: out, fd: fd, saved: saved, keys: keys, base: base, state: "connecting"}
+	u := &termUI{t: t, file: out, fd: fd, saved: saved, keys: keys, base: base, state: driver.Connecting}
 	u.textUI = textUI{out: t, notes: t, p: p, in: t, jid: jid, addr: addr}
 	u.resize()
 	u.stop = watchResize(u.resize)
@@ -91,7 +91,7 @@ func (d dimWriter) Write(b []byte) (int, error) {
 
 // prompt is "[state] peer> ".
 func (u *termUI) prompt() string {
-	p := "[" + u.p.paint(u.p.stateColor(u.state), u.state) + "]"
+	p := "[" + u.p.paint(u.p.stateColor(u.state), u.state.String()) + "]"
 	if u.peer != "" {
 		p += " " + sanitize(u.peer)
 	}
@@ -110,9 +110,9 @@ func (u *termUI) refresh() {
 }
 
 func (u *termUI) event(e driver.Event) {
-	if e.Name == "state" {
+	if sc, ok := e.(driver.StateChanged); ok {
 		u.mu.Lock()
-		u.state = e.State
+		u.state = sc.State
 		u.mu.Unlock()
 		u.refresh()
 	}

@@ -110,55 +110,61 @@ func (u *jsonUI) close()               {}
 
 func (u *jsonUI) event(e driver.Event) {
 	o := u.o
-	switch e.Name {
-	case "state":
-		f := []Field{F("state", e.State)}
-		if e.State == "connecting" {
+	switch e := e.(type) {
+	case driver.StateChanged:
+		f := []Field{F("state", e.State.String())}
+		if e.State == driver.Connecting {
 			f = append(f, F("jid", u.jid), F("addr", u.addr))
 		}
 		if e.Fresh {
 			f = append(f, F("fresh", true))
 		}
-		if e.Took > 0 {
-			f = append(f, F("ms", chatMillis(e.Took)))
+		if e.SinceResume > 0 {
+			f = append(f, F("ms", chatMillis(e.SinceResume)))
 		}
-		if e.Text != "" {
-			f = append(f, F("error", e.Text))
+		if t := errText(e.Err); t != "" {
+			f = append(f, F("error", t))
 		}
 		o.Event("state", "", f...)
-	case "resumed":
-		o.Event("resumed", "", F("ms", chatMillis(e.Took)), F("attempt", e.Attempt))
-	case "message":
-		printMessage(o, *e.Message)
-	case "duplicate":
+	case driver.Resumed:
+		o.Event("resumed", "", F("ms", chatMillis(e.Login)), F("attempt", e.Attempt))
+	case driver.Received:
+		printMessage(o, e.Message)
+	case driver.Duplicate:
 		o.Event("duplicate", "", F("from", e.Message.From), F("id", e.Message.ID))
-	case "sent":
+	case driver.Sent:
 		f := []Field{F("id", e.Message.ID), F("to", e.Message.To)}
 		if e.Queued {
 			f = append(f, F("queued", true))
 		}
 		o.Event("sent", "", f...)
-	case "acked":
+	case driver.Acked:
 		o.Event("acked", "", F("ids", chatIDs(e.IDs)))
-	case "resent":
+	case driver.Resent:
 		o.Event("resent", "", F("ids", chatIDs(e.IDs)), F("delayed", e.Delayed))
-	case "dead":
+	case driver.Dead:
 		f := []Field{F("probe", e.ByProbe)}
 		if e.ByProbe {
 			f = append(f, F("ms", chatMillis(e.Took)))
 		}
-		o.Event("dead", "", append(f, F("error", e.Text))...)
-	case "retry":
-		o.Event("retry", "", F("attempt", e.Attempt), F("ms", chatMillis(e.Took)), F("error", e.Text))
-	case "lifecycle":
-		o.Event("lifecycle", "", F("text", e.Text))
-	case "warning":
-		o.Warn(e.Text)
-	case "error":
-		u.errorEvent(e.Text, F("ids", chatIDs(e.IDs)))
-	default:
-		o.Event(e.Name, "", F("text", e.Text))
+		o.Event("dead", "", append(f, F("error", errText(e.Err)))...)
+	case driver.Retrying:
+		o.Event("retry", "", F("attempt", e.Attempt), F("ms", chatMillis(e.Delay)), F("error", errText(e.Err)))
+	case driver.Lifecycle:
+		o.Event("lifecycle", "", F("text", e.String()))
+	case driver.Warning:
+		o.Warn(e.String())
+	case driver.Undelivered:
+		u.errorEvent(e.String(), F("ids", []string{e.Stanza.ID}))
 	}
+}
+
+// errText is an error's text, "" for nil.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // errorEvent reports an error that does not end the chat: on stderr, and
@@ -172,9 +178,9 @@ func (u *jsonUI) quit(reason string) { u.o.Event("quit", "", F("reason", reason)
 
 func (u *jsonUI) reply(cmd driver.Command, text string) {
 	switch {
-	case cmd.Name == "to":
+	case cmd.Op == driver.OpTo:
 		u.o.Event("peer", "", F("peer", cmd.To))
-	case cmd.Name == "help":
+	case cmd.Op == driver.OpHelp:
 		u.o.Event("help", "", F("text", text))
 	case text != "":
 		u.o.Event("info", "", F("text", text))
@@ -182,7 +188,7 @@ func (u *jsonUI) reply(cmd driver.Command, text string) {
 }
 
 func (u *jsonUI) status(st driver.Status) {
-	u.o.Event("status", "", F("app", st.App), F("connection", st.Client), F("peer", st.Peer), F("jid", st.JID),
+	u.o.Event("status", "", F("app", st.App.String()), F("connection", st.Client.String()), F("peer", st.Peer), F("jid", st.JID),
 		F("sm", st.SM), F("resumable", st.Resumable), F("unacked", st.Unacked), F("queued", st.Queued))
 }
 
@@ -215,11 +221,11 @@ func (p palette) paint(code, s string) string {
 }
 
 // stateColor is the colour of a connection state.
-func (p palette) stateColor(state string) string {
+func (p palette) stateColor(state driver.State) string {
 	switch state {
-	case "online":
+	case driver.Online:
 		return p.green
-	case "offline":
+	case driver.Offline:
 		return p.red
 	}
 	return p.yellow
@@ -252,64 +258,64 @@ func (u *textUI) event(e driver.Event) {
 // format returns the text of an event, and whether it is a status line.
 func (u *textUI) format(e driver.Event) (string, bool) {
 	p := u.p
-	switch e.Name {
-	case "state":
-		s := "-- " + e.State
+	switch e := e.(type) {
+	case driver.StateChanged:
+		s := "-- " + e.State.String()
 		switch e.State {
-		case "connecting":
+		case driver.Connecting:
 			s += " as " + u.jid + " to " + u.addr
-		case "online":
+		case driver.Online:
 			if e.Fresh {
 				s += " in a new session (the old stream could not be resumed)"
 			}
-			if e.Took > 0 {
-				s += ", " + chatDuration(e.Took).String() + " after /resume"
+			if e.SinceResume > 0 {
+				s += ", " + chatDuration(e.SinceResume).String() + " after /resume"
 			}
 		}
-		if e.Text != "" {
-			s += ": " + sanitize(e.Text)
+		if t := errText(e.Err); t != "" {
+			s += ": " + sanitize(t)
 		}
 		return p.paint(p.stateColor(e.State), s), true
-	case "resumed":
-		return p.paint(p.green, "-- stream resumed in "+chatDuration(e.Took).String()+": nothing lost"), true
-	case "message":
+	case driver.Resumed:
+		return p.paint(p.green, "-- stream resumed in "+chatDuration(e.Login).String()+": nothing lost"), true
+	case driver.Received:
 		m := e.Message
 		at, from := time.Now(), sanitize(m.From)
 		if m.Delayed() {
 			at, from = m.Delay, from+" (delayed)"
 		}
 		return fmt.Sprintf("[%s] %s %s", at.Local().Format(time.TimeOnly), p.paint(p.bold+p.cyan, from+":"), sanitize(m.Body)), false
-	case "duplicate":
+	case driver.Duplicate:
 		return p.paint(p.dim, "   dropped a second copy of message "+sanitize(e.Message.ID)+" from "+sanitize(e.Message.From)), false
-	case "sent":
+	case driver.Sent:
 		if e.Queued {
 			return p.paint(p.dim, "   queued for "+sanitize(e.Message.To)+" until online (id "+e.Message.ID+")"), false
 		}
 		return p.paint(p.dim, "   sent to "+sanitize(e.Message.To)+" (id "+e.Message.ID+")"), false
-	case "acked":
+	case driver.Acked:
 		return p.paint(p.dim, "   ✓ acknowledged: "+strings.Join(e.IDs, ", ")), false
-	case "resent":
+	case driver.Resent:
 		s := "   sent again: " + strings.Join(e.IDs, ", ")
 		if e.Delayed {
 			s += " (marked delayed)"
 		}
 		return p.paint(p.dim, s), false
-	case "dead":
+	case driver.Dead:
 		s := "-- connection dead"
 		if e.ByProbe {
 			s += " (no answer to the probe in " + chatDuration(e.Took).String() + ")"
 		}
-		return p.paint(p.yellow, s+": "+sanitize(e.Text)), true
-	case "retry":
-		return p.paint(p.yellow, fmt.Sprintf("-- login attempt %d failed (%s); next in %s", e.Attempt, sanitize(e.Text), chatDuration(e.Took))), true
-	case "lifecycle":
-		return p.paint(p.dim, "-- "+e.Text), true
-	case "warning":
-		return p.paint(p.yellow, "warning: "+sanitize(e.Text)), true
-	case "error":
-		return p.paint(p.red, "error: "+sanitize(e.Text)), true
+		return p.paint(p.yellow, s+": "+sanitize(errText(e.Err))), true
+	case driver.Retrying:
+		return p.paint(p.yellow, fmt.Sprintf("-- login attempt %d failed (%s); next in %s", e.Attempt, sanitize(errText(e.Err)), chatDuration(e.Delay))), true
+	case driver.Lifecycle:
+		return p.paint(p.dim, "-- "+e.String()), true
+	case driver.Warning:
+		return p.paint(p.yellow, "warning: "+sanitize(e.String())), true
+	case driver.Undelivered:
+		return p.paint(p.red, "error: "+sanitize(e.String())), true
 	}
-	return "-- " + e.Name + ": " + sanitize(e.Text), true
+	return fmt.Sprintf("-- %T", e), true
 }
 
 func (u *textUI) quit(reason string) {

@@ -15,8 +15,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xmppbg/xmppbg/internal/driver"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/internal/scenario"
+	"github.com/xmppbg/xmppbg/session"
 )
 
 // Defaults of the demo command.
@@ -253,38 +255,69 @@ func reportEntry(o *output, e scenario.Entry) {
 	if e.Name == "expect" {
 		fields = append(fields, F("ok", e.OK))
 	}
-	if ev := e.Event; ev != nil {
-		if m := ev.Message; m != nil {
-			fields = append(fields, F("id", m.ID))
-			if m.From != "" {
-				fields = append(fields, F("from", m.From))
-			}
-			if m.To != "" {
-				fields = append(fields, F("to", m.To))
-			}
-			fields = append(fields, F("body", m.Body))
-			if m.Delayed() {
-				fields = append(fields, F("delayed", true))
-			}
+	fields = append(fields, eventFields(e.Event)...)
+	fields = append(fields, F("text", e.Text))
+	o.Event(e.Name, "", fields...)
+}
+
+// eventFields returns the fields of a driver event in a timeline entry, in
+// the order of the demo's JSON: id, from, to, body, delayed, fresh, queued,
+// by_probe, took_ms, ids.
+func eventFields(ev driver.Event) []Field {
+	var (
+		fields []Field
+		took   time.Duration
+		ids    []string
+	)
+	message := func(m session.Message) {
+		fields = append(fields, F("id", m.ID))
+		if m.From != "" {
+			fields = append(fields, F("from", m.From))
 		}
-		if ev.Fresh {
-			fields = append(fields, F("fresh", true))
+		if m.To != "" {
+			fields = append(fields, F("to", m.To))
 		}
+		fields = append(fields, F("body", m.Body))
+		if m.Delayed() {
+			fields = append(fields, F("delayed", true))
+		}
+	}
+	switch ev := ev.(type) {
+	case driver.Received:
+		message(ev.Message)
+	case driver.Duplicate:
+		message(ev.Message)
+	case driver.Sent:
+		message(ev.Message)
 		if ev.Queued {
 			fields = append(fields, F("queued", true))
 		}
-		if ev.Name == "dead" {
-			fields = append(fields, F("by_probe", ev.ByProbe))
+	case driver.StateChanged:
+		if ev.Fresh {
+			fields = append(fields, F("fresh", true))
 		}
-		if ev.Took > 0 {
-			fields = append(fields, F("took_ms", ev.Took.Milliseconds()))
-		}
-		if len(ev.IDs) > 0 {
-			fields = append(fields, F("ids", ev.IDs))
-		}
+		took = ev.SinceResume
+	case driver.Dead:
+		fields = append(fields, F("by_probe", ev.ByProbe))
+		took = ev.Took
+	case driver.Retrying:
+		took = ev.Delay
+	case driver.Resumed:
+		took = ev.Login
+	case driver.Acked:
+		ids = ev.IDs
+	case driver.Resent:
+		ids = ev.IDs
+	case driver.Undelivered:
+		ids = []string{ev.Stanza.ID}
 	}
-	fields = append(fields, F("text", e.Text))
-	o.Event(e.Name, "", fields...)
+	if took > 0 {
+		fields = append(fields, F("took_ms", took.Milliseconds()))
+	}
+	if len(ids) > 0 {
+		fields = append(fields, F("ids", ids))
+	}
+	return fields
 }
 
 func roundSeconds(d time.Duration) float64 {

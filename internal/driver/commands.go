@@ -24,16 +24,56 @@ const Help = `Commands:
   /help              this text
   /quit              leave once everything sent is acknowledged`
 
+// Op is what a chat command does.
+type Op int
+
+// The chat commands.
+const (
+	// OpNone: a blank line, nothing to do.
+	OpNone Op = iota
+	// OpSend: send Text to To (the current peer when empty).
+	OpSend
+	// OpTo: make To the current peer.
+	OpTo
+	// OpBg: go to the background with a task window of Window (the
+	// default when zero).
+	OpBg
+	// OpSuspend: suspend now.
+	OpSuspend
+	// OpResume: come back to the foreground.
+	OpResume
+	// OpTear: break the connection with Fault.
+	OpTear
+	// OpStatus: report the status.
+	OpStatus
+	// OpHelp: show Help.
+	OpHelp
+	// OpQuit: leave.
+	OpQuit
+)
+
+var opNames = [...]string{"", "send", "to", "bg", "suspend", "resume", "tear", "status", "help", "quit"}
+
+// String returns the command's name, as typed after "/" (send for a plain
+// line or /msg).
+func (o Op) String() string {
+	if o >= 0 && int(o) < len(opNames) {
+		return opNames[o]
+	}
+	return "unknown"
+}
+
 // Command is one parsed chat command.
 type Command struct {
-	// Name is "send", "to", "bg", "suspend", "resume", "tear", "status",
-	// "help" or "quit".
-	Name   string
+	Op     Op
 	To     string
 	Text   string
 	Window time.Duration
 	Fault  suspend.Fault
 }
+
+// simpleOps are the commands without arguments, by name.
+var simpleOps = map[string]Op{"suspend": OpSuspend, "resume": OpResume, "status": OpStatus, "help": OpHelp, "quit": OpQuit}
 
 // ErrUsage is wrapped by errors in a command's syntax.
 var ErrUsage = errors.New("usage")
@@ -49,7 +89,7 @@ func ParseCommand(line string) (Command, error) {
 		if strings.HasPrefix(line, "//") {
 			line = line[1:] // "//text" sends "/text"
 		}
-		return Command{Name: "send", Text: line}, nil
+		return Command{Op: OpSend, Text: line}, nil
 	}
 	fields := strings.Fields(line)
 	name, args := strings.TrimPrefix(fields[0], "/"), fields[1:]
@@ -58,15 +98,15 @@ func ParseCommand(line string) (Command, error) {
 		if len(args) != 1 {
 			return Command{}, fmt.Errorf("%w: /to JID", ErrUsage)
 		}
-		return Command{Name: "to", To: args[0]}, nil
+		return Command{Op: OpTo, To: args[0]}, nil
 	case "msg":
 		if len(args) < 2 {
 			return Command{}, fmt.Errorf("%w: /msg JID TEXT", ErrUsage)
 		}
 		rest := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line[len(fields[0]):]), args[0]))
-		return Command{Name: "send", To: args[0], Text: rest}, nil
+		return Command{Op: OpSend, To: args[0], Text: rest}, nil
 	case "bg":
-		c := Command{Name: "bg"}
+		c := Command{Op: OpBg}
 		switch len(args) {
 		case 0:
 		case 1:
@@ -87,23 +127,23 @@ func ParseCommand(line string) (Command, error) {
 		if err != nil {
 			return Command{}, fmt.Errorf("%w: %v", ErrUsage, err)
 		}
-		return Command{Name: "tear", Fault: f}, nil
+		return Command{Op: OpTear, Fault: f}, nil
 	case "suspend", "resume", "status", "help", "quit":
 		if len(args) != 0 {
 			return Command{}, fmt.Errorf("%w: /%s takes no argument", ErrUsage, name)
 		}
-		return Command{Name: name}, nil
+		return Command{Op: simpleOps[name]}, nil
 	}
 	return Command{}, fmt.Errorf("%w: unknown command /%s (try /help)", ErrUsage, name)
 }
 
 // Exec runs one command. It returns what to show the user (may be empty).
-// "quit" is not run here: the caller decides how to leave (see Drain).
+// OpQuit is not run here: the caller decides how to leave (see Drain).
 func (d *Driver) Exec(ctx context.Context, c Command) (string, error) {
-	switch c.Name {
-	case "":
+	switch c.Op {
+	case OpNone:
 		return "", nil
-	case "send":
+	case OpSend:
 		to := c.To
 		if to == "" {
 			to = d.Peer()
@@ -113,25 +153,25 @@ func (d *Driver) Exec(ctx context.Context, c Command) (string, error) {
 		}
 		_, err := d.Send(ctx, to, c.Text)
 		return "", err
-	case "to":
+	case OpTo:
 		d.SetPeer(c.To)
 		return "talking to " + c.To, nil
-	case "bg":
+	case OpBg:
 		return "", d.Background(c.Window)
-	case "suspend":
+	case OpSuspend:
 		return "", d.Suspend()
-	case "resume":
+	case OpResume:
 		return "", d.Resume()
-	case "tear":
+	case OpTear:
 		return "", d.Tear(c.Fault)
-	case "status":
+	case OpStatus:
 		st := d.Status()
 		return fmt.Sprintf("app %s, connection %s, peer %q, jid %s, stream management %t, resumable %t, %d unacknowledged, %d queued",
 			st.App, st.Client, st.Peer, st.JID, st.SM, st.Resumable, st.Unacked, st.Queued), nil
-	case "help":
+	case OpHelp:
 		return Help, nil
-	case "quit":
+	case OpQuit:
 		return "", nil
 	}
-	return "", fmt.Errorf("%w: unknown command %q", ErrUsage, c.Name)
+	return "", fmt.Errorf("%w: unknown command %v", ErrUsage, c.Op)
 }

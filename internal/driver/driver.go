@@ -2,7 +2,8 @@
 // scenario runner share: one account's supervised session (package reconnect)
 // inside a simulated app lifecycle (package suspend), driven by the chat
 // commands (/to, /msg, /bg, /suspend, /resume, /tear, /status), with the
-// events of both flattened into one stream of Event values.
+// events of both merged into one ordered stream of typed Event values, and
+// the one list of the messages sent and not yet acknowledged.
 //
 // It lives under internal/ because it is the command-line tool's glue, not
 // library API.
@@ -54,53 +55,21 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Event is one thing that happened, flattened for display.
-type Event struct {
-	At time.Time
-	// Name is the JSON "event": state, resumed, message, duplicate, sent,
-	// acked, resent, dead, retry, lifecycle, error, warning.
-	Name string
-	// State is set for "state": connecting, online, background,
-	// suspended, resuming, reconnecting, offline.
-	State string
-	// Fresh marks the "online" state of a fresh session that replaced one
-	// that could not be resumed.
-	Fresh bool
-	// Message is set for message, duplicate and sent.
-	Message *session.Message
-	// Queued marks a sent message held until the client is online.
-	Queued bool
-	// IDs lists stanza ids for acked and resent.
-	IDs []string
-	// Delayed marks resent messages that carry a delay.
-	Delayed bool
-	// Took is how long the probe took for dead, the wait for retry, the
-	// login for resumed, and for online after /resume the time since it.
-	Took time.Duration
-	// Attempt counts retries.
-	Attempt int
-	// ByProbe marks a dead connection found by a probe.
-	ByProbe bool
-	// Text describes lifecycle steps, warnings and errors.
-	Text string
-	// Err is the error for error, dead and retry events.
-	Err error
-}
-
 // Driver is one account in a simulated app.
 type Driver struct {
 	cfg    Config
 	client *reconnect.Client
 	app    *suspend.App
 	log    *slog.Logger
-	emitMu sync.Mutex
+	emitMu sync.Mutex // held while OnEvent runs: one event at a time
 
-	mu        sync.Mutex
-	peer      string
-	logins    int
-	fresh     bool
-	lastLogin session.Login
-	resumeAt  time.Time
+	mu       sync.Mutex // guards the fields below
+	peer     string
+	logins   int
+	fresh    bool
+	resumeAt time.Time
+	pending  pending       // messages sent and not acknowledged
+	changed  chan struct{} // closed and replaced at every event
 }
 
 // New prepares a driver; Run starts it. A state file that cannot be used
@@ -116,9 +85,9 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.OnEvent == nil {
 		cfg.OnEvent = func(Event) {}
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger, peer: cfg.Peer}
+	d := &Driver{cfg: cfg, log: cfg.Logger, peer: cfg.Peer, changed: make(chan struct{})}
 
-	account := bare(cfg.Session.JID)
+	account := Bare(cfg.Session.JID)
 	st := &session.State{}
 	var stateErr error
 	if cfg.StateFile != "" {
@@ -152,12 +121,13 @@ func New(cfg Config) (*Driver, error) {
 	d.client = reconnect.New(rc)
 	d.app = suspend.New(d.client, suspend.Options{Policy: cfg.Policy, OnEvent: d.onApp, Logger: cfg.Logger})
 	if stateErr != nil {
-		d.emit(Event{Name: "warning", Text: "state file: " + stateErr.Error() + "; starting a fresh session with the messages it held", Err: stateErr})
+		d.emit(Warning{Stamp: now(), Reason: WarnStateFile, Err: stateErr})
 	}
 	return d, nil
 }
 
-func bare(j string) string {
+// Bare returns the bare JID (without the resource) of a JID.
+func Bare(j string) string {
 	if i := strings.IndexByte(j, '/'); i >= 0 {
 		return j[:i]
 	}
@@ -173,12 +143,16 @@ func (d *Driver) Client() *reconnect.Client { return d.client }
 // App returns the simulated app.
 func (d *Driver) App() *suspend.App { return d.app }
 
+// emit updates the list of pending messages, wakes the waiters and hands e
+// to OnEvent, one event at a time.
 func (d *Driver) emit(e Event) {
-	if e.At.IsZero() {
-		e.At = time.Now()
-	}
 	d.emitMu.Lock()
 	defer d.emitMu.Unlock()
+	d.mu.Lock()
+	d.pending.note(e)
+	close(d.changed)
+	d.changed = make(chan struct{})
+	d.mu.Unlock()
 	d.cfg.OnEvent(e)
 }
 
@@ -188,76 +162,53 @@ func (d *Driver) onClient(e reconnect.Event) {
 		if e.Status == reconnect.Suspended {
 			return // the lifecycle reports it
 		}
-		ev := Event{Name: "state", State: e.Status.String(), Err: e.Err}
+		ev := StateChanged{Stamp: now(), State: ClientState(e.Status), Err: e.Err}
 		if e.Status == reconnect.Online {
 			d.mu.Lock()
 			ev.Fresh = d.fresh
 			d.fresh = false
 			if !d.resumeAt.IsZero() {
-				ev.Took = time.Since(d.resumeAt)
+				ev.SinceResume = ev.At.Sub(d.resumeAt)
 				d.resumeAt = time.Time{}
 			}
 			d.mu.Unlock()
 		}
-		if e.Err != nil {
-			ev.Text = e.Err.Error()
-		}
 		d.emit(ev)
 	case reconnect.Connected:
 		d.mu.Lock()
-		d.lastLogin = e.Login
 		// A fresh session that replaces an earlier one (not resumed).
 		d.fresh = !e.Login.Resumed && d.logins > 0
 		d.logins++
 		d.mu.Unlock()
 		if e.Login.Resumed {
-			d.emit(Event{Name: "resumed", Took: e.Login.Duration, Attempt: e.Attempt})
+			d.emit(Resumed{Stamp: now(), Login: e.Login.Duration, Attempt: e.Attempt})
 		} else if rf := e.Login.ResumeFailed; rf != nil {
-			d.emit(Event{Name: "warning", Text: rf.Error() + "; opened a fresh session", Err: rf})
-		} else if e.Login.ResumeSkipped != "" {
-			d.emit(Event{Name: "warning", Text: "resumption skipped: " + e.Login.ResumeSkipped + "; opened a fresh session"})
+			d.emit(Warning{Stamp: now(), Reason: WarnResumeFailed, Err: rf})
+		} else if skip := e.Login.Skip(); skip != session.ResumeNotSkipped {
+			d.emit(Warning{Stamp: now(), Reason: WarnResumeSkipped, Skip: skip, Detail: e.Login.ResumeSkipped})
 		}
 	case reconnect.Received:
-		m := e.Message
-		d.emit(Event{Name: "message", Message: &m})
+		d.emit(Received{Stamp: now(), Message: e.Message})
 	case reconnect.Duplicate:
-		m := e.Message
-		d.emit(Event{Name: "duplicate", Message: &m, Text: "dropped a message already delivered"})
+		d.emit(Duplicate{Stamp: now(), Message: e.Message})
 	case reconnect.Sent:
-		m := e.Message
-		d.emit(Event{Name: "sent", Message: &m, Queued: e.Queued})
+		d.emit(Sent{Stamp: now(), Message: e.Message, Queued: e.Queued})
 	case reconnect.Acked:
-		var ids []string
-		for _, r := range e.Stanzas {
-			if r.Kind == "message" {
-				ids = append(ids, r.ID)
-			}
-		}
-		if len(ids) > 0 {
-			d.emit(Event{Name: "acked", IDs: ids})
+		if ids := messageIDs(e.Stanzas); len(ids) > 0 {
+			d.emit(Acked{Stamp: now(), IDs: ids})
 		}
 	case reconnect.Resent:
-		var ids []string
-		for _, r := range e.Stanzas {
-			if r.Kind == "message" {
-				ids = append(ids, r.ID)
-			}
-		}
-		if len(ids) > 0 {
-			d.emit(Event{Name: "resent", IDs: ids, Delayed: e.Delayed})
+		if ids := messageIDs(e.Stanzas); len(ids) > 0 {
+			d.emit(Resent{Stamp: now(), IDs: ids, Delayed: e.Delayed})
 		}
 	case reconnect.Dead:
-		ev := Event{Name: "dead", Err: e.Err, ByProbe: e.ByProbe, Took: e.Took}
-		if e.Err != nil {
-			ev.Text = e.Err.Error()
-		}
-		d.emit(ev)
+		d.emit(Dead{Stamp: now(), Err: e.Err, ByProbe: e.ByProbe, Took: e.Took})
 	case reconnect.Retrying:
-		d.emit(Event{Name: "retry", Attempt: e.Attempt, Took: e.Delay, Err: e.Err, Text: e.Err.Error()})
+		d.emit(Retrying{Stamp: now(), Attempt: e.Attempt, Delay: e.Delay, Err: e.Err})
 	case reconnect.Failed:
-		d.emit(Event{Name: "error", IDs: []string{e.Stanza.ID}, Text: e.Stanza.Kind + " " + e.Stanza.ID + " not delivered: " + e.Reason})
+		d.emit(Undelivered{Stamp: now(), Stanza: e.Stanza, Reason: e.Reason})
 	case reconnect.Warning:
-		d.emit(Event{Name: "warning", Text: e.Text})
+		d.emit(Warning{Stamp: now(), Reason: WarnSession, Detail: e.Text})
 	}
 }
 
@@ -266,33 +217,13 @@ func (d *Driver) onApp(e suspend.Event) {
 	case suspend.StateChanged:
 		switch e.To {
 		case suspend.Background:
-			d.emit(Event{Name: "state", State: "background", At: e.At})
+			d.emit(StateChanged{Stamp: Stamp{At: e.At}, State: Background})
 		case suspend.Suspended:
-			d.emit(Event{Name: "state", State: "suspended", At: e.At})
+			d.emit(StateChanged{Stamp: Stamp{At: e.At}, State: Suspended})
 		}
-	case suspend.WindowExpired:
-		d.emit(Event{Name: "lifecycle", Text: fmt.Sprintf("background window of %v expired", e.Window)})
-	case suspend.PolicyRan:
-		ev := Event{Name: "lifecycle", Text: "policy " + e.Policy.String() + " ran", Err: e.Err}
-		if e.Err != nil {
-			ev.Text += ": " + e.Err.Error()
-		}
-		d.emit(ev)
-	case suspend.FaultInjected:
-		d.emit(Event{Name: "lifecycle", Text: "socket " + faultText(e.Fault)})
+	case suspend.WindowExpired, suspend.PolicyRan, suspend.FaultInjected:
+		d.emit(Lifecycle{Stamp: now(), Step: e})
 	}
-}
-
-func faultText(f suspend.Fault) string {
-	switch f {
-	case suspend.FaultRST:
-		return "torn by RST"
-	case suspend.FaultBlackhole:
-		return "black-holed"
-	case suspend.FaultReclaim:
-		return "reclaimed by the OS"
-	}
-	return f.String()
 }
 
 // Peer returns the current recipient of plain lines.
@@ -339,10 +270,12 @@ func (d *Driver) Tear(f suspend.Fault) error { return d.app.Inject(f) }
 
 // Status describes the driver.
 type Status struct {
-	App       string
-	Client    string
-	Peer      string
-	JID       string
+	App    suspend.State
+	Client reconnect.Status
+	Peer   string
+	JID    string
+	// Queued and Unacked count the messages of Pending: held until the
+	// client is online, and written but not yet acknowledged.
 	Queued    int
 	Unacked   int
 	Resumable bool
@@ -351,12 +284,11 @@ type Status struct {
 
 // Status returns the current status.
 func (d *Driver) Status() Status {
-	st := Status{App: d.app.State().String(), Client: d.client.Status().String(), Peer: d.Peer(), Queued: d.client.Queued()}
+	st := Status{App: d.app.State(), Client: d.client.Status(), Peer: d.Peer()}
+	st.Queued, st.Unacked = d.Pending()
 	if s := d.client.Session(); s != nil {
-		state := s.State()
 		st.JID = s.JID()
-		st.Unacked = len(state.Unacked)
-		st.Resumable = state.Resumable(time.Now())
+		st.Resumable = s.State().Resumable(time.Now())
 		st.SM = s.Login().SM
 	}
 	return st
@@ -366,20 +298,37 @@ func (d *Driver) Status() Status {
 // at its deadline.
 var ErrPending = errors.New("driver: messages still unacknowledged")
 
-// Drain waits (bounded by ctx) until nothing sent is waiting: the offline
-// queue is empty and the server acknowledged every message.
+// Pending returns how many messages sent through this driver (or resent
+// from its state file) the server has not acknowledged: held until the
+// client is online (queued), and written but unconfirmed (unacked).
+func (d *Driver) Pending() (queued, unacked int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pending.count()
+}
+
+// Changed returns a channel closed at the next event: wait on it, then
+// look again at what the event may have changed. Take it before looking,
+// so that no event slips in between.
+func (d *Driver) Changed() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.changed
+}
+
+// Drain waits (bounded by ctx) until nothing sent is waiting: the client is
+// online and the server acknowledged every message.
 func (d *Driver) Drain(ctx context.Context) error {
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
 	for {
-		st := d.Status()
-		if st.Queued == 0 && st.Unacked == 0 && st.Client == "online" {
+		changed := d.Changed()
+		queued, unacked := d.Pending()
+		if queued == 0 && unacked == 0 && d.client.Status() == reconnect.Online {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %d queued, %d unacknowledged", ErrPending, st.Queued, st.Unacked)
-		case <-t.C:
+			return fmt.Errorf("%w: %d queued, %d unacknowledged", ErrPending, queued, unacked)
+		case <-changed:
 		}
 	}
 }

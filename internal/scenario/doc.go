@@ -140,4 +140,16 @@
 // Result.WriteSVG draws it: lanes for alice's app state, her connection and
 // bob's, arrows for messages, and marks for faults, repairs and the server's
 // restarts.
+//
+// # The runner
+//
+// run.go holds the run's lifecycle (start both accounts, wait until they
+// are online, run the statements, wait for what is on its way, log out),
+// statements.go and expect.go what each statement does, ledger.go the
+// messages sent and received each way, narrate.go the timeline's text and
+// alice's repairs. The runner drives each account through a small
+// interface (seam.go): Run plays it with a driver.Driver, and the tests
+// with scripted accounts inside a testing/synctest bubble, so that the
+// engine's timing is tested in fake time without a server. Waits wake on
+// the accounts' events, not on a timer.
 package scenario

@@ -40,169 +40,6 @@ type ParseError struct {
 // Error returns "FILE:LINE: MSG".
 func (e *ParseError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// Script is a parsed scenario.
-type Script struct {
-	// Name is the name given to Parse (a file name).
-	Name string
-	// Policy is alice's background policy (the policy statement; default
-	// detach).
-	Policy suspend.Policy
-	// Statements are the statements in file order, comments and blank lines
-	// left out. A policy statement is among them.
-	Statements []Statement
-}
-
-// String formats the script in canonical form, one statement per line:
-// parsing it again gives the same script.
-func (s *Script) String() string {
-	var b strings.Builder
-	for _, st := range s.Statements {
-		b.WriteString(st.String())
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
-// needs reports whether a statement of one of the kinds is in the script.
-func (s *Script) needs(kinds ...kind) bool {
-	for _, st := range s.Statements {
-		for _, k := range kinds {
-			if st.kind == k {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// needsServer reports whether a server statement with one of the actions is
-// in the script.
-func (s *Script) needsServer(actions ...string) bool {
-	for _, st := range s.Statements {
-		if st.kind == kServer && contains(actions, st.action) {
-			return true
-		}
-	}
-	return false
-}
-
-// kind is a statement's kind.
-type kind int
-
-const (
-	kPolicy kind = iota + 1
-	kChat
-	kSend
-	kPeerSend
-	kWait
-	kWaitState
-	kWaitHibernation
-	kServer
-	kExpectReceived
-	kExpectPeerReceived
-	kExpectResumed
-	kExpectFresh
-	kExpectKept
-	kExpectDelivered
-	kExpectNoDuplicates
-)
-
-// Server actions.
-const (
-	serverRestart = "restart"
-	serverKill    = "kill"
-	serverDown    = "down"
-	serverUp      = "up"
-)
-
-// Statement is one line of a script.
-type Statement struct {
-	// Line is the statement's line in the file.
-	Line int
-
-	kind   kind
-	cmd    driver.Command // kChat
-	n      int            // send counts, expected counts
-	every  time.Duration  // send … every
-	dur    time.Duration  // wait D; within D (0: the default)
-	state  string         // wait state
-	action string         // server action
-	policy suspend.Policy // kPolicy
-}
-
-// IsExpectation reports whether the statement is an expectation (expect …).
-func (st Statement) IsExpectation() bool {
-	return st.kind >= kExpectReceived && st.kind <= kExpectNoDuplicates
-}
-
-// String formats the statement in canonical form.
-func (st Statement) String() string {
-	within := ""
-	if st.dur > 0 {
-		within = " within " + st.dur.String()
-	}
-	every := ""
-	if st.every > 0 {
-		every = " every " + st.every.String()
-	}
-	switch st.kind {
-	case kPolicy:
-		return "policy " + st.policy.String()
-	case kChat:
-		return chatString(st.cmd)
-	case kSend:
-		return "send " + strconv.Itoa(st.n) + every
-	case kPeerSend:
-		return "peer send " + strconv.Itoa(st.n) + every
-	case kWait:
-		return "wait " + st.dur.String()
-	case kWaitState:
-		if st.state == "online" {
-			return "wait online" + within
-		}
-		return "wait state " + st.state + within
-	case kWaitHibernation:
-		return "wait hibernation"
-	case kServer:
-		return "server " + st.action
-	case kExpectReceived:
-		return "expect received " + strconv.Itoa(st.n) + within
-	case kExpectPeerReceived:
-		return "expect peer received " + strconv.Itoa(st.n) + within
-	case kExpectResumed:
-		return "expect resumed" + within
-	case kExpectFresh:
-		return "expect fresh" + within
-	case kExpectKept:
-		return "expect kept" + within
-	case kExpectDelivered:
-		return "expect delivered" + within
-	case kExpectNoDuplicates:
-		return "expect no duplicates"
-	}
-	return "?"
-}
-
-func chatString(c driver.Command) string {
-	switch c.Name {
-	case "send":
-		if c.To == "" {
-			return "say " + c.Text
-		}
-		return "/msg " + c.To + " " + c.Text
-	case "to":
-		return "/to " + c.To
-	case "bg":
-		if c.Window > 0 {
-			return "/bg " + c.Window.String()
-		}
-		return "/bg"
-	case "tear":
-		return "/tear " + c.Fault.String()
-	}
-	return "/" + c.Name
-}
-
 // States a script can wait for: alice's app states and her connection states.
 var (
 	appStates  = []string{"active", "background", "suspended"}
@@ -286,7 +123,7 @@ func parseLine(text string) (Statement, string) {
 		if body == "" {
 			return Statement{}, "say TEXT: the text is missing"
 		}
-		return Statement{kind: kChat, cmd: driver.Command{Name: "send", Text: body}}, ""
+		return Statement{kind: kChat, cmd: driver.Command{Op: driver.OpSend, Text: body}}, ""
 	case strings.HasPrefix(head, "/"):
 		return parseChat(text, head, fields)
 	case head == "policy":
@@ -348,10 +185,10 @@ func parseChat(text, head string, fields []string) (Statement, string) {
 		}
 		return Statement{}, "usage: " + msg
 	}
-	if c.Name == "send" && c.To == "" {
+	if c.Op == driver.OpSend && c.To == "" {
 		return Statement{}, fmt.Sprintf("unknown statement %q: to send text to the current peer, write say TEXT", head)
 	}
-	if c.Name == "send" && strings.TrimSpace(c.Text) == "" {
+	if c.Op == driver.OpSend && strings.TrimSpace(c.Text) == "" {
 		return Statement{}, "usage: /msg JID TEXT"
 	}
 	return Statement{kind: kChat, cmd: c}, ""

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/driver"
+	"github.com/xmppbg/xmppbg/session"
 )
 
 // Entry is one line of the timeline: a driver event of alice or bob, a
@@ -20,11 +21,11 @@ type Entry struct {
 	// Who is "alice", "bob", "script" (a statement or a statement's error),
 	// "check" (an expectation's outcome) or "server".
 	Who string
-	// Name says what happened. For alice and bob it is the driver event's
-	// name (state, resumed, message, duplicate, sent, acked, resent, dead,
-	// retry, lifecycle, error, warning; see driver.Event) or "status" (the
-	// answer to /status); otherwise "statement", "expect", "error" or
-	// "server".
+	// Name says what happened. For alice and bob it names the driver
+	// event: state (driver.StateChanged), resumed, message (Received),
+	// duplicate, sent, acked, resent, dead, retry (Retrying), lifecycle,
+	// warning, error (Undelivered); or "status" (the answer to /status);
+	// otherwise "statement", "expect", "error" or "server".
 	Name string
 	// Line is the script line, for statements, their errors and
 	// expectations.
@@ -37,8 +38,9 @@ type Entry struct {
 	// OK is an expectation's outcome.
 	OK bool
 	// Event is the driver event, for alice's and bob's entries (nil for the
-	// "active" state the runner records when /resume brings the app back).
-	Event *driver.Event
+	// "active" state the runner records when /resume brings the app back,
+	// and for the answers to commands).
+	Event driver.Event
 
 	stmt   *Statement
 	ledger bool // a message between alice and bob (sent or received)
@@ -51,6 +53,17 @@ func (e Entry) String() string {
 		return fmt.Sprintf("%9s  %-6s  :%-3d %s", fmtAt(e.At), who, e.Line, e.Text)
 	}
 	return fmt.Sprintf("%9s  %-6s  %s", fmtAt(e.At), who, e.Text)
+}
+
+// message returns the message of a sent or received entry.
+func (e Entry) message() (session.Message, bool) {
+	switch ev := e.Event.(type) {
+	case driver.Sent:
+		return ev.Message, true
+	case driver.Received:
+		return ev.Message, true
+	}
+	return session.Message{}, false
 }
 
 func fmtAt(d time.Duration) string { return fmt.Sprintf("+%.3fs", d.Seconds()) }

@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/xmppbg/xmppbg/internal/driver"
 )
 
 // Layout of the SVG picture, in pixels.
@@ -232,8 +234,8 @@ func (d *drawing) statements(w *bufio.Writer) {
 		st := e.stmt
 		col := colText
 		switch {
-		case st.kind == kChat && (st.cmd.Name == "bg" || st.cmd.Name == "suspend" || st.cmd.Name == "resume"):
-		case st.kind == kChat && st.cmd.Name == "tear":
+		case st.kind == kChat && (st.cmd.Op == driver.OpBg || st.cmd.Op == driver.OpSuspend || st.cmd.Op == driver.OpResume):
+		case st.kind == kChat && st.cmd.Op == driver.OpTear:
 			col = colFault
 		case st.kind == kServer:
 			col = colServer
@@ -250,7 +252,7 @@ func (d *drawing) statements(w *bufio.Writer) {
 		rowEnd[row] = x + width
 		y := yLabels + row*14
 		dash := "3,3"
-		if st.kind == kServer || st.cmd.Name == "tear" {
+		if st.kind == kServer || st.cmd.Op == driver.OpTear {
 			dash = "5,2"
 		}
 		fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1" stroke-dasharray="%s" opacity="0.7"/>`,
@@ -267,7 +269,7 @@ func (d *drawing) statements(w *bufio.Writer) {
 // faults marks each /tear on alice's connection lane.
 func (d *drawing) faults(w *bufio.Writer) {
 	for _, e := range d.r.Entries {
-		if st := e.stmt; e.Name == "statement" && st != nil && st.kind == kChat && st.cmd.Name == "tear" {
+		if st := e.stmt; e.Name == "statement" && st != nil && st.kind == kChat && st.cmd.Op == driver.OpTear {
 			d.cross(w, d.x(e.At), yConn+laneHeight/2, colFault, fmtAt(e.At)+" fault: "+st.cmd.Fault.String())
 		}
 	}
@@ -309,10 +311,10 @@ func (d *drawing) messages(w *bufio.Writer) {
 	sends := map[string]sent{}
 	var order []string
 	for _, e := range d.r.Entries {
-		if e.Name == "sent" && e.ledger && e.Event != nil && e.Event.Message != nil {
-			k := key(e.Event.Message)
+		if m, ok := e.message(); ok && e.Name == "sent" && e.ledger {
+			k := key(m)
 			if _, ok := sends[k]; !ok {
-				sends[k] = sent{e.At, e.Who, e.Event.Message.Body}
+				sends[k] = sent{e.At, e.Who, m.Body}
 				order = append(order, k)
 			}
 		}
@@ -320,10 +322,11 @@ func (d *drawing) messages(w *bufio.Writer) {
 	got := map[string]int{}
 	top, bottom := yConn+laneHeight, yBob
 	for _, e := range d.r.Entries {
-		if e.Name != "message" || !e.ledger || e.Event == nil || e.Event.Message == nil {
+		m, ok := e.message()
+		if e.Name != "message" || !e.ledger || !ok {
 			continue
 		}
-		k := key(e.Event.Message)
+		k := key(m)
 		got[k]++
 		s, ok := sends[k]
 		if !ok {

@@ -71,7 +71,7 @@ func TestWriteSVGAndText(t *testing.T) {
 	e2 := at(time.Second)
 	e2.Who, e2.Name, e2.State, e2.Text = "alice", "state", "background", "state background"
 	e3 := at(1500 * time.Millisecond)
-	e3.Who, e3.Name, e3.Text, e3.Event = "bob", "sent", `sent "bob #1 <&>" to alice`, &driver.Event{Name: "sent", Message: m}
+	e3.Who, e3.Name, e3.Text, e3.Event = "bob", "sent", `sent "bob #1 <&>" to alice`, driver.Sent{Message: *m}
 	e4 := at(2 * time.Second)
 	e4.Who, e4.Name, e4.Line, e4.OK, e4.Text = "check", "expect", 7, false, "FAILED expect delivered: alice never got 1 message"
 	res := &scenario.Result{
