@@ -2,8 +2,6 @@ package reconnect
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,6 +84,7 @@ type Config struct {
 type conn interface {
 	Done() <-chan struct{}
 	Err() error
+	JID() string
 	Login() session.Login
 	State() *session.State
 	SendMessage(ctx context.Context, m session.Message) (session.Message, error)
@@ -125,6 +124,7 @@ type Client struct {
 	online   bool
 	queue    []session.Message
 	status   Status
+	started  bool // Run was called
 	running  bool
 	inactive bool
 }
@@ -162,6 +162,9 @@ func New(cfg Config) *Client {
 		connect: connectSession,
 		cmds:    make(chan command),
 		stopped: make(chan struct{}),
+		// Created here, started by Run: an event of a Send before Run
+		// waits for it instead of being lost, and c.d never changes.
+		d: newDispatcher(cfg.OnEvent),
 	}
 	c.inactive = cfg.State.Inactive
 	c.cfg.Session.OnEvent = c.onSessionEvent
@@ -196,20 +199,26 @@ func (c *Client) Queued() int {
 	return len(c.queue)
 }
 
-// Session returns the current session, or nil when offline.
-func (c *Client) Session() *session.Session {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, _ := c.sess.(*session.Session)
-	return s
+// SessionInfo describes the client's live session at one moment. It is a
+// copy: the session itself stays the client's to end.
+type SessionInfo struct {
+	// JID is the full JID bound to the stream.
+	JID string
+	// Login says how the session was established.
+	Login session.Login
+	// State is a copy of its stream-management state.
+	State *session.State
 }
 
-func newID() string {
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("reconnect: crypto/rand failed: " + err.Error())
+// SessionInfo describes the live session; ok is false when there is none.
+func (c *Client) SessionInfo() (info SessionInfo, ok bool) {
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s == nil {
+		return SessionInfo{}, false
 	}
-	return hex.EncodeToString(b[:])
+	return SessionInfo{JID: s.JID(), Login: s.Login(), State: s.State()}, true
 }
 
 // Send sends a chat message to to. Online, it goes straight to the session
@@ -217,7 +226,7 @@ func newID() string {
 // bounded queue and goes out, in order, as soon as a session is up. It
 // returns the message with its id, or ErrQueueFull.
 func (c *Client) Send(ctx context.Context, to, body string) (session.Message, error) {
-	m := session.Message{ID: newID(), To: to, Body: body}
+	m := session.Message{ID: session.NewID(), To: to, Body: body}
 	m.OriginID = m.ID
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
@@ -227,7 +236,8 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 	if online {
 		sent, err := sess.SendMessage(ctx, m)
 		if err == nil {
-			c.emit(Sent{Message: sent})
+			// The session reported it (session.Sent), in order with
+			// its acknowledgement.
 			return sent, nil
 		}
 		c.log.Debug("send failed, queueing", slog.Any("err", err))
@@ -243,11 +253,7 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 	return m, nil
 }
 
-func (c *Client) emit(ev Event) {
-	if c.d != nil {
-		c.d.emit(ev)
-	}
-}
+func (c *Client) emit(ev Event) { c.d.emit(ev) }
 
 // do sends a command to the run loop and waits for its answer.
 func (c *Client) do(cmd command) error {

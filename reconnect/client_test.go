@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -28,6 +29,7 @@ type fakeConn struct {
 	detached bool
 	closed   bool
 	active   []bool
+	onEvent  func(session.Event) // the client's, as a session gets it
 }
 
 func newFakeConn() *fakeConn { return &fakeConn{done: make(chan struct{})} }
@@ -38,6 +40,7 @@ func (f *fakeConn) Err() error {
 	defer f.mu.Unlock()
 	return f.err
 }
+func (f *fakeConn) JID() string           { return "alice@example.org/fake" }
 func (f *fakeConn) Login() session.Login  { return session.Login{Resumed: f.resumed, SM: true} }
 func (f *fakeConn) State() *session.State { return &session.State{} }
 func (f *fakeConn) end(err error) {
@@ -55,6 +58,9 @@ func (f *fakeConn) SendMessage(ctx context.Context, m session.Message) (session.
 		return m, session.ErrClosed
 	}
 	f.sent = append(f.sent, m.Body)
+	if f.onEvent != nil {
+		f.onEvent(session.Sent{Message: m}) // as a session reports it
+	}
 	return m, nil
 }
 func (f *fakeConn) Probe(ctx context.Context, timeout time.Duration) error {
@@ -125,6 +131,7 @@ func (s *server) connect(ctx context.Context, cfg session.Config, st *session.St
 		}
 	}
 	c := newFakeConn()
+	c.onEvent = cfg.OnEvent
 	if s.next != nil {
 		s.next(c)
 	}
@@ -549,5 +556,48 @@ func TestSetActiveKeptAcrossReconnects(t *testing.T) {
 			t.Errorf("new session told active=%v, want inactive", a)
 		}
 		stop()
+	})
+}
+
+// A Send before Run (or racing its start, as `go c.Run(ctx)` then Send does)
+// keeps its Sent event: it is delivered once Run starts, before the
+// message's own progress, and the race detector finds nothing to say.
+func TestSendBeforeRunKeepsItsEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{})
+		m, err := c.Send(context.Background(), "bob@example.org", "early")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := run(t, c)
+		_, err = c.Send(context.Background(), "bob@example.org", "racing Run")
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		stop()
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		var sent []string
+		for _, e := range ev.ev {
+			if s, ok := e.(reconnect.Sent); ok {
+				if len(sent) == 0 && (s.Message.ID != m.ID || !s.Queued) {
+					t.Errorf("first Sent = %+v, want the queued message %s", s, m.ID)
+				}
+				sent = append(sent, s.Message.Body)
+			}
+		}
+		// Queued (before Run), then written by the flush; the second is
+		// queued or written depending on the race with the first login,
+		// and reported at least once.
+		if len(sent) < 3 || sent[0] != "early" {
+			t.Fatalf("Sent events for %v, want early first and every message", sent)
+		}
+		if got := srv.last().sentBodies(); strings.Join(got, ",") != "early,racing Run" {
+			t.Errorf("written %v, want both in order", got)
+		}
 	})
 }

@@ -108,9 +108,13 @@ type (
 // fromSession returns the session event to pass on, or nil for one the
 // client does not report.
 func fromSession(e session.Event) Event {
-	switch e.(type) {
+	switch e := e.(type) {
 	case Received, Duplicate, Acked, Resent, Failed, Warning:
 		return e
+	case session.Sent:
+		// The session reports a message when it takes it, before any
+		// Acked for it: the order the client passes on.
+		return Sent{Message: e.Message}
 	}
 	return nil
 }
@@ -132,11 +136,13 @@ type queued struct {
 	handled chan struct{}
 }
 
+// newDispatcher returns a dispatcher that queues events until start.
 func newDispatcher(fn func(Event)) *dispatcher {
-	d := &dispatcher{fn: fn, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
-	go d.run()
-	return d
+	return &dispatcher{fn: fn, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 }
+
+// start starts delivering, what was queued first. Call it once.
+func (d *dispatcher) start() { go d.run() }
 
 func (d *dispatcher) push(q queued) {
 	d.mu.Lock()
@@ -190,7 +196,7 @@ func (d *dispatcher) run() {
 	}
 }
 
-// close delivers what is queued and stops.
+// close delivers what is queued and stops. start must have been called.
 func (d *dispatcher) close() {
 	select {
 	case <-d.stop:

@@ -54,13 +54,13 @@ type loop struct {
 // with the same State can resume it. Run may be called once.
 func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
-	if c.running || c.d != nil {
+	if c.started {
 		c.mu.Unlock()
 		return errors.New("reconnect: Run called twice")
 	}
-	c.running = true
-	c.d = newDispatcher(c.cfg.OnEvent)
+	c.started, c.running = true, true
 	c.mu.Unlock()
+	c.d.start()
 	defer c.d.close()
 
 	l := &loop{c: c, bo: newBackOff(c.cfg.Backoff, c.randn), st: c.cfg.State}
@@ -200,7 +200,7 @@ func (l *loop) attempted(ctx context.Context, r attemptResult) error {
 			c.mu.Unlock()
 			break
 		}
-		c.emit(Sent{Message: sent})
+		_ = sent // the session reported it (session.Sent)
 	}
 	c.mu.Lock()
 	c.sess, c.online = s, true

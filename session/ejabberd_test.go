@@ -341,7 +341,7 @@ func testExpired(t *testing.T, srv xmppServer, forgetMax bool) {
 		// ejabberd keeps the h of timed-out streams (mod_stream_mgmt's
 		// cache) and answers <failed h/>.
 		t.Fatalf("login = %+v (%v), want <failed h/>", l, l.ResumeFailed)
-	case !forgetMax && unconfirmed == 0 && l.ResumeSkipped == "":
+	case !forgetMax && unconfirmed == 0 && l.ResumeSkipped == session.ResumeNotSkipped:
 		t.Fatalf("login = %+v, want the resumption skipped for max", l)
 	}
 	got := alice2Box.waitFor(t, len(toAlice), 10*time.Second)

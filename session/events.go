@@ -1,8 +1,8 @@
 package session
 
 // Event is something that happened on a session, delivered to Config.OnEvent.
-// The concrete types are Received, Duplicate, Presence, Acked, Resent, Failed and
-// Warning.
+// The concrete types are Received, Duplicate, Presence, Sent, Acked, Resent,
+// Failed and Warning.
 type Event interface{ isEvent() }
 
 // Received is an incoming chat message.
@@ -21,6 +21,13 @@ type Presence struct {
 	From string
 	// Type is empty for available, else "unavailable", "subscribe", …
 	Type string
+}
+
+// Sent reports a message SendMessage took: with stream management it is in
+// the State from now on, and comes before any Acked for it; without, it was
+// written.
+type Sent struct {
+	Message Message
 }
 
 // Ref names an outbound stanza.
@@ -63,6 +70,7 @@ type Warning struct {
 func (Received) isEvent()  {}
 func (Presence) isEvent()  {}
 func (Duplicate) isEvent() {}
+func (Sent) isEvent()      {}
 func (Acked) isEvent()     {}
 func (Resent) isEvent()    {}
 func (Failed) isEvent()    {}
@@ -79,8 +87,7 @@ func refs(in []Stanza) []Ref {
 }
 
 // ResumeSkip says why Connect tried no resumption although there was an
-// earlier stream (see Login.ResumeSkipped and Login.Skip). Its String is the
-// text Login.ResumeSkipped holds.
+// earlier stream (Login.ResumeSkipped).
 type ResumeSkip int
 
 // Why a resumption was skipped.
@@ -93,31 +100,14 @@ const (
 	ResumeSkipExpired
 	// ResumeSkipNoSM: stream management is off for this connection.
 	ResumeSkipNoSM
-	// ResumeSkipOther: a reason this version does not name; see
-	// Login.ResumeSkipped.
-	ResumeSkipOther
 )
 
-var resumeSkipText = [...]string{"", "the server's maximum resumption time has passed", "stream management is off", "other"}
+var resumeSkipText = [...]string{"", "the server's maximum resumption time has passed", "stream management is off"}
 
-// String returns the text Login.ResumeSkipped holds for r.
+// String explains r to a person; "" for ResumeNotSkipped.
 func (r ResumeSkip) String() string {
 	if r >= 0 && int(r) < len(resumeSkipText) {
 		return resumeSkipText[r]
 	}
-	return "other"
-}
-
-// Skip returns why no resumption was tried, as a value to branch on:
-// ResumeNotSkipped when ResumeSkipped is empty.
-func (l Login) Skip() ResumeSkip {
-	switch l.ResumeSkipped {
-	case "":
-		return ResumeNotSkipped
-	case ResumeSkipExpired.String():
-		return ResumeSkipExpired
-	case ResumeSkipNoSM.String():
-		return ResumeSkipNoSM
-	}
-	return ResumeSkipOther
+	return "unknown reason"
 }

@@ -459,7 +459,7 @@ func testHibernationExpired(t *testing.T, forgetMax bool) {
 		// Past max the client still asks when it has unconfirmed stanzas:
 		// <failed h/> says which ones the server has.
 		t.Fatalf("login = %+v (%v), want <failed h/>", l, l.ResumeFailed)
-	case !forgetMax && unconfirmed == 0 && l.ResumeSkipped == "":
+	case !forgetMax && unconfirmed == 0 && l.ResumeSkipped == session.ResumeNotSkipped:
 		t.Fatalf("login = %+v, want the resumption skipped for max", l)
 	}
 	got := alice2Box.waitFor(t, len(toAlice), 10*time.Second)

@@ -99,7 +99,7 @@ func (s *Session) armPipeline() {
 		return
 	}
 	s.early.bind = true
-	s.early.bindID = newID()
+	s.early.bindID = NewID()
 	b := bindRequest(s.early.bindID)
 	if smKnown {
 		s.early.enable = true
@@ -211,9 +211,9 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 		}
 	} else if st.ID != "" {
 		if useSM {
-			s.login.ResumeSkipped = "the server's maximum resumption time has passed"
+			s.login.ResumeSkipped = ResumeSkipExpired
 		} else {
-			s.login.ResumeSkipped = "stream management is off"
+			s.login.ResumeSkipped = ResumeSkipNoSM
 		}
 	}
 	// A fresh stream: whatever the old one left unconfirmed is resent by
@@ -222,7 +222,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	st.SM = useSM
 
 	if !s.early.bind {
-		s.early.bindID = newID()
+		s.early.bindID = NewID()
 		b := bindRequest(s.early.bindID)
 		if useSM && !s.cfg.NoPipelining {
 			// Pipelined: the server enables after it has bound.

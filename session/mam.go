@@ -95,7 +95,7 @@ func bare(j string) string {
 func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (int, error) {
 	total := 0
 	for page := 0; page < mamMaxPages; page++ {
-		qid := newID()
+		qid := NewID()
 		s.mu.Lock()
 		s.mamQuery = qid
 		s.mu.Unlock()

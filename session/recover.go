@@ -73,7 +73,7 @@ func (s *Session) afterLogin(ctx context.Context) error {
 		}
 	}
 	if !s.cfg.NoPresence {
-		if err := s.sendRaw(ctx, "presence", newID(), "", nil, func(id string) []byte {
+		if err := s.sendRaw(ctx, "presence", NewID(), "", nil, func(id string) []byte {
 			return []byte(`<presence id="` + id + `"/>`)
 		}); err != nil {
 			return err
@@ -174,7 +174,7 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 // catchUpAfterLoss fetches from the archive (XEP-0313) what arrived while a
 // stream that could not be resumed was gone, bounded by the login timeout.
 func (s *Session) catchUpAfterLoss(ctx context.Context) error {
-	if replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ""; !replaced || s.cfg.NoArchive {
+	if replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ResumeNotSkipped; !replaced || s.cfg.NoArchive {
 		return nil
 	}
 	s.mu.Lock()

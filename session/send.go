@@ -24,7 +24,7 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 		return m, errors.New("session: message without recipient")
 	}
 	if m.ID == "" {
-		m.ID = newID()
+		m.ID = NewID()
 	}
 	if m.OriginID == "" {
 		m.OriginID = m.ID
@@ -79,6 +79,10 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 			buf = append(raw[:len(raw):len(raw)], smRequest...)
 			s.requestAck()
 		}
+		if m != nil {
+			// Taken: reported now, before any <a/> for it can be.
+			s.emit(Sent{Message: *m})
+		}
 	}
 	sm := s.sm
 	s.mu.Unlock()
@@ -93,6 +97,9 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 	if sm {
 		// Queued: the next session sends it again.
 		return nil
+	}
+	if err == nil && m != nil {
+		s.emit(Sent{Message: *m})
 	}
 	return err
 }
@@ -289,7 +296,7 @@ func (e *iqError) Error() string { return "session: iq error: " + e.condition }
 // iq sends an iq of type typ to to (the server when empty) with the given
 // payload and waits for the reply.
 func (s *Session) iq(ctx context.Context, typ, to, payload string) (*inIQ, error) {
-	id := newID()
+	id := NewID()
 	ch := make(chan *inIQ, 1)
 	s.mu.Lock()
 	s.iqs[id] = ch

@@ -23,7 +23,7 @@ type Login struct {
 	ResumeFailed *ResumeFailedError
 	// ResumeSkipped explains why no resumption was tried although there was
 	// an earlier stream (e.g. its maximum resumption time had passed).
-	ResumeSkipped string
+	ResumeSkipped ResumeSkip
 	// SM reports that stream management is on for this stream.
 	SM bool
 	// CSI reports that the server offers client state indication (XEP-0352).

@@ -290,7 +290,7 @@ func TestMaxSkipsResume(t *testing.T) {
 		if len(f.resumes) != 0 {
 			t.Fatalf("sent %v although max had passed", f.resumes)
 		}
-		if s.Login().ResumeSkipped == "" {
+		if s.Login().ResumeSkipped == session.ResumeNotSkipped {
 			t.Error("Login does not say why resumption was skipped")
 		}
 	})

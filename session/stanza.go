@@ -49,12 +49,12 @@ type Message struct {
 // Delayed reports whether the message carries a XEP-0203 delay.
 func (m Message) Delayed() bool { return !m.Delay.IsZero() }
 
-// newID returns a random stanza id.
-func newID() string {
+// NewID returns a random stanza id (96 bits, hex): what SendMessage uses
+// when a message has none, for callers that need the id before a session
+// exists.
+func NewID() string {
 	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("session: crypto/rand failed: " + err.Error())
-	}
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
 	return hex.EncodeToString(b[:])
 }
 

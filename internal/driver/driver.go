@@ -184,8 +184,8 @@ func (d *Driver) onClient(e reconnect.Event) {
 			d.emit(Resumed{Stamp: now(), Login: e.Login.Duration, Attempt: e.Attempt})
 		} else if rf := e.Login.ResumeFailed; rf != nil {
 			d.emit(Warning{Stamp: now(), Reason: WarnResumeFailed, Err: rf})
-		} else if skip := e.Login.Skip(); skip != session.ResumeNotSkipped {
-			d.emit(Warning{Stamp: now(), Reason: WarnResumeSkipped, Skip: skip, Detail: e.Login.ResumeSkipped})
+		} else if skip := e.Login.ResumeSkipped; skip != session.ResumeNotSkipped {
+			d.emit(Warning{Stamp: now(), Reason: WarnResumeSkipped, Skip: skip, Detail: skip.String()})
 		}
 	case reconnect.Received:
 		d.emit(Received{Stamp: now(), Message: e.Message})
@@ -286,10 +286,10 @@ type Status struct {
 func (d *Driver) Status() Status {
 	st := Status{App: d.app.State(), Client: d.client.Status(), Peer: d.Peer()}
 	st.Queued, st.Unacked = d.Pending()
-	if s := d.client.Session(); s != nil {
-		st.JID = s.JID()
-		st.Resumable = s.State().Resumable(time.Now())
-		st.SM = s.Login().SM
+	if s, ok := d.client.SessionInfo(); ok {
+		st.JID = s.JID
+		st.Resumable = s.State.Resumable(time.Now())
+		st.SM = s.Login.SM
 	}
 	return st
 }

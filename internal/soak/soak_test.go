@@ -547,8 +547,8 @@ func (r *rig) settled() bool {
 		if s.client.Status() != reconnect.Online || s.client.Queued() > 0 {
 			return false
 		}
-		ss := s.client.Session()
-		if ss == nil || ss.State().Pending() > 0 {
+		ss, ok := s.client.SessionInfo()
+		if !ok || ss.State.Pending() > 0 {
 			return false
 		}
 	}
