@@ -31,6 +31,22 @@ func eventIndex[T session.Event](events []session.Event, id string, refs func(T)
 	return -1
 }
 
+// resentBeforeAcked waits until id is acknowledged, ends the session, and
+// checks that its Resent was reported before its Acked.
+func resentBeforeAcked(t *testing.T, s *session.Session, c *collector, id string) {
+	t.Helper()
+	if err := s.WaitAcked(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	s.Abort()
+	ev := c.all()
+	resent := eventIndex(ev, id, func(e session.Resent) []session.Ref { return e.Stanzas })
+	acked := eventIndex(ev, id, func(e session.Acked) []session.Ref { return e.Stanzas })
+	if resent < 0 || acked < 0 || resent > acked {
+		t.Fatalf("Resent at %d, Acked at %d, want Resent first: %#v", resent, acked, ev)
+	}
+}
+
 // An <a/> that answers the resend at once must not be reported before the
 // resend itself: events come from one place, in the order things happened.
 func TestAckRacesResent(t *testing.T) {
@@ -60,16 +76,7 @@ func TestAckRacesResent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.WaitAcked(context.Background(), "m2"); err != nil {
-				t.Fatal(err)
-			}
-			s.Abort()
-			ev := c.all()
-			resent := eventIndex(ev, "m2", func(e session.Resent) []session.Ref { return e.Stanzas })
-			acked := eventIndex(ev, "m2", func(e session.Acked) []session.Ref { return e.Stanzas })
-			if resent < 0 || acked < 0 || resent > acked {
-				t.Fatalf("Resent at %d, Acked at %d, want Resent first: %#v", resent, acked, ev)
-			}
+			resentBeforeAcked(t, s, c, "m2")
 		})
 	}
 }
@@ -86,16 +93,7 @@ func TestAckRacesDelayedResent(t *testing.T) {
 			f.expectSkippingR("presence")
 			f.expectSkippingR("message")
 			f.send(`<a xmlns='urn:xmpp:sm:3' h='2'/>`)
-			if err := s.WaitAcked(context.Background(), "o1"); err != nil {
-				t.Fatal(err)
-			}
-			s.Abort()
-			ev := c.all()
-			resent := eventIndex(ev, "o1", func(e session.Resent) []session.Ref { return e.Stanzas })
-			acked := eventIndex(ev, "o1", func(e session.Acked) []session.Ref { return e.Stanzas })
-			if resent < 0 || acked < 0 || resent > acked {
-				t.Fatalf("Resent at %d, Acked at %d, want Resent first: %#v", resent, acked, ev)
-			}
+			resentBeforeAcked(t, s, c, "o1")
 		})
 	}
 }

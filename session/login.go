@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -287,21 +288,35 @@ func (s *Session) readSM(xs *xmpp.Session) (smElement, error) {
 	r := xs.TokenReader()
 	defer r.Close()
 	d := xml.NewTokenDecoder(r)
+	t, err := nextStart(d, "during stream management negotiation")
+	if err != nil {
+		return smElement{}, err
+	}
+	if t.Name.Space != nsSM {
+		return smElement{}, fmt.Errorf("session: unexpected <%s xmlns=%q/> during stream management negotiation", t.Name.Local, t.Name.Space)
+	}
+	return parseSM(d, t)
+}
+
+// nextStart reads the next element's start during negotiation, skipping
+// the whitespace between elements; anything else (a comment, a processing
+// instruction, text) is an error, where it is found.
+func nextStart(d *xml.Decoder, where string) (xml.StartElement, error) {
 	for {
 		tok, err := d.Token()
 		if err != nil {
-			return smElement{}, err
+			return xml.StartElement{}, err
 		}
 		switch t := tok.(type) {
 		case xml.CharData:
-			continue
-		case xml.StartElement:
-			if t.Name.Space != nsSM {
-				return smElement{}, fmt.Errorf("session: unexpected <%s xmlns=%q/> during stream management negotiation", t.Name.Local, t.Name.Space)
+			if len(bytes.TrimSpace(t)) == 0 {
+				continue
 			}
-			return parseSM(d, t)
+			return xml.StartElement{}, fmt.Errorf("session: unexpected text %s", where)
+		case xml.StartElement:
+			return t, nil
 		default:
-			return smElement{}, fmt.Errorf("session: unexpected %T during stream management negotiation", tok)
+			return xml.StartElement{}, fmt.Errorf("session: unexpected %T %s", tok, where)
 		}
 	}
 }

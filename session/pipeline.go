@@ -73,35 +73,29 @@ func readBind(xs *xmpp.Session, id string) (string, error) {
 	r := xs.TokenReader()
 	defer r.Close()
 	d := xml.NewTokenDecoder(r)
-	for {
-		tok, err := d.Token()
-		if err != nil {
-			return "", err
-		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		if start.Name.Local != "iq" {
-			return "", fmt.Errorf("session: unexpected <%s/> while binding a resource", start.Name.Local)
-		}
-		var iq inIQ
-		if err := d.DecodeElement(&iq, &start); err != nil {
-			return "", err
-		}
-		if iq.ID != id {
-			return "", fmt.Errorf("session: unexpected iq %q while binding a resource", iq.ID)
-		}
-		if iq.Type == "error" {
-			return "", fmt.Errorf("session: the server refused to bind a resource: %s", iq.stanzaError())
-		}
-		if p := iq.payload(); p != nil {
-			for _, c := range p.Nodes {
-				if c.XMLName.Local == "jid" {
-					return c.Text, nil
-				}
+	start, err := nextStart(d, "while binding a resource")
+	if err != nil {
+		return "", err
+	}
+	if start.Name.Local != "iq" {
+		return "", fmt.Errorf("session: unexpected <%s/> while binding a resource", start.Name.Local)
+	}
+	var iq inIQ
+	if err := d.DecodeElement(&iq, &start); err != nil {
+		return "", err
+	}
+	if iq.ID != id {
+		return "", fmt.Errorf("session: unexpected iq %q while binding a resource", iq.ID)
+	}
+	if iq.Type == "error" {
+		return "", fmt.Errorf("session: the server refused to bind a resource: %s", iq.stanzaError())
+	}
+	if p := iq.payload(); p != nil {
+		for _, c := range p.Nodes {
+			if c.XMLName.Local == "jid" {
+				return c.Text, nil
 			}
 		}
-		return "", fmt.Errorf("session: bind result without a JID")
 	}
+	return "", fmt.Errorf("session: bind result without a JID")
 }

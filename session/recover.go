@@ -108,11 +108,6 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 	}
 	defer s.unlockQueue()
 	s.mu.Lock()
-	if s.err != nil {
-		err := s.err
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	}
 	orphans := s.st.Orphans
 	s.st.Orphans = nil
 	from := s.jid.Bare().String()

@@ -40,17 +40,23 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 // lockQueue takes the stanza lock, which orders stanzas: one holds it from
 // the moment its stanza joins the unacked queue until it is written, so that
 // queue order is wire order. It is a channel so that waiting for it respects
-// ctx.
+// ctx. It fails with ErrClosed once the session has ended: a stanza taken
+// after that would stay in the State for the next session, but callers
+// should learn that this one is gone.
 func (s *Session) lockQueue(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	select {
 	case s.qmu <- struct{}{}:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if err := s.Err(); err != nil {
+		<-s.qmu
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return nil
 }
 
 func (s *Session) unlockQueue() { <-s.qmu }
@@ -67,11 +73,6 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 	}
 	defer s.unlockQueue()
 	s.mu.Lock()
-	if s.err != nil {
-		err := s.err
-		s.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrClosed, err)
-	}
 	buf := raw
 	if s.sm {
 		s.st.Unacked = append(s.st.Unacked, Stanza{Kind: kind, ID: id, To: to, Sent: s.cfg.now(), Raw: raw, Message: m})

@@ -55,33 +55,27 @@ func (s *Session) negotiateTLS(ctx context.Context, xs *xmpp.Session, cfg *tls.C
 	r := xs.TokenReader()
 	defer r.Close()
 	d := xml.NewTokenDecoder(r)
-	for {
-		tok, err := d.Token()
-		if err != nil {
+	start, err := nextStart(d, "during STARTTLS")
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Skip(); err != nil {
+		return nil, err
+	}
+	switch {
+	case start.Name.Space != nsStartTLS:
+		return nil, &TLSError{Reason: fmt.Sprintf("the server answered STARTTLS with an unexpected <%s/>", start.Name.Local)}
+	case start.Name.Local == "proceed":
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, err
 		}
-		start, ok := tok.(xml.StartElement)
-		if !ok {
-			continue
-		}
-		if err := d.Skip(); err != nil {
-			return nil, err
-		}
-		switch {
-		case start.Name.Space != nsStartTLS:
-			return nil, &TLSError{Reason: fmt.Sprintf("the server answered STARTTLS with an unexpected <%s/>", start.Name.Local)}
-		case start.Name.Local == "proceed":
-			tc := tls.Client(conn, cfg)
-			if err := tc.HandshakeContext(ctx); err != nil {
-				return nil, err
-			}
-			s.pipe = &pipeConn{Conn: tc}
-			return s.pipe, nil
-		case start.Name.Local == "failure":
-			return nil, &TLSError{Reason: "the server refused STARTTLS"}
-		default:
-			return nil, &TLSError{Reason: fmt.Sprintf("the server answered STARTTLS with <%s/>", start.Name.Local)}
-		}
+		s.pipe = &pipeConn{Conn: tc}
+		return s.pipe, nil
+	case start.Name.Local == "failure":
+		return nil, &TLSError{Reason: "the server refused STARTTLS"}
+	default:
+		return nil, &TLSError{Reason: fmt.Sprintf("the server answered STARTTLS with <%s/>", start.Name.Local)}
 	}
 }
 
