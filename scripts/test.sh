@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every check and test: gofmt, go vet, the whole test suite with the race
+# Runs every check and test: gofmt, go vet, a build for macOS, Windows and
+# linux/arm64 (the tests themselves are Linux's), the whole test suite with the race
 # detector (integration tests start real Prosody servers), and a short run of
 # every fuzz target. With CI=true, integration tests never skip.
 set -euo pipefail
@@ -16,6 +17,14 @@ fi
 
 echo "== go vet"
 go vet ./...
+
+echo "== cross-compile (macOS, Windows, linux/arm64)"
+for target in darwin/amd64 darwin/arm64 windows/amd64 linux/arm64; do
+	GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./... || {
+		echo "cross-compile: the module does not build for $target" >&2
+		exit 1
+	}
+done
 
 echo "== go test -race"
 go test -race -count=1 -timeout 12m ./...
