@@ -287,3 +287,35 @@ func TestAnswerCountsOnlyHandled(t *testing.T) {
 		t.Fatalf("h = %s, want 1 (the message, not yet the ping)", a.attr("h"))
 	}
 }
+
+// Clients reuse plain ids: three different messages with the same id are
+// three messages. The same message twice (same origin-id) is one.
+func TestDeduplicationKeepsDistinctMessages(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	connect(t, f, c, nil)
+	f.expect("presence")
+	f.expect("r")
+	for _, body := range []string{"one", "two", "three"} {
+		f.send(`<message from='bob@example.org/x' type='chat' id='1'><body>` + body + `</body></message>`)
+	}
+	for range 2 {
+		f.send(`<message from='bob@example.org/x' type='chat' id='x'><body>same</body><origin-id xmlns='urn:xmpp:sid:0' id='o-1'/></message>`)
+	}
+	f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+	if h := f.expectSkippingR("a").attr("h"); h != "5" {
+		t.Fatalf("h = %s, want 5: every stanza counted", h)
+	}
+	var received, dup []string
+	for _, e := range c.all() {
+		switch e := e.(type) {
+		case session.Received:
+			received = append(received, e.Message.Body)
+		case session.Duplicate:
+			dup = append(dup, e.Message.Body)
+		}
+	}
+	if strings.Join(received, ",") != "one,two,three,same" || strings.Join(dup, ",") != "same" {
+		t.Fatalf("received %v, duplicates %v", received, dup)
+	}
+}

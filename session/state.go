@@ -88,18 +88,23 @@ type State struct {
 const SeenCap = 1024
 
 // seenKey identifies an incoming message for de-duplication: the sender's
-// bare JID with the sender's XEP-0359 origin-id, or else the stanza id, which
-// servers keep when they redeliver. Messages with neither are never
-// considered duplicates.
+// bare JID with the sender's XEP-0359 origin-id, which is unique by
+// definition; or else with the stanza id and the body, since clients reuse
+// plain ids (a "1" per session, say) and distinct messages must never be
+// taken for one: the rare true duplicate with a reused id and the same body
+// is the price. Servers keep both when they redeliver. Messages with no id
+// at all are never considered duplicates.
 func seenKey(m *Message) (uint64, bool) {
-	id := m.OriginID
-	if id == "" {
-		id = m.ID
-	}
-	if id == "" {
+	var key string
+	switch {
+	case m.OriginID != "":
+		key = bare(m.From) + "\x00o\x00" + m.OriginID
+	case m.ID != "":
+		key = bare(m.From) + "\x00i\x00" + m.ID + "\x00" + m.Body
+	default:
 		return 0, false
 	}
-	h := sha256.Sum256([]byte(bare(m.From) + "\x00" + id))
+	h := sha256.Sum256([]byte(key))
 	return binary.BigEndian.Uint64(h[:8]), true
 }
 
