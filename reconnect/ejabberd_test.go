@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/ejabberd"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
@@ -153,7 +154,7 @@ func presenceAcked(l *ledger, t0 time.Time) bool {
 
 func TestEjabberdSuspend(t *testing.T) {
 	begin := time.Now()
-	servers := ejabberd.StartAllT(t,
+	servers := integration.StartEjabberds(t,
 		ejabberd.Options{},
 		ejabberd.Options{Hibernation: time.Second},
 	)

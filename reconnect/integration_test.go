@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/faultproxy"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
@@ -137,7 +138,7 @@ type rig struct {
 
 func newRig(t *testing.T, o rigOpts) *rig {
 	t.Helper()
-	srv := prosody.StartT(t, prosody.Options{
+	srv := integration.StartProsody(t, prosody.Options{
 		Accounts:    map[string]string{"alice": pw, "bob": pw},
 		Hibernation: o.hibernation,
 		DisableSM:   o.noSM,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/ejabberd"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/session"
 )
@@ -86,7 +87,7 @@ func newAccounts(t *testing.T, srv xmppServer, names ...string) []string {
 
 func TestEjabberd(t *testing.T) {
 	begin := time.Now()
-	servers := ejabberd.StartAllT(t,
+	servers := integration.StartEjabberds(t,
 		ejabberd.Options{},
 		ejabberd.Options{Hibernation: 2 * time.Second},
 	)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/session"
 )
@@ -24,7 +25,7 @@ func startServer(t *testing.T, opts prosody.Options) *prosody.Server {
 	if opts.Accounts == nil {
 		opts.Accounts = map[string]string{"alice": testPassword, "bob": testPassword}
 	}
-	return prosody.StartT(t, opts)
+	return integration.StartProsody(t, opts)
 }
 
 // inbox records the chat messages a session receives, by body.

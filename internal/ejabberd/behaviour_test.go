@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/ejabberd"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 )
 
@@ -254,13 +255,17 @@ func TestDifferencesFromProsody(t *testing.T) {
 		want  expect
 	}{
 		"ejabberd": {
-			start: func(t *testing.T) server { return ejabberd.StartT(t, ejabberd.Options{Hibernation: hibernation}) },
+			start: func(t *testing.T) server {
+				return integration.StartEjabberd(t, ejabberd.Options{Hibernation: hibernation})
+			},
 			want: expect{honoursClientMax: true, heldPresenceText: "Client Inactive", conflictOnResume: true,
 				expiredText: "Previous session timed out", expiryDelays: 1, shutdownError: true},
 		},
 		"prosody": {
-			start: func(t *testing.T) server { return prosody.StartT(t, prosody.Options{Hibernation: hibernation}) },
-			want:  expect{expiryDelays: 2, failedHAfterStart: true},
+			start: func(t *testing.T) server {
+				return integration.StartProsody(t, prosody.Options{Hibernation: hibernation})
+			},
+			want: expect{expiryDelays: 2, failedHAfterStart: true},
 		},
 	}
 	for name, tc := range servers {

@@ -2,14 +2,16 @@
 // integration tests: Debian's ejabberd 23.01 (`apt-get install -y ejabberd`,
 // which scripts/setup.sh does), the second real server beside package
 // prosody, with the same API: Options{Domain, Accounts, Hibernation, MAM,
-// DisableOffline, Dir, LogLevel}, Start, StartT, and Server's Addr, Domain,
-// CAFile, CertPool, Hibernation, PID, Register, RegisterMany, Restart, Stop,
-// LogTail, Dir and ConfigFile. It adds Options.ResendOnTimeout, StartAllT
-// (several servers booted concurrently), BootTime, APIAddr and Call (any
-// ejabberd API command). There is no external mode.
+// DisableOffline, Dir, LogLevel}, Start, and Server's Addr, Domain, CAFile,
+// CertPool, Hibernation, PID, Register, RegisterMany, Restart, Stop,
+// LogTail, Dir and ConfigFile. It adds Options.ResendOnTimeout, BootTime,
+// APIAddr and Call (any ejabberd API command). There is no attached mode.
+// Tests start it through internal/integration (StartEjabberd,
+// StartEjabberds, and the ejabberd harness of Each).
 //
-// It is test and tooling infrastructure: library packages of this module must
-// not import it.
+// It is test-only: the xmppbg binary does not ship it, and only _test.go
+// files and other test-only packages import it (internal/tiers_test.go
+// enforces that).
 //
 // # How it runs
 //
@@ -74,7 +76,8 @@
 // and Prosody 0.12.3 (package prosody's). TestDifferencesFromProsody checks
 // most of them on both servers side by side; the others were seen on the
 // wire in exploratory runs and in the session and reconnect integration
-// tests, which run against both servers.
+// suites, which run against both servers; integration.Caps names those the
+// suites check.
 //
 //   - SASL: ejabberd offers PLAIN, SCRAM-SHA-1-PLUS, SCRAM-SHA-1 and
 //     X-OAUTH2; the session package logs in with SCRAM-SHA-1 on both. After
@@ -129,9 +132,9 @@
 //     Seen in the reconnect tests under -race (a message sent 1 ms after the
 //     peer's presence, get_offline_count 1 at the end); the tests wait until
 //     the server has acknowledged a fresh session's presence before writing
-//     to it.
+//     to it (integration.Caps.OfflineRace).
 //   - A connection torn by RST in the middle of traffic is resumed at the
 //     first attempt on ejabberd; Prosody 0.12.3 sometimes fails the resumed
-//     stream with not-well-formed and needs a fresh login (see
-//     session/integration_test.go).
+//     stream with not-well-formed and needs a fresh login
+//     (integration.Caps.ReusesParser).
 package ejabberd
