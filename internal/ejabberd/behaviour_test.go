@@ -268,6 +268,20 @@ func TestDifferencesFromProsody(t *testing.T) {
 			want: expect{expiryDelays: 2, failedHAfterStart: true},
 		},
 	}
+	// The integration suites rely on integration.Caps for these
+	// differences: the harnesses must say what is observed here.
+	for _, h := range integration.Harnesses() {
+		name, _, _ := strings.Cut(h.Name, "-")
+		tc, ok := servers[name]
+		if !ok {
+			t.Errorf("no expectations for the %s harness", h.Name)
+			continue
+		}
+		if (h.Caps.ShutdownError == "system-shutdown") != tc.want.shutdownError || h.Caps.FailedHAfterSIGTERM != tc.want.failedHAfterStart {
+			t.Errorf("%s: Caps %+v disagree with the observed shutdownError %v, failedHAfterStart %v",
+				h.Name, h.Caps, tc.want.shutdownError, tc.want.failedHAfterStart)
+		}
+	}
 	for name, tc := range servers {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
