@@ -2,9 +2,9 @@
 // integration tests: Debian's ejabberd 23.01 (`apt-get install -y ejabberd`,
 // which scripts/setup.sh does), the second real server beside package
 // prosody, with the same API: Options{Domain, Accounts, Hibernation, MAM,
-// DisableOffline, Dir, LogLevel}, Start, and Server's Addr, Domain, CAFile,
-// CertPool, Hibernation, PID, Register, RegisterMany, Restart, Stop,
-// LogTail, Dir and ConfigFile. It adds Options.ResendOnTimeout, BootTime,
+// DisableOffline, DisableSM, Dir, LogLevel}, Start, and Server's Addr,
+// Domain, CAFile, CertPool, Hibernation, PID, Register, RegisterMany,
+// Restart, Stop, LogTail, Dir and ConfigFile. It adds Options.ResendOnTimeout, BootTime,
 // APIAddr and Call (any ejabberd API command). There is no attached mode.
 // Tests start it through internal/integration (StartEjabberd,
 // StartEjabberds, and the ejabberd harness of Each).
@@ -42,8 +42,8 @@
 // Register creates accounts (register, then change_password if the user
 // exists): ejabberdctl cannot reach a node that is not distributed. No s2s
 // (no listener, s2s_access: none), no BOSH, WebSocket or web admin, no
-// shaper, no mod_fail2ban. mod_stream_mgmt has resume_timeout and
-// max_resume_timeout set to Options.Hibernation (default 300 s, ejabberd's)
+// shaper, no mod_fail2ban. mod_stream_mgmt (left out with DisableSM) has
+// resume_timeout and max_resume_timeout set to Options.Hibernation (default 300 s, ejabberd's)
 // and resend_on_timeout to Options.ResendOnTimeout (default if_offline;
 // Debian's /etc/ejabberd/ejabberd.yml also sets if_offline, ejabberd's own
 // default is false). Also loaded: mod_offline (unless DisableOffline),

@@ -82,6 +82,9 @@ type Options struct {
 	// DisableOffline leaves mod_offline out (offline storage is on by
 	// default).
 	DisableOffline bool
+	// DisableSM leaves mod_stream_mgmt out: a server without XEP-0198
+	// stream management.
+	DisableSM bool
 	// Dir holds config, certificate, Mnesia spool and logs. Default: a new
 	// temp dir, removed by Stop. A given Dir is created if needed and never
 	// removed.
@@ -149,6 +152,7 @@ type configParams struct {
 	ResendOnTimeout string
 	MAM             bool
 	Offline         bool
+	StreamMgmt      bool
 }
 
 // testdataParams are the parameters testdata/ejabberd/ejabberd.yml is
@@ -163,6 +167,7 @@ var testdataParams = configParams{
 	Hibernation:     int(DefaultHibernation / time.Second),
 	ResendOnTimeout: DefaultResendOnTimeout,
 	Offline:         true,
+	StreamMgmt:      true,
 }
 
 func renderConfig(p configParams) ([]byte, error) {
@@ -277,6 +282,7 @@ func newLocal(opts Options) (*Server, error) {
 		ResendOnTimeout: resend,
 		MAM:             opts.MAM,
 		Offline:         !opts.DisableOffline,
+		StreamMgmt:      !opts.DisableSM,
 	}
 
 	// Inherited Erlang and ejabberd variables (ERL_FLAGS, ERL_AFLAGS,

@@ -18,8 +18,7 @@
 // given [Options] and stopped at the end of the subtest. Where the servers
 // really differ, the test asks [Server.Caps] rather than the server's name;
 // a harness that cannot honour an option (ejabberd has no direct TLS port
-// here, nor a way to turn stream management off) is left out of that test,
-// and Each logs why. Adding a server costs one harness in harness.go, not a
+// here) is left out of that test, and Each logs why. Adding a server costs one harness in harness.go, not a
 // copy of the suites.
 //
 // # Missing servers

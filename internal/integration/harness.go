@@ -227,6 +227,7 @@ var ejabberdHarness = Harness{
 		ShutdownError:    "system-shutdown",
 		OfflineRace:      true,
 		ExpiredToOffline: true,
+		NoSM:             true,
 	},
 	start: func(t *testing.T, o Options) Server {
 		t.Helper()
@@ -235,6 +236,7 @@ var ejabberdHarness = Harness{
 			Hibernation:    o.Hibernation,
 			MAM:            o.MAM,
 			DisableOffline: o.DisableOffline,
+			DisableSM:      o.DisableSM,
 		})}
 	},
 }
