@@ -43,8 +43,9 @@
 // exists): ejabberdctl cannot reach a node that is not distributed. No s2s
 // (no listener, s2s_access: none), no BOSH, WebSocket or web admin, no
 // shaper, no mod_fail2ban. mod_stream_mgmt (left out with DisableSM) has
-// resume_timeout and max_resume_timeout set to Options.Hibernation (default 300 s, ejabberd's)
-// and resend_on_timeout to Options.ResendOnTimeout (default if_offline;
+// resume_timeout and max_resume_timeout set to Options.Hibernation
+// (default 300 s, ejabberd's) and resend_on_timeout to
+// Options.ResendOnTimeout (default if_offline;
 // Debian's /etc/ejabberd/ejabberd.yml also sets if_offline, ejabberd's own
 // default is false). Also loaded: mod_offline (unless DisableOffline),
 // mod_mam (if MAM; mnesia, every message), mod_ping, mod_client_state (CSI),
