@@ -2,9 +2,9 @@
 // integration tests: Debian's ejabberd 23.01 (`apt-get install -y ejabberd`,
 // which scripts/setup.sh does), the second real server beside package
 // prosody, with the same API: Options{Domain, Accounts, Hibernation, MAM,
-// DisableOffline, DisableSM, Dir, LogLevel}, Start, and Server's Addr,
-// Domain, CAFile, CertPool, Hibernation, PID, Register, RegisterMany,
-// Restart, Stop, LogTail, Dir and ConfigFile. It adds Options.ResendOnTimeout, BootTime,
+// DisableOffline, DisableSM, DirectTLSPort, Dir, LogLevel}, Start, and
+// Server's Addr, DirectTLSAddr, Domain, CAFile, CertPool, Hibernation, PID,
+// Register, RegisterMany, Restart, Stop, LogTail, Dir and ConfigFile. It adds Options.ResendOnTimeout, BootTime,
 // APIAddr and Call (any ejabberd API command). There is no attached mode.
 // Tests start it through internal/integration (StartEjabberd,
 // StartEjabberds, and the ejabberd harness of Each).
@@ -37,7 +37,8 @@
 // the embedded ejabberd.yml.tmpl; testdata/ejabberd/ejabberd.yml is it with
 // the defaults), certs/ (a self-signed certificate from prosody.WriteCert),
 // spool/ (Mnesia), logs/ejabberd.log and console.log. The server listens on
-// 127.0.0.1 only, on two free ports: c2s with starttls_required, and
+// 127.0.0.1 only, on two free ports (three with DirectTLSPort, for a c2s
+// listener with tls: true): c2s with starttls_required, and
 // mod_http_api, which only loopback callers may use and through which
 // Register creates accounts (register, then change_password if the user
 // exists): ejabberdctl cannot reach a node that is not distributed. No s2s

@@ -17,8 +17,9 @@
 // (prosody-0.12, ejabberd-23.01), on a server of its own started with the
 // given [Options] and stopped at the end of the subtest. Where the servers
 // really differ, the test asks [Server.Caps] rather than the server's name;
-// a harness that cannot honour an option (ejabberd has no direct TLS port
-// here) is left out of that test, and Each logs why. Adding a server costs one harness in harness.go, not a
+// a harness that cannot honour an option (Options.DirectTLSPort or
+// DisableSM without Caps.DirectTLS or Caps.NoSM) is left out of that test,
+// and Each logs why. Adding a server costs one harness in harness.go, not a
 // copy of the suites.
 //
 // # Missing servers

@@ -227,6 +227,7 @@ var ejabberdHarness = Harness{
 		ShutdownError:    "system-shutdown",
 		OfflineRace:      true,
 		ExpiredToOffline: true,
+		DirectTLS:        true,
 		NoSM:             true,
 	},
 	start: func(t *testing.T, o Options) Server {
@@ -237,15 +238,15 @@ var ejabberdHarness = Harness{
 			MAM:            o.MAM,
 			DisableOffline: o.DisableOffline,
 			DisableSM:      o.DisableSM,
+			DirectTLSPort:  o.DirectTLSPort,
 		})}
 	},
 }
 
 type ejabberdServer struct{ *ejabberd.Server }
 
-func (ejabberdServer) Name() string          { return ejabberdHarness.Name }
-func (ejabberdServer) Caps() Caps            { return ejabberdHarness.Caps }
-func (ejabberdServer) DirectTLSAddr() string { return "" }
+func (ejabberdServer) Name() string { return ejabberdHarness.Name }
+func (ejabberdServer) Caps() Caps   { return ejabberdHarness.Caps }
 
 func (s ejabberdServer) OfflineCount(ctx context.Context, user string) (int, error) {
 	raw, err := s.Call(ctx, "get_offline_count", map[string]string{"user": user, "server": s.Domain()})
