@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -72,6 +73,14 @@ type Caps struct {
 	// the sender's process). Tests wait until the server has acknowledged
 	// the presence before writing to such a session.
 	OfflineRace bool
+	// ResumeHandoverRace: a message routed to the user while the server
+	// hands a resumed stream over to its new connection can miss both and
+	// land in offline storage, delivered only at the next fresh login, not
+	// in the resumed stream (ejabberd 23.01: the old session is gone from
+	// the routing table before the new one is in it; seen about once in 30
+	// runs of the session suite's RST test under load, for a message sent
+	// to the full JID during the resumption).
+	ResumeHandoverRace bool
 	// ExpiredToOffline: when a stream's resumption time passes, its
 	// unacknowledged messages go to offline storage and come after the
 	// next initial presence (Prosody; ejabberd with resend_on_timeout:
@@ -224,11 +233,12 @@ func (prosodyServer) OfflineCount(context.Context, string) (int, error) {
 var ejabberdHarness = Harness{
 	Name: "ejabberd-23.01",
 	Caps: Caps{
-		ShutdownError:    "system-shutdown",
-		OfflineRace:      true,
-		ExpiredToOffline: true,
-		DirectTLS:        true,
-		NoSM:             true,
+		ShutdownError:      "system-shutdown",
+		OfflineRace:        true,
+		ResumeHandoverRace: true,
+		ExpiredToOffline:   true,
+		DirectTLS:          true,
+		NoSM:               true,
 	},
 	start: func(t *testing.T, o Options) Server {
 		t.Helper()
@@ -253,9 +263,9 @@ func (s ejabberdServer) OfflineCount(ctx context.Context, user string) (int, err
 	if err != nil {
 		return 0, err
 	}
-	var n int
-	if _, err := fmt.Sscan(string(raw), &n); err != nil {
+	var v struct{ Value int }
+	if err := json.Unmarshal(raw, &v); err != nil {
 		return 0, fmt.Errorf("get_offline_count: %q: %w", raw, err)
 	}
-	return n, nil
+	return v.Value, nil
 }
