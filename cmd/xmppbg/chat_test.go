@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xmppbg/xmppbg/internal/driver"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
@@ -404,7 +405,7 @@ func TestChatProsody(t *testing.T) {
 		accounts["a-"+u] = pw
 		accounts["b-"+u] = pw
 	}
-	srv := prosody.StartT(t, prosody.Options{Accounts: accounts})
+	srv := integration.StartProsody(t, prosody.Options{Accounts: accounts})
 	env := map[string]string{envPassword: pw}
 	jid := func(user string) string { return user + "@" + srv.Domain() }
 	common := func(user string, args ...string) []string {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/session"
 )
@@ -113,7 +114,7 @@ func (p *chatProcess) received() []string {
 // arrives exactly once.
 func TestProcessDeathWhileSuspended(t *testing.T) {
 	const pw = "process death password"
-	srv := prosody.StartT(t, prosody.Options{Accounts: map[string]string{"alice": pw, "bob": pw}})
+	srv := integration.StartProsody(t, prosody.Options{Accounts: map[string]string{"alice": pw, "bob": pw}})
 	gocmd, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command to build the binary with")

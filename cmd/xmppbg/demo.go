@@ -84,8 +84,7 @@ then {"event":"summary",...}. --svg FILE also draws the timeline as an SVG
 picture.
 
 The demo always runs its own server, on a free port of 127.0.0.1 (as
-internal/prosody does for the tests; with XMPPBG_TEST_SERVER set, it uses
-that server instead, which cannot be restarted): --jid, --addr, --ca-file,
+internal/prosody does for the tests): --jid, --addr, --ca-file,
 --password-file and --insecure-skip-verify do not apply. It needs the prosody
 binary: sudo apt-get install prosody, or scripts/setup.sh.
 
@@ -164,10 +163,8 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 	if err != nil {
 		return err
 	}
-	if os.Getenv(prosody.EnvServer) == "" {
-		if _, err := exec.LookPath("prosody"); err != nil {
-			return &cliError{msg: installProsodyHelp, err: err}
-		}
+	if _, err := exec.LookPath("prosody"); err != nil {
+		return &cliError{msg: installProsodyHelp, err: err}
 	}
 
 	accounts := map[string]string{"alice": demoPassword(), "bob": demoPassword()}
@@ -186,9 +183,6 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 		}
 	}
 	defer stopServer()
-	if srv.External() {
-		o.Warn(fmt.Sprintf("using the external server %s from %s: it cannot be restarted", srv.Addr(), prosody.EnvServer))
-	}
 	o.Status("server", fmt.Sprintf("started a local Prosody on %s (pid %d, hibernation %v); playing %s", srv.Addr(), srv.PID(), srv.Hibernation(), s.Name),
 		F("action", "started"), F("addr", srv.Addr()), F("pid", pid), F("domain", srv.Domain()), F("hibernation_s", srv.Hibernation().Seconds()), F("scenario", s.Name))
 
@@ -204,9 +198,7 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 	if opts.Logs {
 		env.Logger = opts.logger()
 	}
-	if !srv.External() {
-		env.Server = srv
-	}
+	env.Server = srv
 	res, runErr := scenario.Run(ctx, env, s)
 	var svgErr error
 	if res != nil && opts.SVG != "" {

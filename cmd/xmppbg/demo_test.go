@@ -15,15 +15,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xmppbg/xmppbg/internal/prosody"
+	"github.com/xmppbg/xmppbg/internal/integration"
 )
 
 // needProsody skips the test when the prosody binary is missing, except
 // under CI=true where it fails it (integration tests never skip under CI).
 func needProsody(t *testing.T) {
 	t.Helper()
-	if os.Getenv(prosody.EnvServer) != "" {
-		t.Skip("the demo tests need a local prosody: " + prosody.EnvServer + " is set")
+	if os.Getenv(integration.EnvServer) != "" {
+		t.Skip("the demo tests need a local prosody: " + integration.EnvServer + " is set")
 	}
 	if _, err := exec.LookPath("prosody"); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -188,8 +188,8 @@ func TestDemoFlags(t *testing.T) {
 // The prosody binary missing: a clear error that says how to install it.
 // Not parallel: it empties PATH.
 func TestDemoNoProsody(t *testing.T) {
-	if os.Getenv(prosody.EnvServer) != "" {
-		t.Skip(prosody.EnvServer + " is set")
+	if os.Getenv(integration.EnvServer) != "" {
+		t.Skip(integration.EnvServer + " is set")
 	}
 	t.Setenv("PATH", t.TempDir())
 	r := runXmppbg(t.Context(), nil, "demo")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 )
 
@@ -15,7 +16,7 @@ import (
 // prosody binary, except under CI=true).
 func TestIntegration(t *testing.T) {
 	const pw = "correct horse battery staple"
-	srv := prosody.StartT(t, prosody.Options{Accounts: map[string]string{"alice": pw, "bob": pw, "carol": pw}})
+	srv := integration.StartProsody(t, prosody.Options{Accounts: map[string]string{"alice": pw, "bob": pw, "carol": pw}})
 	alice := "alice@" + srv.Domain()
 	bob := "bob@" + srv.Domain()
 	carol := "carol@" + srv.Domain()

@@ -70,7 +70,7 @@ func randomPassword() string {
 
 func runServer(ctx context.Context, opts *serverOptions) error {
 	o := opts.g.Output()
-	if _, err := exec.LookPath("prosody"); err != nil && os.Getenv(prosody.EnvServer) == "" {
+	if _, err := exec.LookPath("prosody"); err != nil {
 		return errNoProsody
 	}
 	accounts := map[string]string{"alice": randomPassword(), "bob": randomPassword()}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 )
 
@@ -139,7 +140,7 @@ func TestCompletion(t *testing.T) {
 // "xmppbg server" runs a real Prosody, prints how to connect, and leaves
 // nothing behind.
 func TestServerCommand(t *testing.T) {
-	prosody.StartT(t, prosody.Options{}) // skips (or fails under CI) without prosody
+	integration.StartProsody(t, prosody.Options{}) // skips (or fails under CI) without prosody
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out bytes.Buffer

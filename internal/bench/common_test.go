@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/session"
 )
@@ -28,7 +29,7 @@ var quiet = slog.New(slog.DiscardHandler)
 func startServer(tb testing.TB, opts prosody.Options, users ...string) *prosody.Server {
 	tb.Helper()
 	raiseNoFile(tb)
-	srv := prosody.StartT(tb, opts)
+	srv := integration.StartProsody(tb, opts)
 	if len(users) > 0 {
 		acc := make(map[string]string, len(users))
 		for _, u := range users {

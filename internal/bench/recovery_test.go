@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/bench"
-	"github.com/xmppbg/xmppbg/internal/faultproxy"
 	"github.com/xmppbg/xmppbg/internal/prosody"
+	"github.com/xmppbg/xmppbg/internal/toxic"
 	"github.com/xmppbg/xmppbg/session"
 )
 
@@ -65,7 +65,7 @@ func startRecoveryRig(tb testing.TB, latency time.Duration) *recoveryRig {
 }
 
 func proxy(tb testing.TB, upstream string, latency time.Duration) string {
-	p, err := faultproxy.Start(upstream)
+	p, err := toxic.Start(upstream)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/ejabberd"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 )
 
@@ -254,14 +255,32 @@ func TestDifferencesFromProsody(t *testing.T) {
 		want  expect
 	}{
 		"ejabberd": {
-			start: func(t *testing.T) server { return ejabberd.StartT(t, ejabberd.Options{Hibernation: hibernation}) },
+			start: func(t *testing.T) server {
+				return integration.StartEjabberd(t, ejabberd.Options{Hibernation: hibernation})
+			},
 			want: expect{honoursClientMax: true, heldPresenceText: "Client Inactive", conflictOnResume: true,
 				expiredText: "Previous session timed out", expiryDelays: 1, shutdownError: true},
 		},
 		"prosody": {
-			start: func(t *testing.T) server { return prosody.StartT(t, prosody.Options{Hibernation: hibernation}) },
-			want:  expect{expiryDelays: 2, failedHAfterStart: true},
+			start: func(t *testing.T) server {
+				return integration.StartProsody(t, prosody.Options{Hibernation: hibernation})
+			},
+			want: expect{expiryDelays: 2, failedHAfterStart: true},
 		},
+	}
+	// The integration suites rely on integration.Caps for these
+	// differences: the harnesses must say what is observed here.
+	for _, h := range integration.Harnesses() {
+		name, _, _ := strings.Cut(h.Name, "-")
+		tc, ok := servers[name]
+		if !ok {
+			t.Errorf("no expectations for the %s harness", h.Name)
+			continue
+		}
+		if (h.Caps.ShutdownError == "system-shutdown") != tc.want.shutdownError || h.Caps.FailedHAfterSIGTERM != tc.want.failedHAfterStart {
+			t.Errorf("%s: Caps %+v disagree with the observed shutdownError %v, failedHAfterStart %v",
+				h.Name, h.Caps, tc.want.shutdownError, tc.want.failedHAfterStart)
+		}
 	}
 	for name, tc := range servers {
 		t.Run(name, func(t *testing.T) {

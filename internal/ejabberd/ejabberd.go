@@ -82,6 +82,12 @@ type Options struct {
 	// DisableOffline leaves mod_offline out (offline storage is on by
 	// default).
 	DisableOffline bool
+	// DisableSM leaves mod_stream_mgmt out: a server without XEP-0198
+	// stream management.
+	DisableSM bool
+	// DirectTLSPort also listens for XEP-0368 direct TLS on a third free
+	// port (see Server.DirectTLSAddr).
+	DirectTLSPort bool
 	// Dir holds config, certificate, Mnesia spool and logs. Default: a new
 	// temp dir, removed by Stop. A given Dir is created if needed and never
 	// removed.
@@ -97,6 +103,7 @@ type Server struct {
 	host        string // listen address
 	port        int    // c2s (STARTTLS)
 	apiPort     int    // mod_http_api, loopback only
+	tlsPort     int    // XEP-0368 direct TLS; 0 unless Options.DirectTLSPort
 	caFile      string
 	pool        *x509.CertPool
 	hibernation time.Duration
@@ -145,10 +152,12 @@ type configParams struct {
 	IP              string
 	Port            int
 	APIPort         int
+	TLSPort         int // direct TLS c2s listener; 0 for none
 	Hibernation     int // seconds
 	ResendOnTimeout string
 	MAM             bool
 	Offline         bool
+	StreamMgmt      bool
 }
 
 // testdataParams are the parameters testdata/ejabberd/ejabberd.yml is
@@ -163,6 +172,7 @@ var testdataParams = configParams{
 	Hibernation:     int(DefaultHibernation / time.Second),
 	ResendOnTimeout: DefaultResendOnTimeout,
 	Offline:         true,
+	StreamMgmt:      true,
 }
 
 func renderConfig(p configParams) ([]byte, error) {
@@ -277,6 +287,7 @@ func newLocal(opts Options) (*Server, error) {
 		ResendOnTimeout: resend,
 		MAM:             opts.MAM,
 		Offline:         !opts.DisableOffline,
+		StreamMgmt:      !opts.DisableSM,
 	}
 
 	// Inherited Erlang and ejabberd variables (ERL_FLAGS, ERL_AFLAGS,
@@ -368,14 +379,21 @@ func Installed() bool {
 // when one was taken in the meantime) and registers the accounts.
 func (s *Server) startLocal(ctx context.Context, opts Options) error {
 	const attempts = 3
+	nports := 2 // c2s and the HTTP API
+	if opts.DirectTLSPort {
+		nports++
+	}
 	var err error
 	for range attempts {
 		var ports []int
-		if ports, err = serverproc.FreePorts(s.host, 2); err != nil {
+		if ports, err = serverproc.FreePorts(s.host, nports); err != nil {
 			return fmt.Errorf("ejabberd: %w", err)
 		}
 		s.port, s.apiPort = ports[0], ports[1]
-		s.params.Port, s.params.APIPort = s.port, s.apiPort
+		if opts.DirectTLSPort {
+			s.tlsPort = ports[2]
+		}
+		s.params.Port, s.params.APIPort, s.params.TLSPort = s.port, s.apiPort, s.tlsPort
 		s.mu.Lock()
 		err = s.launch(ctx)
 		s.mu.Unlock()
@@ -465,7 +483,8 @@ func (s *Server) waitReady(ctx context.Context, p *process, logStart int64) erro
 			return fmt.Errorf("ejabberd: server exited during startup (%v)%s", p.err, s.failureDetails())
 		}
 		var err error
-		if !serverproc.Listening(pid, s.port) || !serverproc.Listening(pid, s.apiPort) {
+		if !serverproc.Listening(pid, s.port) || !serverproc.Listening(pid, s.apiPort) ||
+			(s.tlsPort != 0 && !serverproc.Listening(pid, s.tlsPort)) {
 			err = errors.New("server process not listening yet")
 		} else if err = serverproc.ProbeStream(ctx, s.Addr(), s.domain, nil); err == nil {
 			if _, err = s.Call(ctx, "status", struct{}{}); err == nil {
@@ -592,6 +611,15 @@ func (s *Server) cleanupDir() error {
 
 // Addr is the "host:port" of the c2s (STARTTLS) port.
 func (s *Server) Addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
+
+// DirectTLSAddr is the "host:port" of the XEP-0368 direct TLS port, or ""
+// when not enabled (Options.DirectTLSPort).
+func (s *Server) DirectTLSAddr() string {
+	if s.tlsPort == 0 {
+		return ""
+	}
+	return net.JoinHostPort(s.host, strconv.Itoa(s.tlsPort))
+}
 
 // APIAddr is the "host:port" of the mod_http_api listener (loopback only).
 func (s *Server) APIAddr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.apiPort)) }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/ejabberd"
+	"github.com/xmppbg/xmppbg/internal/integration"
 )
 
 func TestTestdataConfigInSync(t *testing.T) {
@@ -177,7 +178,7 @@ func groupGone(pgid int) bool {
 func TestStartAccountsAndFeatures(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
-	s := ejabberd.StartT(t, ejabberd.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "b0b pass!"}})
+	s := integration.StartEjabberd(t, ejabberd.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "b0b pass!"}})
 	t.Logf("started in %v (VM boot %v) at %s (pid %d)", time.Since(begin), s.BootTime(), s.Addr(), s.PID())
 	if s.Domain() != "localhost" || s.Hibernation() != 300*time.Second {
 		t.Errorf("Domain %q, Hibernation %v", s.Domain(), s.Hibernation())
@@ -255,7 +256,7 @@ func TestStartAccountsAndFeatures(t *testing.T) {
 
 func TestRestartKeepsPortAndAccounts(t *testing.T) {
 	t.Parallel()
-	s := ejabberd.StartT(t, ejabberd.Options{Accounts: map[string]string{"alice": "alice-pw"}})
+	s := integration.StartEjabberd(t, ejabberd.Options{Accounts: map[string]string{"alice": "alice-pw"}})
 	if err := s.Register(t.Context(), "bob", "bob-pw"); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +297,7 @@ func TestRestartKeepsPortAndAccounts(t *testing.T) {
 
 func TestStop(t *testing.T) {
 	t.Parallel()
-	s := ejabberd.StartT(t, ejabberd.Options{})
+	s := integration.StartEjabberd(t, ejabberd.Options{})
 	pid, dir := s.PID(), s.Dir()
 	begin := time.Now()
 	if err := s.Stop(); err != nil {
@@ -359,7 +360,7 @@ func TestParallelInstances(t *testing.T) {
 func TestGivenDirIsKept(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "srv")
-	s := ejabberd.StartT(t, ejabberd.Options{Dir: dir, Accounts: map[string]string{"alice": "pw"}})
+	s := integration.StartEjabberd(t, ejabberd.Options{Dir: dir, Accounts: map[string]string{"alice": "pw"}})
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -367,13 +368,13 @@ func TestGivenDirIsKept(t *testing.T) {
 		t.Errorf("data after Stop: %v", err)
 	}
 	// The same dir again: the account is still there.
-	s = ejabberd.StartT(t, ejabberd.Options{Dir: dir})
+	s = integration.StartEjabberd(t, ejabberd.Options{Dir: dir})
 	mustLogin(t, s, "alice", "pw")
 }
 
 func TestOptions(t *testing.T) {
 	t.Parallel()
-	s := ejabberd.StartT(t, ejabberd.Options{
+	s := integration.StartEjabberd(t, ejabberd.Options{
 		Domain:          "example.test",
 		Hibernation:     3 * time.Second,
 		ResendOnTimeout: "false",
@@ -411,7 +412,7 @@ func TestRegisterManyTiming(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	s := ejabberd.StartT(t, ejabberd.Options{})
+	s := integration.StartEjabberd(t, ejabberd.Options{})
 	const n = 100
 	accounts := make(map[string]string, n)
 	for i := range n {

@@ -1,23 +1,18 @@
 // Package faultproxy is an in-process TCP proxy that breaks the network path
-// on demand, for tests and demos: it adds latency, silently drops data (a
-// blackhole), tears connections with a TCP RST, and makes the server
-// unreachable and reachable again on the same address.
+// on demand, in plain net code: it tears connections with a TCP RST and makes
+// the server unreachable and reachable again on the same address. It ships in
+// the xmppbg binary: the bundled demo scenarios (internal/scenario) take the
+// server Down and Up through it.
 //
-// A [Proxy] listens on 127.0.0.1 and forwards every accepted connection to one
-// upstream address. Latency and the blackhole are toxics of
-// github.com/Shopify/toxiproxy/v2 (v2.12.0), used as a library: no toxiproxy
-// server process and no HTTP API. Toxiproxy's own logging is silenced.
-// The client-facing socket belongs to this package, not to toxiproxy,
-// because toxiproxy does not let its caller reach the accepted connections:
+// A [Proxy] listens on 127.0.0.1 and forwards every accepted connection to
+// one upstream address with two io.Copy loops, one per direction:
 //
-//	client ──► faultproxy front (Addr) ──► toxiproxy proxy ──► upstream
-//	           accept count, RST,          latency, timeout
-//	           Down/Up                     (blackhole) toxics
+//	client ──► faultproxy (Addr) ──► upstream
+//	           accept count, RST, Down/Up
 //
-// That front is what implements [Proxy.Conns], [Proxy.ResetPeer],
-// [Proxy.Down] and [Proxy.Up]; each method's comment says what toxiproxy does
-// and why plain net code was needed where it was.
+// Faults that need to shape the bytes in flight (latency, a silent blackhole,
+// bandwidth) are test-only: package internal/toxic puts a toxiproxy proxy
+// behind this one, so that heavy dependency never reaches the binary.
 //
-// The package lives under internal/ and is a test and demo helper: library
-// packages (session, reconnect, suspend) must not import it.
+// Library packages (session, reconnect, suspend) must not import it.
 package faultproxy

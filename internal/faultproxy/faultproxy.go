@@ -1,46 +1,30 @@
 package faultproxy
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/rs/zerolog"
 )
 
 // ErrClosed is returned by the methods of a Proxy after Close.
 var ErrClosed = errors.New("faultproxy: proxy closed")
 
-// Toxic names, one per direction. Upstream is client → server, downstream is
-// server → client.
-const (
-	latencyUp     = "latency_upstream"
-	latencyDown   = "latency_downstream"
-	blackholeUp   = "blackhole_upstream"
-	blackholeDown = "blackhole_downstream"
-)
+// dialTimeout bounds the dial to the upstream for one accepted client.
+const dialTimeout = 5 * time.Second
 
-// Proxy forwards 127.0.0.1:random to an upstream address and can break the path.
+// Proxy forwards 127.0.0.1:random to an upstream address and can break the
+// path.
 //
 // All methods are safe for concurrent use. Faults apply to the connections
-// that exist when the method is called and, for the toxics (Latency,
-// Blackhole), also to every connection accepted later, until Clear.
+// that exist when the method is called.
 type Proxy struct {
 	addr     string // front address clients dial; fixed for the proxy's life
 	upstream string
-	tp       *toxiproxy.Proxy
-	tpAddr   string          // toxiproxy's own listen address
-	logCtx   context.Context // carries a discarding zerolog logger
 	accepted atomic.Int64
-
-	toxMu sync.Mutex // serialises toxic changes (remove + add must be atomic)
 
 	mu     sync.Mutex
 	ln     net.Listener // nil while Down
@@ -49,10 +33,10 @@ type Proxy struct {
 	wg     sync.WaitGroup // accept loops and connection handlers
 }
 
-// link is one client connection and its leg to toxiproxy.
+// link is one client connection and its leg to the upstream.
 type link struct {
 	client net.Conn
-	mid    net.Conn
+	mid    net.Conn // to the upstream
 	once   sync.Once
 }
 
@@ -74,28 +58,15 @@ func (l *link) kill(rst bool) {
 // The upstream is dialled once per accepted client, not by Start: if it is not
 // reachable, clients are accepted (and counted by Conns) and then closed.
 func Start(upstream string) (*Proxy, error) {
-	// zerolog.Nop has level Disabled: nothing is written whatever the global
-	// level. Toxiproxy derives every proxy and link logger from this one.
-	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	tp := toxiproxy.NewProxy(server, "faultproxy", "127.0.0.1:0", upstream)
-	if err := tp.Start(); err != nil {
-		return nil, fmt.Errorf("faultproxy: start toxiproxy: %w", err)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tp.Stop()
 		return nil, fmt.Errorf("faultproxy: listen: %w", err)
 	}
 	p := &Proxy{
 		addr:     ln.Addr().String(),
 		upstream: upstream,
-		tp:       tp,
-		tpAddr:   tp.Listen, // set to the bound address by tp.Start
-		// Removing toxics logs through zerolog.Ctx(ctx), which falls back to
-		// zerolog.DefaultContextLogger: give it a logger that discards.
-		logCtx: zerolog.New(io.Discard).WithContext(context.Background()),
-		ln:     ln,
-		links:  make(map[*link]struct{}),
+		ln:       ln,
+		links:    make(map[*link]struct{}),
 	}
 	p.wg.Add(1)
 	go p.serve(ln)
@@ -109,87 +80,16 @@ func (p *Proxy) Addr() string { return p.addr }
 // Upstream returns the address the proxy forwards to.
 func (p *Proxy) Upstream() string { return p.upstream }
 
-// Latency delays data by oneWay in each direction (toxiproxy "latency" toxics
-// on the upstream and downstream streams), so a round trip takes at least
-// 2*oneWay longer. It replaces any previous latency; 0 removes it. Toxiproxy
-// works in whole milliseconds: a positive oneWay is rounded up to one.
-//
-// Toxiproxy v2.12.0 applies the toxic to existing connections as well as new
-// ones, delays each chunk from the moment it was read (so latency does not
-// add up across chunks), and when the toxic is removed it flushes the data it
-// holds rather than dropping it.
-func (p *Proxy) Latency(oneWay time.Duration) error {
-	if oneWay < 0 {
-		return fmt.Errorf("faultproxy: negative latency %v", oneWay)
-	}
-	if err := p.checkOpen(); err != nil {
-		return err
-	}
-	p.toxMu.Lock()
-	defer p.toxMu.Unlock()
-	for _, name := range []string{latencyUp, latencyDown} {
-		err := p.tp.Toxics.RemoveToxic(p.logCtx, name)
-		if err != nil && !errors.Is(err, toxiproxy.ErrToxicNotFound) {
-			return fmt.Errorf("faultproxy: remove %s: %w", name, err)
-		}
-	}
-	if oneWay == 0 {
-		return nil
-	}
-	ms := int64((oneWay + time.Millisecond - 1) / time.Millisecond)
-	attrs := fmt.Sprintf(`{"latency":%d,"jitter":0}`, ms)
-	if err := p.addToxic(latencyUp, "latency", "upstream", attrs); err != nil {
-		return err
-	}
-	return p.addToxic(latencyDown, "latency", "downstream", attrs)
-}
-
-// Blackhole drops all data in both directions and keeps every connection
-// open: a NAT or firewall that forgot the flow. It uses toxiproxy's "timeout"
-// toxic with timeout 0 on both streams. Calling it again is a no-op.
-//
-// Behaviour checked against toxiproxy v2.12.0:
-//   - it applies at once to existing connections and to new ones; a new
-//     connection is still accepted (the TCP handshake is with the proxy);
-//   - the client's writes succeed (the proxy reads and discards the bytes),
-//     nothing comes back, and the connection is never closed: a read only
-//     ends by the client's own deadline, never with EOF;
-//   - dropped bytes are gone for good (unlike a real outage, where TCP would
-//     retransmit them). So Clear does not revive a blackholed connection:
-//     removing the toxic closes it (the client reads EOF), while connections
-//     made after Clear work normally.
-func (p *Proxy) Blackhole() error {
-	if err := p.checkOpen(); err != nil {
-		return err
-	}
-	p.toxMu.Lock()
-	defer p.toxMu.Unlock()
-	const attrs = `{"timeout":0}`
-	if p.tp.Toxics.GetToxic(blackholeUp) == nil {
-		if err := p.addToxic(blackholeUp, "timeout", "upstream", attrs); err != nil {
-			return err
-		}
-	}
-	if p.tp.Toxics.GetToxic(blackholeDown) == nil {
-		return p.addToxic(blackholeDown, "timeout", "downstream", attrs)
-	}
-	return nil
-}
-
 // ResetPeer tears every connection that exists now: the client receives a TCP
 // RST (its next read or write fails with ECONNRESET) and the upstream sees its
 // connection closed. It is a one-shot event: connections made afterwards work
 // normally, there is nothing for Clear to remove.
 //
-// This is plain net code, not toxiproxy's "reset_peer" toxic, because in
-// v2.12.0 that toxic does not tear existing connections:
-//   - it does nothing to an idle connection; it fires only when the next chunk
-//     of data flows in the toxic's direction;
-//   - it sets SO_LINGER 0 (the RST) only on connections accepted while the
-//     toxic is already installed; on an existing connection it closes with a
-//     plain FIN, so the client reads EOF, not a reset;
-//   - it stays installed, so every later connection would be reset at its
-//     first byte until it is removed, which defeats a reconnect.
+// Toxiproxy's "reset_peer" toxic cannot stand in for this: in v2.12.0 it
+// does nothing to an idle connection (it fires only when the next chunk of
+// data flows), closes an existing connection with a plain FIN rather than a
+// RST, and stays installed, resetting every later connection at its first
+// byte, which defeats a reconnect.
 func (p *Proxy) ResetPeer() error {
 	p.mu.Lock()
 	if p.closed {
@@ -207,12 +107,7 @@ func (p *Proxy) ResetPeer() error {
 // Down makes the server unreachable: the listener is closed, so new dials to
 // Addr are refused (ECONNREFUSED), and existing connections are closed (the
 // client reads EOF, the upstream sees its connection closed). Calling it while
-// down is a no-op. Toxics stay installed.
-//
-// Toxiproxy's own Stop/Start would do the same (v2.12.0 closes the listener
-// and all connections with a FIN, and Start binds the same port again), but
-// the client-facing listener here is this package's (see the package
-// comment), so Down and Up close and reopen that one.
+// down is a no-op.
 func (p *Proxy) Down() error {
 	p.mu.Lock()
 	if p.closed {
@@ -259,25 +154,11 @@ func (p *Proxy) Up() error {
 	return nil
 }
 
-// Clear removes all toxics (latency, blackhole). It does not bring the proxy
-// Up. Connections that were blackholed are closed by toxiproxy when the
-// blackhole is removed (see Blackhole); other connections carry on.
-func (p *Proxy) Clear() error {
-	if err := p.checkOpen(); err != nil {
-		return err
-	}
-	p.toxMu.Lock()
-	defer p.toxMu.Unlock()
-	p.tp.Toxics.ResetToxics(p.logCtx)
-	return nil
-}
-
 // Conns returns the number of client connections accepted so far, across
 // Down and Up: every dial that reached the proxy, whether or not the upstream
 // could then be reached. Dials refused while Down are not counted. The count
 // is taken when the proxy accepts, which can be just after the client's Dial
-// returns. Toxiproxy v2.12.0 exposes no such count (its connection list is
-// private and its metrics count bytes only), so the front counts.
+// returns.
 func (p *Proxy) Conns() int { return int(p.accepted.Load()) }
 
 // Close stops the proxy, closes all connections and waits for the proxy's
@@ -299,18 +180,8 @@ func (p *Proxy) Close() error {
 	for _, l := range links {
 		l.kill(false)
 	}
-	p.tp.Stop()
 	p.wg.Wait()
 	return err
-}
-
-func (p *Proxy) checkOpen() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return ErrClosed
-	}
-	return nil
 }
 
 func (p *Proxy) snapshotLocked() []*link {
@@ -319,15 +190,6 @@ func (p *Proxy) snapshotLocked() []*link {
 		links = append(links, l)
 	}
 	return links
-}
-
-func (p *Proxy) addToxic(name, typ, stream, attrs string) error {
-	js := fmt.Sprintf(`{"name":%q,"type":%q,"stream":%q,"toxicity":1,"attributes":%s}`,
-		name, typ, stream, attrs)
-	if _, err := p.tp.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
-		return fmt.Errorf("faultproxy: add %s toxic %s: %w", typ, name, err)
-	}
-	return nil
 }
 
 // serve accepts on ln until it is closed.
@@ -349,10 +211,10 @@ func (p *Proxy) serve(ln net.Listener) {
 	}
 }
 
-// handle joins one accepted client to a new connection to toxiproxy.
+// handle joins one accepted client to a new connection to the upstream.
 func (p *Proxy) handle(ln net.Listener, client net.Conn) {
 	defer p.wg.Done()
-	mid, err := net.DialTimeout("tcp", p.tpAddr, 5*time.Second)
+	mid, err := net.DialTimeout("tcp", p.upstream, dialTimeout)
 	if err != nil {
 		_ = client.Close()
 		return
@@ -375,7 +237,7 @@ func (p *Proxy) handle(ln net.Listener, client net.Conn) {
 		defer close(upDone)
 		if _, err := io.Copy(mid, client); err == nil {
 			// The client half-closed: pass the FIN on and let the server
-			// answer the close through toxiproxy.
+			// answer the close.
 			if cw, ok := mid.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()
 				return
@@ -383,8 +245,9 @@ func (p *Proxy) handle(ln net.Listener, client net.Conn) {
 		}
 		l.kill(false)
 	}()
-	// Toxiproxy only ever closes its side fully, so once nothing more can come
-	// from it, close both legs.
+	// Once nothing more can come from the upstream, close both legs: an
+	// XMPP server closes its side fully, and so does toxiproxy when
+	// package toxic puts one behind this proxy.
 	_, _ = io.Copy(client, mid)
 	l.kill(false)
 	<-upDone

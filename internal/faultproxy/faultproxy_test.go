@@ -144,94 +144,6 @@ func TestForward(t *testing.T) {
 	roundTrip(t, b, "still here")
 }
 
-func TestLatency(t *testing.T) {
-	t.Parallel()
-	echo := startEcho(t)
-	p := startProxy(t, echo.addr)
-	existing := dial(t, p.Addr())
-	roundTrip(t, existing, "warm")
-
-	const oneWay = 100 * time.Millisecond
-	if err := p.Latency(oneWay); err != nil {
-		t.Fatal(err)
-	}
-	if d := roundTrip(t, existing, "slow"); d < 2*oneWay || d > 2*oneWay+time.Second {
-		t.Errorf("round trip on existing connection = %v, want >= %v", d, 2*oneWay)
-	}
-	fresh := dial(t, p.Addr())
-	if d := roundTrip(t, fresh, "slow"); d < 2*oneWay || d > 2*oneWay+time.Second {
-		t.Errorf("round trip on new connection = %v, want >= %v", d, 2*oneWay)
-	}
-
-	// Replaced, not stacked: stacking would take >= 2*(100+10) ms.
-	if err := p.Latency(10 * time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if d := roundTrip(t, existing, "less"); d < 20*time.Millisecond || d >= 2*oneWay {
-		t.Errorf("round trip after replacing latency = %v, want in [20ms, %v)", d, 2*oneWay)
-	}
-
-	if err := p.Latency(0); err != nil {
-		t.Fatal(err)
-	}
-	if d := roundTrip(t, existing, "fast"); d >= 2*oneWay {
-		t.Errorf("round trip after Latency(0) = %v, want < %v", d, 2*oneWay)
-	}
-	if err := p.Latency(-time.Second); err == nil {
-		t.Error("Latency(negative) did not fail")
-	}
-}
-
-func TestBlackhole(t *testing.T) {
-	t.Parallel()
-	echo := startEcho(t)
-	p := startProxy(t, echo.addr)
-	c := dial(t, p.Addr())
-	roundTrip(t, c, "before")
-
-	if err := p.Blackhole(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Blackhole(); err != nil {
-		t.Fatalf("second Blackhole: %v", err)
-	}
-	if _, err := c.Write([]byte("into the void")); err != nil {
-		t.Fatalf("write into blackhole failed: %v", err)
-	}
-	if err := readErr(c, 150*time.Millisecond); !isTimeout(err) {
-		t.Fatalf("read from blackhole: %v, want a timeout (no data, no EOF)", err)
-	}
-	// Still open, still silent.
-	if _, err := c.Write([]byte("anyone?")); err != nil {
-		t.Fatalf("second write failed: %v", err)
-	}
-	if err := readErr(c, 100*time.Millisecond); !isTimeout(err) {
-		t.Fatalf("second read: %v, want a timeout", err)
-	}
-	if n := echo.closed.Load(); n != 0 {
-		t.Errorf("upstream saw %d closes during blackhole, want 0", n)
-	}
-
-	// New connections are accepted but just as silent.
-	c2 := dial(t, p.Addr())
-	if _, err := c2.Write([]byte("new")); err != nil {
-		t.Fatal(err)
-	}
-	if err := readErr(c2, 100*time.Millisecond); !isTimeout(err) {
-		t.Fatalf("read on new connection: %v, want a timeout", err)
-	}
-
-	// Clear: dropped bytes cannot be recovered, so toxiproxy closes the
-	// blackholed connections; new ones work.
-	if err := p.Clear(); err != nil {
-		t.Fatal(err)
-	}
-	if err := readErr(c, time.Second); !errors.Is(err, io.EOF) {
-		t.Errorf("blackholed connection after Clear: %v, want EOF", err)
-	}
-	roundTrip(t, dial(t, p.Addr()), "after")
-}
-
 func TestResetPeer(t *testing.T) {
 	t.Parallel()
 	echo := startEcho(t)
@@ -365,8 +277,7 @@ func TestClose(t *testing.T) {
 		t.Fatal("dial after Close succeeded")
 	}
 	for name, f := range map[string]func() error{
-		"Up": p.Up, "Down": p.Down, "ResetPeer": p.ResetPeer, "Blackhole": p.Blackhole, "Clear": p.Clear,
-		"Latency": func() error { return p.Latency(time.Millisecond) },
+		"Up": p.Up, "Down": p.Down, "ResetPeer": p.ResetPeer,
 	} {
 		if err := f(); !errors.Is(err, faultproxy.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)

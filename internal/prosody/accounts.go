@@ -20,8 +20,8 @@ import (
 )
 
 // Register creates (or overwrites) the account user@Domain with password by
-// running `prosodyctl --config FILE register USER DOMAIN PASS` (in external
-// mode: the XMPPBG_TEST_PROSODYCTL prefix followed by `register USER DOMAIN
+// running `prosodyctl --config FILE register USER DOMAIN PASS` (on an
+// attached server: Remote.Prosodyctl followed by `register USER DOMAIN
 // PASS`). It works whether or not the server is running.
 //
 // The password is on prosodyctl's command line, visible to other local users
@@ -59,7 +59,8 @@ func (s *Server) Register(ctx context.Context, user, password string) error {
 // Prosody 0.12.3 by logging in with PLAIN, which Prosody verifies against
 // both stored keys. Localparts outside [a-z0-9._-] and passwords
 // outside printable ASCII (where nodeprep/SASLprep could change them) go
-// through prosodyctl instead. Externally it runs prosodyctl, a few at a time.
+// through prosodyctl instead. On an attached server it runs prosodyctl, a few
+// at a time.
 func (s *Server) RegisterMany(ctx context.Context, accounts map[string]string) error {
 	if len(accounts) == 0 {
 		return nil

@@ -41,9 +41,9 @@ const (
 	StopTimeout = 5 * time.Second
 )
 
-// ErrExternal is returned (wrapped) by operations an external server does not
-// support.
-var ErrExternal = errors.New("prosody: not supported on an external server (XMPPBG_TEST_SERVER)")
+// ErrExternal is returned (wrapped) by operations an attached server (see
+// Attach) does not support.
+var ErrExternal = errors.New("prosody: not supported on an attached server")
 
 // Options configures Start. The zero value gives the documented defaults.
 type Options struct {
@@ -73,7 +73,8 @@ type Options struct {
 	LogLevel string
 }
 
-// Server is a running (or external) Prosody server.
+// Server is a running Prosody server: a child process (Start) or an
+// already running one (Attach).
 type Server struct {
 	external    bool
 	domain      string
@@ -93,7 +94,7 @@ type Server struct {
 	consoleFile               string
 	env                       []string
 
-	// External mode: prosodyctl command prefix.
+	// Attached: prosodyctl command prefix.
 	ctlPrefix []string
 
 	mu      sync.Mutex
@@ -118,13 +119,10 @@ func (p *process) exited() bool {
 	}
 }
 
-// Start starts a Prosody server (or, when XMPPBG_TEST_SERVER is set, describes
-// the external one) and returns when it answers on its c2s port with stream
-// features. The ctx bounds the startup only, not the server's lifetime.
+// Start starts a Prosody server and returns when it answers on its c2s port
+// with stream features. The ctx bounds the startup only, not the server's
+// lifetime.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	if os.Getenv(EnvServer) != "" {
-		return startExternal(ctx, opts)
-	}
 	s, err := newLocal(opts)
 	if err != nil {
 		return nil, err
@@ -416,7 +414,7 @@ func (s *Server) Restart(ctx context.Context, sig os.Signal) error {
 
 // Stop stops the server (SIGTERM, then SIGKILL after StopTimeout) and removes
 // the temp dir if Start created it. It is idempotent and a no-op for an
-// external server.
+// attached server.
 func (s *Server) Stop() error {
 	if s.external {
 		return nil
@@ -448,7 +446,7 @@ func (s *Server) cleanupDir() error {
 func (s *Server) Addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
 
 // DirectTLSAddr is the "host:port" of the XEP-0368 direct TLS port, or "" when
-// not enabled (always "" for an external server).
+// not enabled (always "" for an attached server).
 func (s *Server) DirectTLSAddr() string {
 	if s.tlsPort == 0 {
 		return ""
@@ -468,18 +466,18 @@ func (s *Server) CertPool() *x509.CertPool { return s.pool }
 // Hibernation is the server's smacks hibernation time.
 func (s *Server) Hibernation() time.Duration { return s.hibernation }
 
-// External reports whether the server is an already running one
-// (XMPPBG_TEST_SERVER) rather than a child process.
+// External reports whether the server is an already running one (Attach)
+// rather than a child process.
 func (s *Server) External() bool { return s.external }
 
 // Dir is the directory holding config, certificate, data and log ("" for an
-// external server).
+// attached server).
 func (s *Server) Dir() string { return s.dir }
 
-// ConfigFile is the path of the config file ("" for an external server).
+// ConfigFile is the path of the config file ("" for an attached server).
 func (s *Server) ConfigFile() string { return s.configFile }
 
-// PID is the process id of the running server, 0 if none (or external).
+// PID is the process id of the running server, 0 if none (or attached).
 func (s *Server) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -490,7 +488,7 @@ func (s *Server) PID() int {
 }
 
 // LogTail returns the last n lines of the server's log file ("" for an
-// external server or when there is no log yet).
+// attached server or when there is no log yet).
 func (s *Server) LogTail(n int) string {
 	return serverproc.Tail(s.logFile, n)
 }

@@ -10,11 +10,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 )
 
@@ -31,7 +33,7 @@ func TestTestdataConfigInSync(t *testing.T) {
 }
 
 func TestOptionsValidation(t *testing.T) {
-	t.Setenv(prosody.EnvServer, "")
+	t.Setenv(integration.EnvServer, "")
 	for _, opts := range []prosody.Options{
 		{Hibernation: 1500 * time.Millisecond},
 		{Hibernation: 500 * time.Millisecond},
@@ -172,7 +174,7 @@ func mustLogin(t *testing.T, s *prosody.Server, user, password string) {
 
 func TestStartAccountsAndFeatures(t *testing.T) {
 	begin := time.Now()
-	s := prosody.StartT(t, prosody.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "b0b pass!"}})
+	s := integration.StartProsody(t, prosody.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "b0b pass!"}})
 	t.Logf("started in %v at %s (pid %d)", time.Since(begin), s.Addr(), s.PID())
 	if s.External() {
 		t.Skip("local-server test")
@@ -234,7 +236,7 @@ func TestStartAccountsAndFeatures(t *testing.T) {
 }
 
 func TestRestartKeepsPortAndAccounts(t *testing.T) {
-	s := prosody.StartT(t, prosody.Options{Accounts: map[string]string{"alice": "alice-pw"}})
+	s := integration.StartProsody(t, prosody.Options{Accounts: map[string]string{"alice": "alice-pw"}})
 	if s.External() {
 		t.Skip("local-server test")
 	}
@@ -273,8 +275,8 @@ func TestRestartKeepsPortAndAccounts(t *testing.T) {
 }
 
 func TestStop(t *testing.T) {
-	t.Setenv(prosody.EnvServer, "")
-	s := prosody.StartT(t, prosody.Options{})
+	t.Setenv(integration.EnvServer, "")
+	s := integration.StartProsody(t, prosody.Options{})
 	pid, dir := s.PID(), s.Dir()
 	begin := time.Now()
 	if err := s.Stop(); err != nil {
@@ -299,9 +301,9 @@ func TestStop(t *testing.T) {
 }
 
 func TestGivenDirIsKept(t *testing.T) {
-	t.Setenv(prosody.EnvServer, "")
+	t.Setenv(integration.EnvServer, "")
 	dir := filepath.Join(t.TempDir(), "srv")
-	s := prosody.StartT(t, prosody.Options{Dir: dir, Accounts: map[string]string{"alice": "pw"}})
+	s := integration.StartProsody(t, prosody.Options{Dir: dir, Accounts: map[string]string{"alice": "pw"}})
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -309,12 +311,12 @@ func TestGivenDirIsKept(t *testing.T) {
 		t.Errorf("data after Stop: %v", err)
 	}
 	// The same dir again: the account is still there.
-	s = prosody.StartT(t, prosody.Options{Dir: dir})
+	s = integration.StartProsody(t, prosody.Options{Dir: dir})
 	mustLogin(t, s, "alice", "pw")
 }
 
 func TestLogTail(t *testing.T) {
-	s := prosody.StartT(t, prosody.Options{LogLevel: "debug"})
+	s := integration.StartProsody(t, prosody.Options{LogLevel: "debug"})
 	if s.External() {
 		t.Skip("local-server test")
 	}
@@ -328,7 +330,7 @@ func TestLogTail(t *testing.T) {
 }
 
 func TestOptions(t *testing.T) {
-	s := prosody.StartT(t, prosody.Options{
+	s := integration.StartProsody(t, prosody.Options{
 		Domain:         "example.test",
 		Hibernation:    3 * time.Second,
 		MAM:            true,
@@ -374,33 +376,52 @@ func TestOptions(t *testing.T) {
 	}
 }
 
-func TestExternalMode(t *testing.T) {
-	// A local server stands in for the external one; prosodyctl reaches its
+// A server whose port is taken must not mistake the other server for itself:
+// Prosody logs the bind failure and keeps running.
+func TestLaunchDetectsTakenPort(t *testing.T) {
+	a := integration.StartProsody(t, prosody.Options{})
+	if a.External() {
+		t.Skip("local-server test")
+	}
+	_, portStr, _ := net.SplitHostPort(a.Addr())
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, log, err := prosody.LaunchOnPort(t.Context(), port)
+	if !errors.Is(err, prosody.ErrPortTaken) {
+		t.Fatalf("launch on a taken port: %v, want errPortTaken; log:\n%s", err, log)
+	}
+	t.Log(err)
+	if pid != 0 {
+		t.Errorf("PID after failed launch: %d", pid)
+	}
+}
+
+func TestAttach(t *testing.T) {
+	// A local server stands in for the running one; prosodyctl reaches its
 	// data through the same variables the config reads.
-	t.Setenv(prosody.EnvServer, "")
-	local := prosody.StartT(t, prosody.Options{Hibernation: 7 * time.Second})
+	local := integration.StartProsody(t, prosody.Options{Hibernation: 7 * time.Second})
 	if local.External() {
 		t.Skip("local-server test")
 	}
-
-	t.Setenv(prosody.EnvServer, local.Addr())
-	t.Setenv(prosody.EnvDomain, "")
-	t.Setenv(prosody.EnvHibernation, "")
-	t.Setenv(prosody.EnvCAFile, "")
-	if _, err := prosody.Start(t.Context(), prosody.Options{}); err == nil || !strings.Contains(err.Error(), prosody.EnvCAFile) {
-		t.Fatalf("Start without %s: %v", prosody.EnvCAFile, err)
+	r := prosody.Remote{
+		Addr:        local.Addr(),
+		Hibernation: 7 * time.Second,
+		Prosodyctl: []string{"env", "XMPPBG_RUN_AS_ROOT=1", "XMPPBG_DATA=" + filepath.Join(local.Dir(), "data"),
+			"prosodyctl", "--config", local.ConfigFile()},
 	}
-	t.Setenv(prosody.EnvCAFile, local.CAFile())
-	t.Setenv(prosody.EnvHibernation, "7s")
-	t.Setenv(prosody.EnvProsodyctl, "env XMPPBG_RUN_AS_ROOT=1 XMPPBG_DATA="+filepath.Join(local.Dir(), "data")+
-		" prosodyctl --config "+local.ConfigFile())
-	s, err := prosody.Start(t.Context(), prosody.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "bob-pw"}})
+	if _, err := prosody.Attach(t.Context(), r, nil); err == nil || !strings.Contains(err.Error(), "CA file") {
+		t.Fatalf("Attach without a CA file: %v", err)
+	}
+	r.CAFile = local.CAFile()
+	s, err := prosody.Attach(t.Context(), r, map[string]string{"alice": "alice-pw", "bob": "bob-pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !s.External() || s.Addr() != local.Addr() || s.Domain() != "localhost" || s.Hibernation() != 7*time.Second ||
 		s.PID() != 0 || s.LogTail(10) != "" || s.DirectTLSAddr() != "" {
-		t.Errorf("external: External %v Addr %s Domain %s Hibernation %v PID %d", s.External(), s.Addr(), s.Domain(), s.Hibernation(), s.PID())
+		t.Errorf("attached: External %v Addr %s Domain %s Hibernation %v PID %d", s.External(), s.Addr(), s.Domain(), s.Hibernation(), s.PID())
 	}
 	mustLogin(t, s, "alice", "alice-pw")
 	mustLogin(t, s, "bob", "bob-pw")
@@ -421,7 +442,7 @@ func TestRegisterManyTiming(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	s := prosody.StartT(t, prosody.Options{})
+	s := integration.StartProsody(t, prosody.Options{})
 	if s.External() {
 		t.Skip("local-server test")
 	}

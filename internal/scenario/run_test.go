@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/internal/scenario"
 )
@@ -23,7 +24,7 @@ func TestBundledScenarios(t *testing.T) {
 			t.Parallel()
 			s, _ := scenario.Bundled(name)
 			pw := map[string]string{"alice": "alice's test password", "bob": "bob's test password"}
-			srv := prosody.StartT(t, prosody.Options{Accounts: pw, Hibernation: hibernation})
+			srv := integration.StartProsody(t, prosody.Options{Accounts: pw, Hibernation: hibernation})
 			env := scenario.Env{
 				Addr: srv.Addr(), Domain: srv.Domain(), CAFile: srv.CAFile(),
 				Alice:       scenario.Account{Password: pw["alice"]},

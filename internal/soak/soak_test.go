@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/internal/soak"
 	"github.com/xmppbg/xmppbg/reconnect"
@@ -452,7 +453,7 @@ func TestSoak(t *testing.T) {
 		t.Fatalf("%d cycles cannot cover the %d kinds of fault", cycles, len(kinds))
 	}
 	t.Logf("soak: %d cycles, seed %d (replay with XMPPBG_SOAK_SEED=%d XMPPBG_SOAK_CYCLES=%d)", cycles, seed, seed, cycles)
-	srv := prosody.StartT(t, prosody.Options{
+	srv := integration.StartProsody(t, prosody.Options{
 		Accounts:    map[string]string{"alice": pw, "bob": pw},
 		Hibernation: hibernation,
 	})

@@ -1,0 +1,59 @@
+// Package integration runs the integration tests against real XMPP servers.
+// It is test-only: only _test.go files and other test-only packages import
+// it (internal/tiers_test.go enforces that), which is why it may import
+// package testing.
+//
+// It follows mellium's internal/integration: one harness per server knows
+// how to start it, and a feature's integration test is written once, as a
+// function of a [Server], and run for every server the harnesses know:
+//
+//	func TestRoundTrip(t *testing.T) {
+//		integration.Each(t, integration.Options{}, func(t *testing.T, srv integration.Server) {
+//			// alice and bob exist on srv, with integration.Password
+//		})
+//	}
+//
+// Each runs one subtest per harness, named after the server and its version
+// (prosody-0.12, ejabberd-23.01), on a server of its own started with the
+// given [Options] and stopped at the end of the subtest. Where the servers
+// really differ, the test asks [Server.Caps] rather than the server's name;
+// a harness that cannot honour an option (Options.DirectTLSPort or
+// DisableSM without Caps.DirectTLS or Caps.NoSM) is left out of that test,
+// and Each logs why. Adding a server costs one harness in harness.go, not a
+// copy of the suites.
+//
+// # Missing servers
+//
+// When a server's binary is missing, its subtests skip, except under
+// CI=true, where they fail: integration tests never skip under CI.
+//
+// # Starting one server
+//
+// Tests that need one particular server, with its own API, call
+// StartProsody, StartEjabberd or StartEjabberds; they stop the server at the
+// end of the test and log the tail of its log if the test failed.
+//
+// # Attached Prosody
+//
+// When XMPPBG_TEST_SERVER is set, the Prosody harness and StartProsody start
+// nothing and attach to that server instead (prosody.Attach), for instance
+// the container of testdata/compose.yaml:
+//
+//	XMPPBG_TEST_SERVER       host:port of the server's c2s (STARTTLS) port; enables attaching
+//	XMPPBG_TEST_DOMAIN       its XMPP domain (default "localhost")
+//	XMPPBG_TEST_CA_FILE      PEM file clients should trust (required; a relative path missing
+//	                         from the working directory is looked up from the module root)
+//	XMPPBG_TEST_HIBERNATION  its smacks hibernation time as a Go duration (default 600s)
+//	XMPPBG_TEST_PROSODYCTL   command prefix used to register accounts, split on spaces, followed by
+//	                         "register USER DOMAIN PASS" (default "docker compose -f
+//	                         <module root>/testdata/compose.yaml exec -T prosody prosodyctl")
+//
+// The Options other than Accounts are then the attached server's business:
+// tests read Domain, Hibernation, Addr and CAFile from the Server. Each skips
+// a test whose Options an attached server cannot honour (a restart, a short
+// hibernation, MAM, ...): setting XMPPBG_TEST_SERVER is the user's explicit
+// choice, not a missing binary.
+//
+// These variables are test configuration: the shipped binary never reads
+// them.
+package integration
