@@ -39,6 +39,12 @@ var (
 	ErrLoginIncomplete = errors.New("session: login incomplete")
 )
 
+// CondServerAuthFailed is the AuthError condition for a server that failed
+// to prove it knows the account's credentials (a wrong SCRAM server
+// signature): it may not be the real server, and the password is not what
+// is wrong.
+const CondServerAuthFailed = "server-authentication-failed"
+
 // AuthError is a SASL authentication failure. It is permanent: retrying with
 // the same credentials fails again.
 type AuthError struct {
@@ -65,6 +71,9 @@ type StreamError struct {
 	Text string
 	// Local is true when the client ended the stream with this error.
 	Local bool
+	// app is the application-specific condition the client sent with it
+	// (raw XML), e.g. XEP-0198's <handled-count-too-high/>.
+	app string
 }
 
 func (e *StreamError) Error() string {

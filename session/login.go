@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"strconv"
 	"time"
 
 	"mellium.im/sasl"
@@ -137,7 +138,7 @@ func asAuthError(err error) error {
 		return &AuthError{Condition: cond, Text: text}
 	}
 	if errors.Is(err, sasl.ErrAuthn) {
-		return &AuthError{Condition: "server-authentication-failed", Text: err.Error()}
+		return &AuthError{Condition: CondServerAuthFailed, Text: err.Error()}
 	}
 	return err
 }
@@ -178,9 +179,13 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 		}
 		switch el.Name {
 		case "resumed":
+			if el.PrevID != "" && el.PrevID != st.ID {
+				// Never the ids themselves in an error: they are secrets.
+				return s.violation(xs, errors.New("session: the server resumed another stream than the one asked for"), "")
+			}
 			acked, err := st.ack(el.H)
 			if err != nil {
-				return s.violation(xs, err)
+				return s.violation(xs, err, handledCountTooHigh(el.H, st))
 			}
 			s.sm = true
 			st.SM = true
@@ -321,13 +326,25 @@ func nextStart(d *xml.Decoder, where string) (xml.StartElement, error) {
 	}
 }
 
-// violation ends the stream with undefined-condition for a protocol error
+// violation ends the stream with undefined-condition (and the
+// application-specific condition app, when not empty) for a protocol error
 // found during negotiation.
-func (s *Session) violation(xs *xmpp.Session, err error) error {
-	_, _ = xs.Conn().Write([]byte(streamErrorXML("undefined-condition")))
+func (s *Session) violation(xs *xmpp.Session, err error, app string) error {
+	_, _ = xs.Conn().Write([]byte(streamErrorXML("undefined-condition", app)))
 	return err
 }
 
-func streamErrorXML(cond string) string {
-	return `<stream:error><` + cond + ` xmlns="urn:ietf:params:xml:ns:xmpp-streams"/></stream:error></stream:stream>`
+// streamErrorXML is a stream error with condition cond and the
+// application-specific condition app (raw XML, may be empty), then the end
+// of the stream.
+func streamErrorXML(cond, app string) string {
+	return `<stream:error><` + cond + ` xmlns="urn:ietf:params:xml:ns:xmpp-streams"/>` + app + `</stream:error></stream:stream>`
+}
+
+// handledCountTooHigh is XEP-0198's application-specific condition for an
+// <a/> or <resumed/> whose h acknowledges more than was sent.
+func handledCountTooHigh(h uint32, st *State) string {
+	sent := st.OutH + uint32(len(st.Unacked))
+	return `<handled-count-too-high xmlns="urn:xmpp:sm:3" h="` + strconv.FormatUint(uint64(h), 10) +
+		`" send-count="` + strconv.FormatUint(uint64(sent), 10) + `"/>`
 }

@@ -37,7 +37,7 @@ func (s *Session) readLoop(r xml.TokenReader) {
 		if err := s.handle(d, start); err != nil {
 			var se *StreamError
 			if errors.As(err, &se) && se.Local {
-				s.writeFinal(streamErrorXML(se.Condition))
+				s.writeFinal(streamErrorXML(se.Condition, se.app))
 			}
 			s.fail(err)
 			s.failIQs()
@@ -50,7 +50,7 @@ func (s *Session) readError(err error) error {
 	var se stream.Error
 	switch {
 	case errors.Is(err, ErrStanzaTooLarge):
-		s.writeFinal(streamErrorXML("policy-violation"))
+		s.writeFinal(streamErrorXML("policy-violation", ""))
 		return &StreamError{Condition: "policy-violation", Text: err.Error(), Local: true}
 	case errors.As(err, &se):
 		return &StreamError{Condition: se.Err, Text: streamErrorText(se)}

@@ -259,8 +259,9 @@ func (s *Session) onAck(h uint32) error {
 	s.mu.Lock()
 	acked, err := s.st.ack(h)
 	if err != nil {
+		app := handledCountTooHigh(h, s.st)
 		s.mu.Unlock()
-		return &StreamError{Condition: "undefined-condition", Text: err.Error(), Local: true}
+		return &StreamError{Condition: "undefined-condition", Text: err.Error(), Local: true, app: app}
 	}
 	if s.rOut > 0 {
 		s.rOut--

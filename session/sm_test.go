@@ -338,6 +338,28 @@ func TestLocationFallback(t *testing.T) {
 
 // An h that acknowledges more than was sent ends the stream with
 // undefined-condition, without a panic.
+// A <resumed/> for another stream than the one asked for is a violation:
+// its h would apply to stanzas it never counted.
+func TestResumedWrongPrevID(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string {
+		return `<resumed xmlns='urn:xmpp:sm:3' previd='someone-else' h='0'/>`
+	}}
+	f.t = t
+	st := &session.State{ID: "RID-secret", JID: "alice@example.org/res1", LastAlive: time.Now(),
+		Unacked: []session.Stanza{msgStanza("m1")}}
+	cfg := testConfig(f, (&collector{}).on)
+	_, err := session.Connect(context.Background(), cfg, st)
+	if err == nil || !strings.Contains(err.Error(), "another stream") {
+		t.Fatalf("Connect = %v, want an error about another stream", err)
+	}
+	if strings.Contains(err.Error(), "RID-secret") || strings.Contains(err.Error(), "someone-else") {
+		t.Errorf("the error shows a resumption id: %v", err)
+	}
+	if len(st.Unacked) != 1 {
+		t.Errorf("unacked = %d, want the message kept", len(st.Unacked))
+	}
+}
+
 func TestOverAckIsAViolation(t *testing.T) {
 	f := &fake{}
 	c := &collector{}
@@ -348,6 +370,10 @@ func TestOverAckIsAViolation(t *testing.T) {
 	e := f.expect("error")
 	if _, ok := e.child("undefined-condition"); !ok {
 		t.Fatalf("stream error = %s", e)
+	}
+	// XEP-0198 §4: say what was received and what was sent.
+	if hc, ok := e.child("handled-count-too-high"); !ok || hc.XMLName.Space != "urn:xmpp:sm:3" || hc.attr("h") != "2" || hc.attr("send-count") != "1" {
+		t.Errorf("stream error without <handled-count-too-high h='2' send-count='1'/>: %s", e)
 	}
 	<-s.Done()
 	var se *session.StreamError

@@ -180,6 +180,9 @@ func describeConnectError(jid, addr string, err error) string {
 		conn *session.ConnError
 	)
 	switch {
+	case errors.As(err, &auth) && auth.Condition == session.CondServerAuthFailed:
+		return "the server at " + addr + " could not prove that it knows the credentials of " + jid +
+			" (wrong SCRAM server signature): it may not be the real server; the password is not the problem"
 	case errors.As(err, &auth):
 		msg := "authentication as " + jid + " failed (" + auth.Condition
 		if auth.Text != "" && auth.Text != auth.Condition {
