@@ -284,7 +284,7 @@ func (u *textUI) format(e driver.Event) (string, bool) {
 		if m.Delayed() {
 			at, from = m.Delay, from+" (delayed)"
 		}
-		return fmt.Sprintf("[%s] %s %s", at.Local().Format(time.TimeOnly), p.paint(p.bold+p.cyan, from+":"), sanitize(m.Body)), false
+		return fmt.Sprintf("[%s] %s %s", at.Local().Format(time.TimeOnly), p.paint(p.bold+p.cyan, from+":"), sanitizeBody(m.Body)), false
 	case driver.Duplicate:
 		return p.paint(p.dim, "   dropped a second copy of message "+sanitize(e.Message.ID)+" from "+sanitize(e.Message.From)), false
 	case driver.Sent:
@@ -328,7 +328,8 @@ func (u *textUI) quit(reason string) {
 
 func (u *textUI) reply(cmd driver.Command, text string) {
 	if text != "" {
-		_, _ = io.WriteString(u.out, sanitize(text)+"\n")
+		// xmppbg's own lines (help, status), which may quote a JID.
+		_, _ = io.WriteString(u.out, sanitizeLines(text, "\n")+"\n")
 	}
 }
 

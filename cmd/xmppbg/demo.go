@@ -234,7 +234,7 @@ func demoPassword() string {
 // JSON event named after the entry.
 func reportEntry(o *output, e scenario.Entry) {
 	if !o.JSON() {
-		o.Event(e.Name, sanitize(e.String()))
+		o.Event(e.Name, sanitizeLines(e.String(), "\n"))
 		return
 	}
 	fields := []Field{F("who", e.Who), F("at", roundSeconds(e.At))}

@@ -157,5 +157,5 @@ func printMessage(o *output, m session.Message) {
 		at = m.Delay
 		from += " (delayed)"
 	}
-	o.Event("message", fmt.Sprintf("[%s] %s: %s", at.Local().Format(time.TimeOnly), sanitize(from), sanitize(m.Body)))
+	o.Event("message", fmt.Sprintf("[%s] %s: %s", at.Local().Format(time.TimeOnly), sanitize(from), sanitizeBody(m.Body)))
 }

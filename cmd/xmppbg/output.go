@@ -64,7 +64,7 @@ func (o *output) Status(name, text string, fields ...Field) {
 // "xmppbg: warning: text" on stderr and, in JSON mode, also as a "warning"
 // event with a "message" on stdout.
 func (o *output) Warn(text string, fields ...Field) {
-	line := "xmppbg: warning: " + text + "\n"
+	line := "xmppbg: warning: " + sanitize(text) + "\n"
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	_, _ = io.WriteString(o.stderr, line)
@@ -79,7 +79,8 @@ func (o *output) Warn(text string, fields ...Field) {
 func (o *output) Error(msg string, code int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	_, _ = io.WriteString(o.stderr, "xmppbg: "+msg+"\n")
+	// The message may quote the server (a SASL or stream error text).
+	_, _ = io.WriteString(o.stderr, "xmppbg: "+sanitize(msg)+"\n")
 	if o.json {
 		_, _ = o.stdout.Write(o.encode("error", []Field{F("error", msg), F("code", code)}))
 	}
@@ -140,14 +141,42 @@ func writeJSON(b *bytes.Buffer, v any) {
 	b.Write(bytes.TrimSuffix(tmp.Bytes(), []byte("\n")))
 }
 
-// sanitize makes text from the network safe to print on a terminal: control
-// characters other than newline and tab (escape sequences could rewrite the
-// screen) are replaced by U+FFFD.
+// sanitize makes one line of text from the network (a JID, an id, a
+// server's error text) safe to print on a terminal: control characters
+// (escape sequences could rewrite the screen, a newline could forge a line
+// of our own, "xmppbg: …") and the Unicode bidirectional controls (which can
+// make text read in another order than it is) become U+FFFD; a tab stays.
 func sanitize(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+		if r == '\t' || !unicode.IsControl(r) && !isBidiControl(r) {
 			return r
 		}
 		return unicode.ReplacementChar
 	}, s)
+}
+
+// sanitizeBody is sanitize for a message body, which may hold several
+// lines: they are kept, each after the first indented, so that none can
+// pass for a line of xmppbg's own.
+func sanitizeBody(s string) string { return sanitizeLines(s, "\n    ") }
+
+// sanitizeLines is sanitize for text of several lines, joined with sep.
+func sanitizeLines(s, sep string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = sanitize(l)
+	}
+	return strings.Join(lines, sep)
+}
+
+// isBidiControl reports the explicit bidirectional formatting characters
+// (Unicode's Bidi_Control property, as used in "Trojan Source" attacks).
+func isBidiControl(r rune) bool {
+	switch {
+	case r == '\u061c', r == '\u200e', r == '\u200f':
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
 }

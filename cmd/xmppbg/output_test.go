@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -95,7 +96,34 @@ func TestOutputUnencodable(t *testing.T) {
 
 func TestSanitize(t *testing.T) {
 	t.Parallel()
-	if got := sanitize("hi\x1b[2Jthere\nline\ttab\u009b"); got != "hi\uFFFD[2Jthere\nline\ttab\uFFFD" {
-		t.Errorf("sanitize = %q", got)
+	for _, tt := range []struct{ in, line, body string }{
+		{"hi\x1b[2Jthere\tt\u009b", "hi\uFFFD[2Jthere\tt\uFFFD", "hi\uFFFD[2Jthere\tt\uFFFD"},
+		// A newline could forge a line of xmppbg's own.
+		{"oops\nxmppbg: your password expired", "oops\uFFFDxmppbg: your password expired", "oops\n    xmppbg: your password expired"},
+		{"a\r\nb", "a\uFFFD\uFFFDb", "a\n    b"},
+		// Bidi overrides make text read in another order (Trojan Source).
+		{"safe\u202egnp.exe\u2066x\u2069", "safe\uFFFDgnp.exe\uFFFDx\uFFFD", "safe\uFFFDgnp.exe\uFFFDx\uFFFD"},
+		{"héllo wörld ✓", "héllo wörld ✓", "héllo wörld ✓"},
+	} {
+		if got := sanitize(tt.in); got != tt.line {
+			t.Errorf("sanitize(%q) = %q, want %q", tt.in, got, tt.line)
+		}
+		if got := sanitizeBody(tt.in); got != tt.body {
+			t.Errorf("sanitizeBody(%q) = %q, want %q", tt.in, got, tt.body)
+		}
+	}
+}
+
+// The error that ends a command may quote the server: it reaches the
+// terminal on one line, its controls neutralised.
+func TestErrorOutputIsSanitized(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	o := newOutput(&stdout, &stderr, false)
+	o.Error("authentication failed (not-authorized: \x1b[31mbad\nxmppbg: sent \u202eok)", exitAuth)
+	o.Warn("server says\nxmppbg: all good")
+	got := stderr.String()
+	if strings.Count(got, "\n") != 2 || strings.ContainsAny(got, "\x1b\u202e") {
+		t.Errorf("stderr = %q, want two lines without controls", got)
 	}
 }
