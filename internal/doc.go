@@ -23,6 +23,7 @@
 //   - bench, soak: benchmarks and the soak test.
 //   - leakcheck: the TestMain that fails a package's tests when its
 //     goroutines outlive them.
+//   - echotest: a loopback TCP echo server and helpers for the proxy tests.
 //
 // Heavy test-only dependencies (toxiproxy with Prometheus, zerolog,
 // gorilla/mux and protobuf) and package testing stay out of the binary.
