@@ -13,4 +13,31 @@
 // # What it must not do
 //
 // It never parses XML: everything on the wire is package session's.
+//
+// # Goroutines and locks
+//
+// Run's goroutine owns the loop: the current session, the attempt under
+// way, the timers, the pause. Everything else reaches it as a command on a
+// channel (Pause, Unpause, Detach, Logout, SetActive) and waits for its
+// answer, or reads a snapshot under the client's mutex (Status, Queued,
+// SessionInfo). A login attempt and a probe each run on a goroutine of
+// their own whose result the loop receives; a cancelled attempt is waited
+// for before the next one starts, so an error from an old connection never
+// touches the new one.
+//
+// Events are delivered by one dispatcher goroutine, created by New and
+// started by Run, in the order they were produced, never under a lock of the
+// client's, and never dropped (an event produced before Run waits for it).
+// The session's own events arrive from the session's event goroutine and are
+// passed on as they are: a session.Sent comes before its Acked. A Received
+// is handed over synchronously, so the server counts the message as handled
+// only once Config.OnEvent has returned for it.
+//
+// Send takes a second mutex, which orders it against the flush of the
+// offline queue after a login: queued messages go out first, in order.
+//
+// Config.OnEvent may call Send, Status, Queued and SessionInfo. It must not
+// call Pause, Unpause, Detach, Logout or SetActive and wait for them: a
+// lifecycle command may wait for the session to end, and a session ends
+// only once the event being delivered has been handled.
 package reconnect
