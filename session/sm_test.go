@@ -366,7 +366,7 @@ func TestHostileServerXML(t *testing.T) {
 		"a without h":     {`<a xmlns='urn:xmpp:sm:3'/>`, "undefined-condition"},
 		"not well-formed": {`<message><body>x</bod></message>`, "not-well-formed"},
 		"unknown stanza":  {`<foo xmlns='jabber:client'/>`, "unsupported-stanza-type"},
-		"too large":       {`<message><body>` + strings.Repeat("x", 2<<20) + `</body></message>`, "policy-violation"},
+		"tag too large":   {`<message id='` + strings.Repeat("x", session.DefaultMaxStanzaBytes+1) + `'/>`, "policy-violation"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := &fake{}
