@@ -21,8 +21,8 @@ import (
 //     element whole and reports it as Skipped (counted for XEP-0198, so the
 //     server does not send it again).
 //   - A comment, processing instruction or DTD inside the stream (RFC 6120
-//     §11.1 restricts them) becomes a marker and everything after it is
-//     dropped: the read loop ends the stream with <restricted-xml/>.
+//     §11.1 restricts them) becomes a marker, after which reading fails:
+//     the read loop ends the stream with <restricted-xml/> at the marker.
 //   - What cannot be poisoned is a hard error, ErrStanzaTooLarge: one tag
 //     larger than the cap by itself.
 //
@@ -80,7 +80,7 @@ type guard struct {
 	stanza   int  // its bytes so far
 	poisoned bool
 	pending  string // a reason to poison, waiting for a point in text
-	dead     bool   // a restricted construct: everything after it is dropped
+	dead     bool   // a restricted construct: nothing more is read
 }
 
 func newGuard(maxBytes int) *guard {
@@ -106,7 +106,10 @@ func isCont(c byte) bool { return c&0xC0 == 0x80 }
 func (g *guard) feed(out, in []byte) ([]byte, error) {
 	for _, c := range in {
 		if g.dead {
-			return out, nil
+			// The marker goes first; the error is for whoever reads on
+			// (mellium during the login, which would otherwise wait for
+			// what never comes).
+			return out, errRestrictedXML
 		}
 		if g.inStanza {
 			g.stanza++
@@ -302,6 +305,9 @@ func (g *guard) restrict(out []byte) []byte {
 	g.dead = true
 	return g.marker(out, guardRestricted)
 }
+
+// errRestrictedXML is the read error after a restricted construct.
+var errRestrictedXML = errors.New("session: the server sent a comment, processing instruction or DTD")
 
 // guardError is what the read loop's token reader returns at a marker.
 type guardError struct{ reason string }

@@ -84,7 +84,7 @@ func (s *Session) restricted() error {
 // again on every resumption; the stream goes on.
 func (s *Session) skip(d *xml.Decoder, gr *guardReader, start xml.StartElement, ge *guardError) error {
 	if ge.reason == guardRestricted {
-		// Nothing follows the marker: the guard drops the rest.
+		// Nothing can be read after the marker.
 		return s.restricted()
 	}
 	for gr.depth > 0 {
@@ -163,7 +163,7 @@ func (s *Session) readError(err error) error {
 		return &StreamError{Condition: "policy-violation", Text: err.Error(), Local: true}
 	case errors.As(err, &se):
 		return &StreamError{Condition: se.Err, Text: streamErrorText(se)}
-	case strings.HasPrefix(err.Error(), "disallowed XML"):
+	case errors.Is(err, errRestrictedXML), strings.HasPrefix(err.Error(), "disallowed XML"):
 		// mellium's refusal of a comment, PI or DTD (the guard normally
 		// sees them first).
 		return s.restricted()
