@@ -458,10 +458,13 @@ func TestWithoutSM(t *testing.T) {
 	if err := s.WaitAcked(context.Background(), "x"); !errors.Is(err, session.ErrNoStreamManagement) {
 		t.Errorf("WaitAcked = %v", err)
 	}
+	// Events arrive on the session's own goroutine: wait for it.
 	warned := false
-	for _, e := range c.all() {
-		if _, ok := e.(session.Warning); ok {
-			warned = true
+	for deadline := time.Now().Add(2 * time.Second); !warned && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for _, e := range c.all() {
+			if _, ok := e.(session.Warning); ok {
+				warned = true
+			}
 		}
 	}
 	if !warned {
