@@ -40,7 +40,7 @@ func (s Status) String() string {
 // Event is something the client reports: one of the client's own types
 // (StatusChanged, Connected, Dead, Retrying, Sent) or an event of the
 // current session passed on as it is (Received, Duplicate, Acked, Resent,
-// Failed and Warning are the session's types under the names of this
+// Failed, Warning and Skipped are the session's types under the names of this
 // package). A session.Presence is not passed on. Switch on the concrete
 // type.
 type Event any
@@ -103,13 +103,17 @@ type (
 	Failed = session.Failed
 	// Warning reports a weaker guarantee than usual (session.Warning).
 	Warning = session.Warning
+	// Skipped reports an incoming stanza that could not be read and was
+	// skipped: acknowledged to the server, never delivered, the stream
+	// kept (session.Skipped).
+	Skipped = session.Skipped
 )
 
 // fromSession returns the session event to pass on, or nil for one the
 // client does not report.
 func fromSession(e session.Event) Event {
 	switch e := e.(type) {
-	case Received, Duplicate, Acked, Resent, Failed, Warning:
+	case Received, Duplicate, Acked, Resent, Failed, Warning, Skipped:
 		return e
 	case session.Sent:
 		// The session reports a message when it takes it, before any

@@ -22,8 +22,14 @@ const (
 	// DefaultWriteTimeout bounds every write once the session is up; a write
 	// that cannot drain in that time means the connection is dead.
 	DefaultWriteTimeout = 15 * time.Second
-	// DefaultMaxStanzaBytes bounds the size of one incoming element.
-	DefaultMaxStanzaBytes = 1 << 20
+	// DefaultMaxStanzaBytes bounds the size of one incoming stanza, in bytes
+	// as received (after TLS, before unescaping). A larger stanza is skipped
+	// and reported (Skipped), never a connection fault. Servers bound what
+	// they accept (Prosody and ejabberd: 256 KiB by default), not what they
+	// send after escaping: Prosody writes ' and " as 6-byte entities, so
+	// 256 KiB of apostrophes arrives as 1.5 MB. 8 MiB is well above that,
+	// and still a bound on what one stanza may make the client hold.
+	DefaultMaxStanzaBytes = 8 << 20
 )
 
 // Config configures a Session. The zero value of every field but JID and
@@ -89,7 +95,11 @@ type Config struct {
 	LoginTimeout time.Duration
 	// WriteTimeout bounds each write. Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
-	// MaxStanzaBytes bounds one incoming element. Default
+	// MaxStanzaBytes bounds one incoming stanza, in bytes as received. A
+	// larger stanza is dropped as it streams (never buffered whole),
+	// reported as Skipped and counted as handled; the stream goes on. Only
+	// a single tag larger than this, which no server sends, ends the stream
+	// (ErrStanzaTooLarge). It also bounds what the login may read. Default
 	// DefaultMaxStanzaBytes.
 	MaxStanzaBytes int
 

@@ -5,9 +5,12 @@ import (
 	"sync/atomic"
 )
 
-// meteredConn wraps the TCP connection under TLS. It bounds how many bytes
-// one incoming element may take (a hostile server cannot make the client
-// buffer an endless stanza) and counts the bytes read and written.
+// meteredConn wraps the TCP connection under TLS. It counts the bytes read
+// and written, and bounds what the whole login may read (before STARTTLS no
+// guard lexes the stream: a hostile server must not make the client buffer
+// endless features). Once the session is up, the guard (guard.go) bounds
+// each element instead, and a large element is skipped, not a connection
+// fault.
 type meteredConn struct {
 	net.Conn
 	limit  int64
@@ -22,8 +25,8 @@ func newMeteredConn(c net.Conn, limit int) *meteredConn {
 	return m
 }
 
-// reset starts a new element's byte budget.
-func (m *meteredConn) reset() { m.budget.Store(m.limit) }
+// unlimit lifts the login's byte budget.
+func (m *meteredConn) unlimit() { m.budget.Store(1 << 62) }
 
 func (m *meteredConn) Read(p []byte) (int, error) {
 	if m.budget.Load() <= 0 {

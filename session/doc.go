@@ -58,7 +58,10 @@
 //
 //   - the read loop reads the stream and handles every element: it answers
 //     server pings, processes <a/>, routes iq replies, and queues incoming
-//     messages and presences for the application. It never waits for the
+//     messages and presences for the application. A stanza it cannot take
+//     (nested deeper than MaxStanzaDepth, larger than Config.MaxStanzaBytes)
+//     is dropped and queued the same way as a Skipped event, so that it is
+//     counted in order like any other. It never waits for the
 //     application (except when 256 incoming stanzas are already queued:
 //     then TCP's flow control makes the server wait) nor for a sender's
 //     Config.Persist; it saves the State itself after an <a/>.
@@ -104,4 +107,12 @@
 // and bound the stream before it sends anything (ErrLoginIncomplete). SASL tries SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN, and never
 // authenticates without TLS. Passwords and resumption ids are never logged
 // or put in errors.
+//
+// What the server sends is bounded below the XML decoder, as it arrives: a
+// stanza nested deeper than MaxStanzaDepth or larger than
+// Config.MaxStanzaBytes is dropped as it streams (never buffered whole),
+// reported as Skipped and counted as handled, so that a stanza another user
+// crafted can neither end the connection nor come back on every resumption.
+// Comments, processing instructions and DTDs end the stream with
+// <restricted-xml/>. No entity is expanded.
 package session

@@ -23,8 +23,10 @@ var (
 	// sent, a XEP-0198 protocol violation; the stream is ended with
 	// undefined-condition.
 	ErrAckOverflow = errors.New("session: server acknowledged more stanzas than were sent")
-	// ErrStanzaTooLarge means the server sent an element larger than
-	// Config.MaxStanzaBytes; the stream is ended with policy-violation.
+	// ErrStanzaTooLarge means the server sent what cannot be skipped and is
+	// larger than Config.MaxStanzaBytes: a single tag, or a login that
+	// does not end; the stream is ended with policy-violation. A stanza
+	// that is merely too large is skipped instead (Skipped).
 	ErrStanzaTooLarge = errors.New("session: incoming element too large")
 	// ErrNotAcked is returned by WaitAcked when the session ended before the
 	// server acknowledged the stanza. The stanza is still in the State and is

@@ -1,8 +1,8 @@
 package session
 
 // Event is something that happened on a session, delivered to Config.OnEvent.
-// The concrete types are Received, Duplicate, Presence, Sent, Acked, Resent,
-// Failed and Warning.
+// The concrete types are Received, Duplicate, Presence, Skipped, Sent, Acked,
+// Resent, Failed and Warning.
 type Event interface{ isEvent() }
 
 // Received is an incoming chat message.
@@ -21,6 +21,46 @@ type Presence struct {
 	From string
 	// Type is empty for available, else "unavailable", "subscribe", …
 	Type string
+}
+
+// Skipped reports an incoming stanza the session dropped whole because it
+// could not take it: nested deeper than MaxStanzaDepth, or larger than
+// Config.MaxStanzaBytes. Such a stanza is counted for XEP-0198 like one that
+// was handled, so the server drops it rather than sending it again on every
+// resumption, and the stream goes on. A stanza anyone can send through the
+// server (a message from another user) must never be a connection fault.
+// Only its kind and the id and from of its top-level element are known
+// (clipped to 256 bytes); an iq request among them was answered with an
+// error. A nonza skipped the same way (Kind is its name) is reported but not
+// counted.
+type Skipped struct {
+	// Kind is "message", "presence" or "iq".
+	Kind   string
+	ID     string
+	From   string
+	Reason SkipReason
+}
+
+// SkipReason says why a stanza was Skipped.
+type SkipReason int
+
+// Why a stanza was skipped.
+const (
+	// SkipTooDeep: nested deeper than MaxStanzaDepth.
+	SkipTooDeep SkipReason = iota + 1
+	// SkipTooLarge: larger than Config.MaxStanzaBytes, as received.
+	SkipTooLarge
+)
+
+// String explains r to a person.
+func (r SkipReason) String() string {
+	switch r {
+	case SkipTooDeep:
+		return "nested too deep"
+	case SkipTooLarge:
+		return "too large"
+	}
+	return "unknown reason"
 }
 
 // Sent reports a message SendMessage took: with stream management it is in
@@ -70,6 +110,7 @@ type Warning struct {
 func (Received) isEvent()  {}
 func (Presence) isEvent()  {}
 func (Duplicate) isEvent() {}
+func (Skipped) isEvent()   {}
 func (Sent) isEvent()      {}
 func (Acked) isEvent()     {}
 func (Resent) isEvent()    {}

@@ -1,6 +1,9 @@
 package session
 
-import "time"
+import (
+	"context"
+	"time"
+)
 
 // Test hooks. The in-memory tests speak to a scripted server without TLS.
 
@@ -23,3 +26,9 @@ func OnNegotiated(cfg *Config, f func()) { cfg.negotiated = f }
 
 // PauseAt makes cfg call f at the named points where a race once was.
 func PauseAt(cfg *Config, f func(point string)) { cfg.pause = f }
+
+// SendRaw sends raw as a stanza of kind, as SendMessage would send a
+// message: tests send what the library itself never writes.
+func (s *Session) SendRaw(ctx context.Context, kind, id, to, raw string) error {
+	return s.sendRaw(ctx, kind, id, to, nil, func(string) []byte { return []byte(raw) })
+}

@@ -1,7 +1,9 @@
 package session
 
 import (
+	"bytes"
 	"encoding/xml"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,6 +116,116 @@ func FuzzLoadState(f *testing.F) {
 		for _, q := range append(st.Unacked, st.Orphans...) {
 			if q.validate() != nil {
 				t.Fatalf("invalid stanza kept: %+v", q)
+			}
+		}
+	})
+}
+
+// guardRun feeds in through a guard in the given chunks.
+func guardRun(g *guard, in []byte, cuts []int) ([]byte, error) {
+	var out []byte
+	prev := 0
+	for _, c := range append(cuts, len(in)) {
+		if c < prev || c > len(in) {
+			continue
+		}
+		var err error
+		if out, err = g.feed(out, in[prev:c]); err != nil {
+			return out, err
+		}
+		prev = c
+	}
+	return out, nil
+}
+
+// FuzzGuard feeds arbitrary stream content, at any depth and size, through
+// the guard under the stanza decoder and then through the decoder itself,
+// as the read loop does. The guard must never panic, never depend on how
+// the bytes were split into reads, never make a well-formed stream
+// ill-formed, and what it lets through must be bounded in depth and size;
+// a well-formed stream it did not need to touch goes through unchanged.
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{
+		`<message id='1'><body>hi &apos; é</body></message>`,
+		`<message><body>` + strings.Repeat("&apos;", 40) + `</body></message><presence/>`,
+		`<message>` + strings.Repeat("<x>", 300) + strings.Repeat("</x>", 300) + `</message>`,
+		`<iq type='get' id='a'><q a='&gt;"' b="'/>">` + strings.Repeat("<y/>", 30) + `</q></iq>`,
+		`<message><body><![CDATA[<a>]]]]>` + strings.Repeat("x", 100) + `</body></message>`,
+		`<!-- c --><message/>`,
+		`<message><?pi x?></message>`,
+		`<!DOCTYPE x [<!ENTITY e "e">]><message/>`,
+		` <r xmlns='urn:xmpp:sm:3'/>` + strings.Repeat(" ", 5000),
+		`<message><body>` + strings.Repeat("ab&amp;", 30) + `</body></message>`,
+	} {
+		f.Add(s, uint16(64), uint16(7))
+	}
+	const header = `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`
+	f.Fuzz(func(t *testing.T, body string, max, cut uint16) {
+		maxBytes := 32 + int(max)%4096
+		in := []byte(header + body + `</stream:stream>`)
+		g := newGuard(maxBytes)
+		out, err := guardRun(g, in, nil)
+		cuts := []int{int(cut) % (len(in) + 1), int(cut)*7%(len(in)+1) + 1}
+		if cuts[1] < cuts[0] {
+			cuts[0], cuts[1] = cuts[1], cuts[0]
+		}
+		g2 := &guard{maxBytes: maxBytes, ns: g.ns}
+		out2, err2 := guardRun(g2, in, cuts)
+		if string(out) != string(out2) || (err == nil) != (err2 == nil) {
+			t.Fatalf("output depends on the reads: %q/%v vs %q/%v", out, err, out2, err2)
+		}
+
+		wellFormed := func(b []byte) bool {
+			d := xml.NewDecoder(bytes.NewReader(b))
+			for {
+				tok, err := d.Token()
+				if err == io.EOF {
+					return true
+				}
+				if err != nil {
+					return false
+				}
+				switch tok.(type) {
+				case xml.Comment, xml.Directive:
+					return false
+				case xml.ProcInst:
+					if d.InputOffset() > int64(len(`<?xml version='1.0'?>`)) {
+						return false
+					}
+				}
+			}
+		}
+		marked := bytes.Contains(out, []byte(g.ns))
+		if err == nil && !g.dead && wellFormed(in) {
+			if !wellFormed(out) {
+				t.Fatalf("the guard broke a well-formed stream:\nin  %q\nout %q", in, out)
+			}
+			if !marked && !bytes.Contains(in, bytes.Repeat([]byte{' '}, maxStreamText)) && !bytes.Equal(in, out) {
+				t.Fatalf("the guard changed a stream it did not mark:\nin  %q\nout %q", in, out)
+			}
+		}
+
+		// What the decoder gets is bounded, and markers come out as
+		// guard errors, in stream order.
+		gr := &guardReader{r: xml.NewDecoder(bytes.NewReader(out)), ns: g.ns}
+		d := xml.NewTokenDecoder(gr)
+		for {
+			tok, err := d.Token()
+			if _, ok := asGuardError(err); ok {
+				continue
+			}
+			if err != nil {
+				break
+			}
+			switch tok := tok.(type) {
+			case xml.StartElement:
+				if gr.depth > MaxStanzaDepth+1 {
+					t.Fatalf("depth %d got through", gr.depth)
+				}
+			case xml.CharData:
+				if len(tok) > maxBytes && len(tok) > maxStreamText {
+					t.Fatalf("a text of %d bytes got through (cap %d)", len(tok), maxBytes)
+				}
 			}
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"mellium.im/xmpp"
 )
@@ -20,10 +21,57 @@ import (
 
 // pipeConn is the TLS connection as mellium sees it. When armed, it appends
 // bytes to the next write that opens a stream.
+//
+// It also runs the guard (guard.go) on what it reads, so that what mellium's
+// decoder sees is bounded in depth and size.
 type pipeConn struct {
 	net.Conn
 	mu    sync.Mutex
 	armed []byte
+
+	// The guard and its buffers belong to the reader (one at a time:
+	// negotiation, then the read loop). restart is set by a write that
+	// opens a new stream, and read by the reader.
+	g       *guard
+	restart atomic.Bool
+	in      []byte
+	out     []byte
+	pend    []byte
+	rerr    error
+}
+
+func newPipeConn(c net.Conn, maxBytes int) *pipeConn {
+	return &pipeConn{Conn: c, g: newGuard(maxBytes), in: make([]byte, 4096)}
+}
+
+// Read passes on what the guard lets through. A read that the guard drops
+// whole reads again: an element past the cap is discarded as it streams.
+func (p *pipeConn) Read(b []byte) (int, error) {
+	if p.g == nil {
+		return p.Conn.Read(b)
+	}
+	for {
+		if len(p.pend) > 0 {
+			n := copy(b, p.pend)
+			p.pend = p.pend[n:]
+			return n, nil
+		}
+		if p.rerr != nil {
+			return 0, p.rerr
+		}
+		if p.restart.Swap(false) {
+			p.g.reset()
+		}
+		n, err := p.Conn.Read(p.in)
+		var gerr error
+		p.out, gerr = p.g.feed(p.out[:0], p.in[:n])
+		p.pend = p.out
+		if gerr != nil {
+			p.rerr = gerr
+		} else if err != nil {
+			p.rerr = err
+		}
+	}
 }
 
 // ConnectionState lets mellium and SASL see the TLS state (channel binding).
@@ -44,9 +92,13 @@ func (p *pipeConn) arm(b []byte) {
 var streamOpen = []byte("<stream:stream")
 
 func (p *pipeConn) Write(b []byte) (int, error) {
+	opens := bytes.Contains(b, streamOpen)
+	if opens {
+		p.restart.Store(true)
+	}
 	p.mu.Lock()
 	extra := p.armed
-	if extra != nil && bytes.Contains(b, streamOpen) {
+	if extra != nil && opens {
 		p.armed = nil
 	} else {
 		extra = nil

@@ -5,6 +5,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"log/slog"
+	"strings"
+	"unicode/utf8"
 
 	"mellium.im/xmpp/stream"
 )
@@ -18,13 +21,27 @@ func (s *Session) readLoop(r xml.TokenReader) {
 		s.notes.wait()
 		close(s.done)
 	}()
-	d := xml.NewTokenDecoder(r)
+	// From here the guard bounds each element; the login's budget is over.
+	s.raw.unlimit()
+	gr := &guardReader{r: r}
+	if s.pipe != nil && s.pipe.g != nil {
+		gr.ns = s.pipe.g.ns
+	}
+	d := xml.NewTokenDecoder(gr)
 	for {
-		s.raw.reset()
 		tok, err := d.Token()
+		if ge, ok := asGuardError(err); ok {
+			if ge.reason != guardRestricted {
+				continue // a marker between stanzas: nothing to skip
+			}
+			err = s.restricted()
+		}
 		if err != nil {
-			s.fail(s.readError(err))
-			s.failIQs()
+			var se *StreamError
+			if !errors.As(err, &se) {
+				err = s.readError(err)
+			}
+			s.end(err)
 			return
 		}
 		start, ok := tok.(xml.StartElement)
@@ -34,26 +51,122 @@ func (s *Session) readLoop(r xml.TokenReader) {
 		s.mu.Lock()
 		s.st.LastAlive = s.cfg.now()
 		s.mu.Unlock()
-		if err := s.handle(d, start); err != nil {
-			var se *StreamError
-			if errors.As(err, &se) && se.Local {
-				s.writeFinal(streamErrorXML(se.Condition, se.app))
-			}
-			s.fail(err)
-			s.failIQs()
+		err = s.handle(d, start)
+		if ge, ok := asGuardError(err); ok {
+			err = s.skip(d, gr, start, ge)
+		}
+		if err != nil {
+			s.end(err)
 			return
 		}
 	}
+}
+
+// end ends the session for err; a stream error of ours is sent first.
+func (s *Session) end(err error) {
+	var se *StreamError
+	if errors.As(err, &se) && se.Local {
+		s.writeFinal(streamErrorXML(se.Condition, se.app))
+	}
+	s.fail(err)
+	s.failIQs()
+}
+
+// restricted ends the stream for a comment, processing instruction or DTD
+// (RFC 6120 §11.1).
+func (s *Session) restricted() error {
+	return &StreamError{Condition: "restricted-xml", Text: "the server sent a comment, processing instruction or DTD", Local: true}
+}
+
+// skip drops the rest of a top-level element the guard poisoned (too deep or
+// too large) and reports it. A stanza is counted for XEP-0198 like one that
+// was handled, in order, so that the server drops it instead of sending it
+// again on every resumption; the stream goes on.
+func (s *Session) skip(d *xml.Decoder, gr *guardReader, start xml.StartElement, ge *guardError) error {
+	if ge.reason == guardRestricted {
+		// Nothing can be read after the marker.
+		return s.restricted()
+	}
+	for gr.depth > 0 {
+		_, err := d.Token()
+		if ge2, ok := asGuardError(err); ok {
+			if ge2.reason == guardRestricted {
+				return s.restricted()
+			}
+			continue
+		}
+		if err != nil {
+			return s.decodeError(err)
+		}
+	}
+	ev := Skipped{Kind: start.Name.Local, Reason: SkipTooLarge}
+	if ge.reason == guardDepth {
+		ev.Reason = SkipTooDeep
+	}
+	var typ string
+	for _, a := range start.Attr {
+		if a.Name.Space != "" {
+			continue
+		}
+		switch a.Name.Local {
+		case "id":
+			ev.ID = clip(a.Value)
+		case "from":
+			ev.From = clip(a.Value)
+		case "type":
+			typ = a.Value
+		}
+	}
+	s.log.Warn("incoming stanza skipped", slog.String("kind", ev.Kind), slog.String("reason", ev.Reason.String()))
+	if start.Name.Space != nsClient {
+		// A nonza is not counted.
+		s.emit(ev)
+		return nil
+	}
+	switch start.Name.Local {
+	case "message", "presence":
+	case "iq":
+		// A request gets an error; a waiter gets an error instead of
+		// the reply it cannot have.
+		iq := &inIQ{ID: ev.ID, From: ev.From, Type: typ}
+		if typ == "result" || typ == "error" {
+			iq.Type = "error"
+			iq.Nodes = []node{{XMLName: xml.Name{Local: "error"}, Nodes: []node{{XMLName: xml.Name{Space: nsStanzas, Local: "policy-violation"}}}}}
+		}
+		if err := s.onIQ(iq); err != nil {
+			return err
+		}
+	default:
+		return &StreamError{Condition: "unsupported-stanza-type", Text: start.Name.Local, Local: true}
+	}
+	s.notes.inbound(ev, nil)
+	return nil
+}
+
+// clip bounds a string the server chose before it goes into an event.
+func clip(v string) string {
+	const max = 256
+	if len(v) <= max {
+		return v
+	}
+	v = v[:max]
+	for len(v) > 0 && !utf8.ValidString(v) {
+		v = v[:len(v)-1]
+	}
+	return v + "…"
 }
 
 func (s *Session) readError(err error) error {
 	var se stream.Error
 	switch {
 	case errors.Is(err, ErrStanzaTooLarge):
-		s.writeFinal(streamErrorXML("policy-violation", ""))
 		return &StreamError{Condition: "policy-violation", Text: err.Error(), Local: true}
 	case errors.As(err, &se):
 		return &StreamError{Condition: se.Err, Text: streamErrorText(se)}
+	case errors.Is(err, errRestrictedXML), strings.HasPrefix(err.Error(), "disallowed XML"):
+		// mellium's refusal of a comment, PI or DTD (the guard normally
+		// sees them first).
+		return s.restricted()
 	case errors.Is(err, io.EOF):
 		return &ConnError{Op: "read", Err: errors.New("the server closed the stream")}
 	}
@@ -76,6 +189,9 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 	switch start.Name.Space {
 	case nsSM:
 		el, err := parseSM(d, start)
+		if _, ok := asGuardError(err); ok {
+			return err
+		}
 		if err != nil {
 			return &StreamError{Condition: "undefined-condition", Text: err.Error(), Local: true}
 		}
@@ -171,6 +287,9 @@ func (s *Session) commitArchiveID(id string) func() {
 // decodeError classifies a failure to decode a stanza: broken XML is the
 // server's fault, anything else is the connection's.
 func (s *Session) decodeError(err error) error {
+	if _, ok := asGuardError(err); ok {
+		return err
+	}
 	if isSyntaxError(err) {
 		return &StreamError{Condition: "not-well-formed", Text: err.Error(), Local: true}
 	}

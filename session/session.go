@@ -241,10 +241,10 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 			conn.Close()
 			return nil, s.loginError(ctx, err)
 		}
-		s.pipe = &pipeConn{Conn: tc}
+		s.pipe = newPipeConn(tc, cfg.MaxStanzaBytes)
 		rw = s.pipe
 	case cfg.plaintext:
-		s.pipe = &pipeConn{Conn: s.raw}
+		s.pipe = newPipeConn(s.raw, cfg.MaxStanzaBytes)
 		rw = s.pipe
 	}
 	// mellium takes only a *tls.Conn as secure from the start; the SASL

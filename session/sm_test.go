@@ -392,7 +392,7 @@ func TestHostileServerXML(t *testing.T) {
 		"a without h":     {`<a xmlns='urn:xmpp:sm:3'/>`, "undefined-condition"},
 		"not well-formed": {`<message><body>x</bod></message>`, "not-well-formed"},
 		"unknown stanza":  {`<foo xmlns='jabber:client'/>`, "unsupported-stanza-type"},
-		"too large":       {`<message><body>` + strings.Repeat("x", 2<<20) + `</body></message>`, "policy-violation"},
+		"tag too large":   {`<message id='` + strings.Repeat("x", session.DefaultMaxStanzaBytes+1) + `'/>`, "policy-violation"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := &fake{}
@@ -484,10 +484,13 @@ func TestWithoutSM(t *testing.T) {
 	if err := s.WaitAcked(context.Background(), "x"); !errors.Is(err, session.ErrNoStreamManagement) {
 		t.Errorf("WaitAcked = %v", err)
 	}
+	// Events arrive on the session's own goroutine: wait for it.
 	warned := false
-	for _, e := range c.all() {
-		if _, ok := e.(session.Warning); ok {
-			warned = true
+	for deadline := time.Now().Add(2 * time.Second); !warned && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		for _, e := range c.all() {
+			if _, ok := e.(session.Warning); ok {
+				warned = true
+			}
 		}
 	}
 	if !warned {

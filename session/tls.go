@@ -70,7 +70,7 @@ func (s *Session) negotiateTLS(ctx context.Context, xs *xmpp.Session, cfg *tls.C
 		if err := tc.HandshakeContext(ctx); err != nil {
 			return nil, err
 		}
-		s.pipe = &pipeConn{Conn: tc}
+		s.pipe = newPipeConn(tc, s.cfg.MaxStanzaBytes)
 		return s.pipe, nil
 	case start.Name.Local == "failure":
 		return nil, &TLSError{Reason: "the server refused STARTTLS"}

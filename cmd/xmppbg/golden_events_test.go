@@ -45,6 +45,7 @@ func goldenChatEvents() []driver.Event {
 		driver.Warning{Stamp: at, Reason: driver.WarnResumeFailed, Err: rf},
 		driver.Warning{Stamp: at, Reason: driver.WarnResumeSkipped, Skip: session.ResumeSkipExpired, Detail: session.ResumeSkipExpired.String()},
 		driver.Warning{Stamp: at, Reason: driver.WarnResumeSkipped, Skip: session.ResumeSkipNoSM, Detail: session.ResumeSkipNoSM.String()},
+		driver.Warning{Stamp: at, Reason: driver.WarnStanzaSkipped, Stanza: session.Skipped{Kind: "message", ID: "deep1", From: "mallory@example.org/x\u202e", Reason: session.SkipTooDeep}},
 		driver.Resent{Stamp: at, IDs: []string{"s2"}, Delayed: true},
 		driver.StateChanged{Stamp: at, State: driver.Online, Fresh: true},
 		driver.Received{Stamp: at, Message: delayed},

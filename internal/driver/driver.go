@@ -209,6 +209,8 @@ func (d *Driver) onClient(e reconnect.Event) {
 		d.emit(Undelivered{Stamp: now(), Stanza: e.Stanza, Reason: e.Reason})
 	case reconnect.Warning:
 		d.emit(Warning{Stamp: now(), Reason: WarnSession, Detail: e.Text})
+	case reconnect.Skipped:
+		d.emit(Warning{Stamp: now(), Reason: WarnStanzaSkipped, Stanza: e})
 	}
 }
 

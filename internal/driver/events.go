@@ -215,9 +215,13 @@ const (
 	// WarnResumeSkipped: no resumption was tried (Skip says why; Detail is
 	// session.Login.ResumeSkipped); a fresh session replaced the stream.
 	WarnResumeSkipped
+	// WarnStanzaSkipped: an incoming stanza could not be read (Stanza says
+	// which and why) and was skipped: acknowledged to the server, never
+	// delivered, the stream kept.
+	WarnStanzaSkipped
 )
 
-var warningNames = [...]string{"session", "state-file", "resume-failed", "resume-skipped"}
+var warningNames = [...]string{"session", "state-file", "resume-failed", "resume-skipped", "stanza-skipped"}
 
 // String names the reason.
 func (r WarningReason) String() string {
@@ -238,6 +242,8 @@ type Warning struct {
 	// Detail is the library's description, for WarnSession and
 	// WarnResumeSkipped.
 	Detail string
+	// Stanza is the stanza skipped, for WarnStanzaSkipped.
+	Stanza session.Skipped
 }
 
 // String describes the warning on one line.
@@ -249,6 +255,9 @@ func (w Warning) String() string {
 		return errText(w.Err) + "; opened a fresh session"
 	case WarnResumeSkipped:
 		return "resumption skipped: " + w.Detail + "; opened a fresh session"
+	case WarnStanzaSkipped:
+		s := w.Stanza
+		return "skipped an incoming " + s.Kind + " (id " + s.ID + ") from " + s.From + ": " + s.Reason.String() + "; it was acknowledged and not delivered"
 	}
 	return w.Detail
 }

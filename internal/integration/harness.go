@@ -92,6 +92,10 @@ type Caps struct {
 	// NoSM: the harness can start a server without XEP-0198
 	// (Options.DisableSM).
 	NoSM bool
+	// RelaysDeepXML: the server relays a stanza nested 10,001 deep to its
+	// recipient as it came (Prosody 0.12). ejabberd 23.01 does not: it ends
+	// the sender's stream and the recipient's when one is sent.
+	RelaysDeepXML bool
 }
 
 // Options configures the server Each starts. The zero value is the server's
@@ -187,6 +191,7 @@ var prosodyHarness = Harness{
 		ExpiredToOffline:    true,
 		DirectTLS:           true,
 		NoSM:                true,
+		RelaysDeepXML:       true,
 	},
 	start: startProsodyServer,
 }
