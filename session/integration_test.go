@@ -623,10 +623,21 @@ func testServerRestart(t *testing.T, srv integration.Server, sig syscall.Signal)
 	<-alice.Done()
 	<-bob.Done()
 	if cond := srv.Caps().ShutdownError; cond != "" && sig == syscall.SIGTERM {
-		// The server says goodbye, e.g. <stream:error><system-shutdown/>.
-		var se *session.StreamError
-		if !errors.As(alice.Err(), &se) || se.Condition != cond {
-			t.Errorf("alice's session ended with %v, want a %s stream error", alice.Err(), cond)
+		// The server says goodbye, e.g. <stream:error><system-shutdown/>,
+		// or, when its shutdown outruns the connection's process (about
+		// one in eight restarts of ejabberd 23.01, also before the
+		// single-emitter change), just closes the connection. Anything
+		// else is wrong.
+		var (
+			se *session.StreamError
+			ce *session.ConnError
+		)
+		switch err := alice.Err(); {
+		case errors.As(err, &se) && se.Condition == cond:
+		case errors.As(err, &ce) && ce.Op == "read":
+			t.Logf("the server closed the connection without a %s stream error: %v", cond, err)
+		default:
+			t.Errorf("alice's session ended with %v, want a %s stream error or the connection closed", err, cond)
 		}
 	}
 	// Offline now: alice's next message waits in her state.
