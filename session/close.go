@@ -143,3 +143,30 @@ func (s *Session) writeFinal(b string) {
 	_ = s.raw.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	_, _ = s.wire.Write([]byte(b))
 }
+
+// giveUpSilentResumption handles a probe that went unanswered on a resumed
+// stream that has not acknowledged anything since it was resumed. Prosody
+// (0.12.3 and 13) parses a resumed connection with the old connection's XML
+// parser: when the tear cut a stanza of ours in half, the server silently
+// swallows everything we send on the resumed stream, <r/> included, and
+// every later resumption continues the same broken parse. Only a fresh
+// session repairs that, so the stream is given up: the session ends
+// (ErrResumedStreamSilent) and the State is no longer resumable, so the next
+// Connect opens a fresh session and resends what is unconfirmed with a delay
+// and its origin-id (a receiver drops a copy it already has). A stream
+// merely black-holed right after its resumption is treated the same way; it
+// costs a full login instead of a resumption, never a message.
+func (s *Session) giveUpSilentResumption() {
+	s.mu.Lock()
+	silent := s.login.Resumed && s.acks == 0 && s.err == nil
+	if silent {
+		s.st.ID = ""
+		s.st.Location = ""
+		s.ending = &ConnError{Op: "read", Err: ErrResumedStreamSilent}
+	}
+	s.mu.Unlock()
+	if silent {
+		s.log.Warn("the resumed stream acknowledged nothing: giving it up for a fresh session")
+		s.fail(nil)
+	}
+}

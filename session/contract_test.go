@@ -319,3 +319,62 @@ func TestDeduplicationKeepsDistinctMessages(t *testing.T) {
 		t.Fatalf("received %v, duplicates %v", received, dup)
 	}
 }
+
+// A resumed stream that acknowledges nothing, not even a probe, is given up
+// for a fresh session: resuming it again would meet the same broken server
+// parser (Prosody's, after a tear cut a stanza in half). What it held is
+// resent by the fresh session with a delay; nothing is lost.
+func TestSilentResumedStreamIsGivenUp(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string {
+		return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>`
+	}}
+	st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(),
+		Unacked: []session.Stanza{msgStanza("m1")}}
+	c := &collector{}
+	s := connect(t, f, c, st)
+	f.expect("message") // the resend, swallowed by the server
+	if err := s.Probe(context.Background(), 100*time.Millisecond); !errors.Is(err, session.ErrProbeTimeout) {
+		t.Fatalf("Probe = %v, want ErrProbeTimeout", err)
+	}
+	<-s.Done()
+	if !errors.Is(s.Err(), session.ErrResumedStreamSilent) {
+		t.Fatalf("Err = %v, want ErrResumedStreamSilent", s.Err())
+	}
+	if st2 := s.State(); st2.Resumable(time.Now()) || st2.Pending() != 1 {
+		t.Fatalf("state after giving up = %v, want not resumable, the message kept", st2)
+	}
+
+	f2 := &fake{}
+	s2 := connect(t, f2, &collector{}, st)
+	if s2.Login().Resumed || len(f2.resumes) != 0 {
+		t.Fatalf("resumed again: %+v, %v", s2.Login(), f2.resumes)
+	}
+	f2.expectSkippingR("presence")
+	m := f2.expectSkippingR("message")
+	if _, delayed := m.child("delay"); m.attr("id") != "m1" || !delayed {
+		t.Fatalf("resent %s, want m1 with a delay", m)
+	}
+}
+
+// A resumed stream that has acknowledged something is not given up for a
+// probe that times out later: that is an ordinary dead connection, and the
+// stream stays resumable.
+func TestAnsweredResumedStreamStaysResumable(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string {
+		return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>`
+	}}
+	st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(),
+		Unacked: []session.Stanza{msgStanza("m1")}}
+	s := connect(t, f, &collector{}, st)
+	f.expect("message")
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+	if err := s.WaitAcked(context.Background(), "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Probe(context.Background(), 100*time.Millisecond); !errors.Is(err, session.ErrProbeTimeout) {
+		t.Fatalf("Probe = %v, want ErrProbeTimeout", err)
+	}
+	if s.Err() != nil || !s.State().Resumable(time.Now()) {
+		t.Fatalf("after a probe timeout: err %v, resumable %t; want the stream kept", s.Err(), s.State().Resumable(time.Now()))
+	}
+}

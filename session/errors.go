@@ -35,6 +35,10 @@ var (
 	// ErrNoStreamManagement is returned by operations that need XEP-0198
 	// when the server does not offer it.
 	ErrNoStreamManagement = errors.New("session: server does not offer stream management")
+	// ErrResumedStreamSilent ends a resumed stream that acknowledged
+	// nothing, not even a liveness probe: the next Connect opens a fresh
+	// session instead of resuming it again (see Session.Probe).
+	ErrResumedStreamSilent = errors.New("session: the resumed stream acknowledged nothing")
 	// ErrLoginIncomplete means the server ended stream negotiation before
 	// the client was authenticated and bound: a broken or hostile server.
 	// Nothing is sent on such a stream. It is permanent.

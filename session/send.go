@@ -194,6 +194,11 @@ func (s *Session) WaitAcked(ctx context.Context, id string) error {
 // returns nil on an answer, ErrProbeTimeout when none came within timeout (a
 // silent connection), or the error that ended the session (a *ConnError for
 // a broken socket), as soon as it is known.
+//
+// A resumed stream that has acknowledged nothing since its resumption and
+// leaves a probe unanswered is given up: the session ends with
+// ErrResumedStreamSilent and the next Connect opens a fresh session rather
+// than resume a stream the server no longer parses (see the package doc).
 func (s *Session) Probe(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -239,6 +244,7 @@ func (s *Session) Probe(ctx context.Context, timeout time.Duration) error {
 				return s.Err()
 			}
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				s.giveUpSilentResumption()
 				return ErrProbeTimeout
 			}
 			return ctx.Err()
@@ -263,6 +269,7 @@ func (s *Session) onAck(h uint32) error {
 		s.mu.Unlock()
 		return &StreamError{Condition: "undefined-condition", Text: err.Error(), Local: true, app: app}
 	}
+	s.acks++
 	if s.rOut > 0 {
 		s.rOut--
 		s.rAnswered++

@@ -89,6 +89,7 @@ type Session struct {
 	rOut      int    // <r/> sent and not yet answered
 	rSent     uint64 // total <r/> sent
 	rAnswered uint64 // total <a/> that answered an <r/>
+	acks      uint64 // total <a/> received
 	ackWake   chan struct{}
 	iqs       map[string]chan *inIQ
 	csiTarget uint64 // the <r/> whose answer confirms the last CSI state
