@@ -24,6 +24,7 @@
 //   - leakcheck: the TestMain that fails a package's tests when its
 //     goroutines outlive them.
 //   - echotest: a loopback TCP echo server and helpers for the proxy tests.
+//   - golden: golden-file comparison for the renderers' tests (-update).
 //
 // Heavy test-only dependencies (toxiproxy with Prometheus, zerolog,
 // gorilla/mux and protobuf) and package testing stay out of the binary.

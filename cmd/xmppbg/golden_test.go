@@ -3,23 +3,17 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/driver"
+	"github.com/xmppbg/xmppbg/internal/golden"
 	"github.com/xmppbg/xmppbg/internal/scenario"
 	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
 	"github.com/xmppbg/xmppbg/suspend"
 )
-
-// update rewrites the golden files of the renderers instead of comparing
-// with them: go test ./cmd/xmppbg -run Golden -update.
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // goldenNow is the fixed time of every rendered line.
 var goldenNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
@@ -27,25 +21,6 @@ var goldenNow = time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 // clock is a time in the local time zone printed as [15:04:05]: masked,
 // as the zone of the machine running the tests is not fixed.
 var clock = regexp.MustCompile(`\[\d\d:\d\d:\d\d\]`)
-
-// checkGolden compares got with testdata/name, or rewrites it with -update.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // goldenOutput returns an output whose clock is fixed.
 func goldenOutput(jsonMode bool) (o *output, stdout, stderr *syncBuffer) {
@@ -110,8 +85,8 @@ func goldenReplies(u chatUI) {
 func TestGoldenChat(t *testing.T) {
 	t.Parallel()
 	jsonOut, textOut := renderChat(t)
-	checkGolden(t, "chat.jsonl", jsonOut)
-	checkGolden(t, "chat.txt", textOut)
+	golden.Check(t, "chat.jsonl", jsonOut)
+	golden.Check(t, "chat.txt", textOut)
 }
 
 // TestGoldenListen pins the messages of listen (and of chat, which prints
@@ -122,12 +97,12 @@ func TestGoldenListen(t *testing.T) {
 	o, stdout, _ := goldenOutput(true)
 	printMessage(o, plain)
 	printMessage(o, delayed)
-	checkGolden(t, "listen.jsonl", []byte(stdout.String()))
+	golden.Check(t, "listen.jsonl", []byte(stdout.String()))
 
 	h, hout, _ := goldenOutput(false)
 	printMessage(h, plain)
 	printMessage(h, delayed)
-	checkGolden(t, "listen.txt", clock.ReplaceAll([]byte(hout.String()), []byte("[hh:mm:ss]")))
+	golden.Check(t, "listen.txt", clock.ReplaceAll([]byte(hout.String()), []byte("[hh:mm:ss]")))
 }
 
 // goldenResult is a scenario result with one entry of each kind.
@@ -164,7 +139,7 @@ func TestGoldenDemo(t *testing.T) {
 			reportEntry(o, e)
 		}
 		reportSummary(o, res)
-		checkGolden(t, mode.file, []byte(stdout.String()+"--- stderr\n"+stderr.String()))
+		golden.Check(t, mode.file, []byte(stdout.String()+"--- stderr\n"+stderr.String()))
 	}
 }
 
