@@ -31,10 +31,16 @@ go test -race -count=1 -timeout 12m ./...
 
 echo "== fuzz (short)"
 FUZZTIME=${FUZZTIME:-5s}
+fuzzlog=$(mktemp)
+trap 'rm -f "$fuzzlog"' EXIT
 for pkg in $(go list ./...); do
 	for fuzz in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "-- $pkg $fuzz"
-		go test -run '^$' -fuzz "^${fuzz}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg" >/dev/null
+		if ! go test -run '^$' -fuzz "^${fuzz}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime 5s "$pkg" >"$fuzzlog" 2>&1; then
+			cat "$fuzzlog" >&2
+			echo "fuzz: $fuzz failed (a failing input, if one was found, is in the package's testdata/fuzz/$fuzz)" >&2
+			exit 1
+		fi
 	done
 done
 echo "all checks passed"
