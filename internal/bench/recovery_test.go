@@ -255,7 +255,7 @@ func reportRecovery(t *testing.T) {
 		rig := startRecoveryRig(t, c.lat)
 		title := fmt.Sprintf("loopback, %d cycles, load %s", c.cycles, loadAvg())
 		if c.lat > 0 {
-			title = fmt.Sprintf("+%v each way (faultproxy.Latency), %d cycles, load %s", c.lat, c.cycles, loadAvg())
+			title = fmt.Sprintf("+%v each way (toxic.Latency), %d cycles, load %s", c.lat, c.cycles, loadAvg())
 		}
 		tables = append(tables, table{title, measureRecovery(t, rig, variants, c.cycles)})
 		if c.lat == 0 {
@@ -280,7 +280,7 @@ func reportRecovery(t *testing.T) {
 		loop = tables[1].rows
 	}
 	for _, tb := range tables {
-		lat := strings.Contains(tb.title, "faultproxy")
+		lat := strings.Contains(tb.title, "toxic.Latency")
 		reportf("%s:\n\n", tb.title)
 		reportf("| connection | (a) resume median | (a) p99 | (b) full login median | (b) p99 | a/b (medians) | round trips a / b (+1 TCP) |")
 		if lat {
