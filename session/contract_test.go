@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -376,5 +377,54 @@ func TestAnsweredResumedStreamStaysResumable(t *testing.T) {
 	}
 	if s.Err() != nil || !s.State().Resumable(time.Now()) {
 		t.Fatalf("after a probe timeout: err %v, resumable %t; want the stream kept", s.Err(), s.State().Resumable(time.Now()))
+	}
+}
+
+// XEP-0198 §5: when the resumption location fails, the normal connection
+// method is used. A location that accepts the connection but where the
+// login fails (a wrong certificate, a dead server) falls back too, and a
+// location without a port gets the client port.
+func TestLocationLoginFailureFallsBack(t *testing.T) {
+	f := &fake{resume: func(string, uint32) string { return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>` }}
+	f.t = t
+	var dialed []string
+	cfg := testConfig(f, nil)
+	inner := cfg.Dial
+	cfg.Dial = func(ctx context.Context, n, addr string) (net.Conn, error) {
+		dialed = append(dialed, addr)
+		if addr == "other.example.org:5222" {
+			c, srv := net.Pipe()
+			srv.Close() // answers, then dies
+			return c, nil
+		}
+		return inner(ctx, n, addr)
+	}
+	st := &session.State{ID: "RID", Location: "other.example.org:5222", LastAlive: time.Now()}
+	s, err := session.Connect(context.Background(), cfg, st)
+	if err != nil {
+		t.Fatalf("Connect = %v, want the normal address to be used", err)
+	}
+	defer s.Abort()
+	if !s.Login().Resumed || s.Login().Addr != "example.org:5222" {
+		t.Fatalf("login = %+v", s.Login())
+	}
+	if strings.Join(dialed, " ") != "other.example.org:5222 example.org:5222" {
+		t.Fatalf("dialed %v", dialed)
+	}
+}
+
+func TestLocationWithoutPort(t *testing.T) {
+	for loc, want := range map[string]string{
+		"other.example.org":      "other.example.org:5222",
+		"other.example.org:5333": "other.example.org:5333",
+		"[2001:db8::1]":          "[2001:db8::1]:5222",
+		"[2001:db8::1]:5333":     "[2001:db8::1]:5333",
+	} {
+		f := &fake{enabled: `<enabled xmlns='urn:xmpp:sm:3' id='RID' resume='true' max='600' location='` + loc + `'/>`}
+		s := connect(t, f, &collector{}, nil)
+		if got := s.State().Location; got != want {
+			t.Errorf("location %q stored as %q, want %q", loc, got, want)
+		}
+		s.Abort()
 	}
 }

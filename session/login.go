@@ -11,6 +11,7 @@ import (
 	"net"
 	"reflect"
 	"strconv"
+	"strings"
 	"time"
 
 	"mellium.im/sasl"
@@ -269,7 +270,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 			st.ID = el.ID
 		}
 		st.Max = time.Duration(el.Max) * time.Second
-		st.Location = el.Location
+		st.Location = locationAddr(el.Location)
 	case "failed":
 		st.SM = false
 		s.emit(Warning{Text: "the server refused stream management (" + el.Condition + "): delivery is not guaranteed"})
@@ -347,4 +348,16 @@ func handledCountTooHigh(h uint32, st *State) string {
 	sent := st.OutH + uint32(len(st.Unacked))
 	return `<handled-count-too-high xmlns="urn:xmpp:sm:3" h="` + strconv.FormatUint(uint64(h), 10) +
 		`" send-count="` + strconv.FormatUint(uint64(sent), 10) + `"/>`
+}
+
+// locationAddr turns XEP-0198's location (host, host:port, [v6] or
+// [v6]:port) into an address to dial: without a port, the client port.
+func locationAddr(loc string) string {
+	if loc == "" {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(loc); err == nil {
+		return loc
+	}
+	return net.JoinHostPort(strings.TrimSuffix(strings.TrimPrefix(loc, "["), "]"), DefaultPort)
 }

@@ -142,6 +142,14 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		// <failed h/>) are still delivered, before Connect returns.
 		s.notes.close()
 		s.notes.wait()
+		if s.login.Addr != "" && s.login.Addr != cfg.Addr && ctx.Err() == nil {
+			// The resumption location answered but the login there
+			// failed (its certificate, its stream): XEP-0198 says to
+			// use the normal connection method then, not to give up.
+			s.log.Info("login at the resumption location failed, using the normal address", slog.Any("err", err))
+			st.Location = ""
+			return Connect(ctx, cfg, st)
+		}
 		return nil, err
 	}
 	if cfg.negotiated != nil {
