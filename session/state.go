@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"mellium.im/xmpp/jid"
 )
 
 // stateVersion is written into every saved state; a file with another version
@@ -265,6 +268,12 @@ type stateFile struct {
 // cannot be used (corrupt, another version, another account).
 var ErrStateFile = errors.New("session: unusable state file")
 
+// ErrForeignStateFile is wrapped (with ErrStateFile) when the state file
+// belongs to another account, or to an account it does not say: nothing is
+// taken from it, and it must not be overwritten, since what it holds is
+// that account's resumable stream and unacknowledged messages.
+var ErrForeignStateFile = fmt.Errorf("%w: not this account's", ErrStateFile)
+
 // Save writes st to path atomically (a temporary file renamed over the old
 // one, not flushed to disk) with mode 0600, labelled with account (a bare JID) so that it is never
 // used for another account.
@@ -320,6 +329,14 @@ func LoadState(path, account string) (*State, error) {
 }
 
 func parseState(b []byte, account string) (*State, error) {
+	// Whose it is comes first: nothing of another account's file is ever
+	// salvaged (its messages would be sent from this account).
+	switch owner, ok := fileAccount(b); {
+	case !ok:
+		return &State{}, fmt.Errorf("%w: it does not say which account it belongs to", ErrForeignStateFile)
+	case normalAccount(owner) != normalAccount(account):
+		return &State{}, fmt.Errorf("%w: it belongs to %q, not %q", ErrForeignStateFile, owner, account)
+	}
 	f := stateFile{State: &State{}}
 	if err := json.Unmarshal(b, &f); err != nil {
 		return salvage(b), fmt.Errorf("%w: %v", ErrStateFile, err)
@@ -331,9 +348,6 @@ func parseState(b []byte, account string) (*State, error) {
 	switch {
 	case f.Version != stateVersion:
 		return salvage(b), fmt.Errorf("%w: version %d, want %d", ErrStateFile, f.Version, stateVersion)
-	case f.Account != account:
-		// Never resend another account's stanzas from this one.
-		return &State{}, fmt.Errorf("%w: it belongs to %q, not %q", ErrStateFile, f.Account, account)
 	}
 	if err := st.validate(); err != nil {
 		out := &State{}
@@ -402,4 +416,42 @@ func salvage(b []byte) *State {
 		}
 	}
 	return out
+}
+
+// fileAccount reads the "account" of a state file, even one that is cut
+// short or otherwise broken after it, from its top-level fields.
+func fileAccount(b []byte) (string, bool) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return "", false
+	}
+	for d.More() {
+		k, err := d.Token()
+		if err != nil {
+			return "", false
+		}
+		if k == "account" {
+			var a string
+			if d.Decode(&a) != nil || a == "" {
+				return "", false
+			}
+			return a, true
+		}
+		var skip json.RawMessage
+		if d.Decode(&skip) != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// normalAccount is the canonical form of a bare JID for comparing accounts
+// ("Alice@Example.ORG" is alice@example.org), or s itself when it is not a
+// JID.
+func normalAccount(s string) string {
+	j, err := jid.Parse(s)
+	if err != nil {
+		return s
+	}
+	return j.Bare().String()
 }

@@ -69,7 +69,7 @@ func TestLoadStateBadFiles(t *testing.T) {
 
 	t.Run("other account", func(t *testing.T) {
 		st, err := session.LoadState(good, "mallory@example.org")
-		if !errors.Is(err, session.ErrStateFile) || st.Pending() != 0 || st.ID != "" {
+		if !errors.Is(err, session.ErrForeignStateFile) || st.Pending() != 0 || st.ID != "" {
 			t.Fatalf("got %v, %v; want nothing from another account's file", st, err)
 		}
 		if strings.Contains(err.Error(), "super-secret-id") {
@@ -94,6 +94,29 @@ func TestLoadStateBadFiles(t *testing.T) {
 		}
 		if st.Resumable(time.Now()) || len(st.Orphans) != 2 {
 			t.Fatalf("salvaged %v, want the two messages as orphans and no resumption", st)
+		}
+	})
+	t.Run("same account, other spelling", func(t *testing.T) {
+		st, err := session.LoadState(good, "Alice@EXAMPLE.org")
+		if err != nil || st.ID == "" || st.Pending() != 3 {
+			t.Fatalf("got %v, %v; want the file, accounts compared normalised", st, err)
+		}
+	})
+	t.Run("other account, other version", func(t *testing.T) {
+		// Never salvaged: its messages would be sent from the wrong account.
+		p := filepath.Join(dir, "foreign-v.json")
+		os.WriteFile(p, bytes.Replace(raw, []byte(`"version":1`), []byte(`"version":99`), 1), 0o600)
+		st, err := session.LoadState(p, "mallory@example.org")
+		if !errors.Is(err, session.ErrForeignStateFile) || !errors.Is(err, session.ErrStateFile) || st.Pending() != 0 {
+			t.Fatalf("got %v, %v; want nothing and ErrForeignStateFile", st, err)
+		}
+	})
+	t.Run("no account", func(t *testing.T) {
+		p := filepath.Join(dir, "anon.json")
+		os.WriteFile(p, raw[:20], 0o600)
+		st, err := session.LoadState(p, "alice@example.org")
+		if !errors.Is(err, session.ErrForeignStateFile) || st.Pending() != 0 {
+			t.Fatalf("got %v, %v; want nothing from a file that does not say whose it is", st, err)
 		}
 	})
 	t.Run("other version", func(t *testing.T) {

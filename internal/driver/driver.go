@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +93,21 @@ func New(cfg Config) (*Driver, error) {
 	var stateErr error
 	if cfg.StateFile != "" {
 		st, stateErr = session.LoadState(cfg.StateFile, account)
+		switch {
+		case errors.Is(stateErr, session.ErrForeignStateFile):
+			// Another account's resumable stream and messages: never
+			// overwrite them.
+			return nil, &foreignStateError{path: cfg.StateFile, err: stateErr}
+		case stateErr != nil:
+			// Ours, but unusable: keep it beside, for a person to look
+			// at, before the first save replaces it (what could be
+			// salvaged is resent).
+			if kept, err := keepAside(cfg.StateFile); err == nil {
+				stateErr = fmt.Errorf("%w (the file was kept as %s)", stateErr, kept)
+			} else {
+				return nil, fmt.Errorf("state file %s: %w; and it cannot be kept aside: %w", cfg.StateFile, stateErr, err)
+			}
+		}
 	}
 	rc := reconnect.Config{
 		Session:      cfg.Session,
@@ -334,3 +350,28 @@ func (d *Driver) Drain(ctx context.Context) error {
 		}
 	}
 }
+
+// keepAside renames an unusable state file to a name of its own beside it
+// and returns that name.
+func keepAside(path string) (string, error) {
+	kept := fmt.Sprintf("%s.unusable-%s", path, time.Now().UTC().Format("20060102T150405.000000000Z"))
+	if err := os.Rename(path, kept); err != nil {
+		return "", err
+	}
+	return kept, nil
+}
+
+// foreignStateError refuses another account's state file. It is a
+// configuration error (session.ErrConfig) and wraps the session's
+// ErrForeignStateFile.
+type foreignStateError struct {
+	path string
+	err  error
+}
+
+func (e *foreignStateError) Error() string {
+	why := strings.TrimPrefix(e.err.Error(), session.ErrForeignStateFile.Error()+": ")
+	return "the state file " + e.path + " is not this account's (" + why + "): give this account a state file of its own; the file was left as it is"
+}
+
+func (e *foreignStateError) Unwrap() []error { return []error{session.ErrConfig, e.err} }
