@@ -71,11 +71,13 @@ type Driver struct {
 	resumeAt time.Time
 	pending  pending       // messages sent and not acknowledged
 	changed  chan struct{} // closed and replaced at every event
+	unlock   func()        // releases the state file's lock; Run calls it when it returns
 }
 
 // New prepares a driver; Run starts it. A state file that cannot be used
 // is reported as a warning event at Run, and what could be salvaged from it
-// is kept (see session.LoadState).
+// is kept (see session.LoadState). The state file is locked from New until
+// Run returns (on Unix; ErrStateFileInUse when another process has it).
 func New(cfg Config) (*Driver, error) {
 	if cfg.BgWindow <= 0 {
 		cfg.BgWindow = DefaultBgWindow
@@ -86,17 +88,23 @@ func New(cfg Config) (*Driver, error) {
 	if cfg.OnEvent == nil {
 		cfg.OnEvent = func(Event) {}
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger, peer: cfg.Peer, changed: make(chan struct{})}
+	d := &Driver{cfg: cfg, log: cfg.Logger, peer: cfg.Peer, changed: make(chan struct{}), unlock: func() {}}
 
 	account := Bare(cfg.Session.JID)
 	st := &session.State{}
 	var stateErr error
 	if cfg.StateFile != "" {
+		unlock, err := lockStateFile(cfg.StateFile)
+		if err != nil {
+			return nil, fmt.Errorf("state file %s: %w", cfg.StateFile, err)
+		}
+		d.unlock = unlock
 		st, stateErr = session.LoadState(cfg.StateFile, account)
 		switch {
 		case errors.Is(stateErr, session.ErrForeignStateFile):
 			// Another account's resumable stream and messages: never
 			// overwrite them.
+			unlock()
 			return nil, &foreignStateError{path: cfg.StateFile, err: stateErr}
 		case stateErr != nil:
 			// Ours, but unusable: keep it beside, for a person to look
@@ -105,6 +113,7 @@ func New(cfg Config) (*Driver, error) {
 			if kept, err := keepAside(cfg.StateFile); err == nil {
 				stateErr = fmt.Errorf("%w (the file was kept as %s)", stateErr, kept)
 			} else {
+				unlock()
 				return nil, fmt.Errorf("state file %s: %w; and it cannot be kept aside: %w", cfg.StateFile, stateErr, err)
 			}
 		}
@@ -142,6 +151,10 @@ func New(cfg Config) (*Driver, error) {
 	return d, nil
 }
 
+// ErrStateFileInUse is returned by New when another process holds the state
+// file: two processes must never resume the same stream.
+var ErrStateFileInUse = errors.New("it is in use by another xmppbg process (two processes must never resume the same stream)")
+
 // Bare returns the bare JID (without the resource) of a JID.
 func Bare(j string) string {
 	if i := strings.IndexByte(j, '/'); i >= 0 {
@@ -151,7 +164,10 @@ func Bare(j string) string {
 }
 
 // Run keeps the account connected until ctx ends or a permanent error.
-func (d *Driver) Run(ctx context.Context) error { return d.client.Run(ctx) }
+func (d *Driver) Run(ctx context.Context) error {
+	defer d.unlock()
+	return d.client.Run(ctx)
+}
 
 // Client returns the supervised client.
 func (d *Driver) Client() *reconnect.Client { return d.client }

@@ -1,9 +1,11 @@
 package driver_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -60,5 +62,29 @@ func TestUnusableStateFileKeptAside(t *testing.T) {
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], "kept as "+kept[0]) {
 		t.Errorf("warnings %q, want one naming %s", warned, kept[0])
+	}
+}
+
+// Two processes never resume the same stream: the state file is locked from
+// New until Run returns (flock, released by the kernel however the process
+// ends). Two drivers in one process conflict the same way.
+func TestStateFileLocked(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no flock on Windows")
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	cfg := driver.Config{Session: session.Config{JID: "alice@example.org", Password: "pw", Addr: "127.0.0.1:9"}, StateFile: path}
+	first, err := driver.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := driver.New(cfg); !errors.Is(err, driver.ErrStateFileInUse) {
+		t.Fatalf("second New = %v, want ErrStateFileInUse", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = first.Run(ctx) // returns at once; releases the lock
+	if _, err := driver.New(cfg); err != nil {
+		t.Fatalf("New after the first driver ended = %v", err)
 	}
 }
