@@ -118,6 +118,10 @@ type Client struct {
 
 	// sendMu orders Send against the flush of the offline queue.
 	sendMu sync.Mutex
+	// pmu orders the copies given to Config.Persist; last is the newest
+	// copy of the session's State (the Outbox is added to it).
+	pmu  sync.Mutex
+	last *session.State
 
 	mu       sync.Mutex
 	sess     conn
@@ -168,8 +172,34 @@ func New(cfg Config) *Client {
 	}
 	c.inactive = cfg.State.Inactive
 	c.cfg.Session.OnEvent = c.onSessionEvent
-	c.cfg.Session.Persist = cfg.Persist
+	// The offline queue lives in the State's Outbox on disk: taken from a
+	// loaded State here, merged into every copy saved from now on.
+	c.queue = append([]session.Message(nil), cfg.State.Outbox...)
+	cfg.State.Outbox = nil
+	if cfg.Persist != nil {
+		c.last = cfg.State.Clone()
+		c.cfg.Session.Persist = c.save
+	}
 	return c
+}
+
+// save hands Config.Persist a copy of the State with the offline queue in
+// its Outbox: snap, the session's newest copy, or the last one when nil
+// (the queue changed). Calls are serialised, so copies are saved in order.
+func (c *Client) save(snap *session.State) {
+	if c.cfg.Persist == nil {
+		return
+	}
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if snap != nil {
+		c.last = snap
+	}
+	out := c.last.Clone()
+	c.mu.Lock()
+	out.Outbox = append([]session.Message(nil), c.queue...)
+	c.mu.Unlock()
+	c.cfg.Persist(out)
 }
 
 func (c *Client) onSessionEvent(e session.Event) {
@@ -249,6 +279,8 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 	}
 	c.queue = append(c.queue, m)
 	c.mu.Unlock()
+	// Saved before Send returns: a message taken survives the process.
+	c.save(nil)
 	c.emit(Sent{Message: m, Queued: true})
 	return m, nil
 }

@@ -601,3 +601,53 @@ func TestSendBeforeRunKeepsItsEvent(t *testing.T) {
 		}
 	})
 }
+
+// A message Send accepted while offline is in the saved State before Send
+// returns (its Outbox), so it survives the process; a client started from
+// that State sends it first, in order, and the next copy saved no longer
+// holds it (issue 11, item 7).
+func TestOutboxSurvivesTheProcess(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		var saved *session.State
+		persist := func(st *session.State) {
+			mu.Lock()
+			saved = st
+			mu.Unlock()
+		}
+		last := func() *session.State {
+			mu.Lock()
+			defer mu.Unlock()
+			return saved
+		}
+		down := &server{fail: func(int) error { return errDown }}
+		c := newClient(down, nil, reconnect.Config{Persist: persist, Backoff: reconnect.Backoff{Initial: time.Second, Max: time.Second}})
+		stop := run(t, c)
+		for _, body := range []string{"one", "two"} {
+			if _, err := c.Send(context.Background(), "bob@example.org", body); err != nil {
+				t.Fatal(err)
+			}
+			if st := last(); st == nil || len(st.Outbox) == 0 || st.Outbox[len(st.Outbox)-1].Body != body {
+				t.Fatalf("after Send(%q) the saved State is %+v, want it in the outbox", body, st)
+			}
+		}
+		stop() // the process dies here, as far as the client knows
+
+		up := &server{}
+		st := last().Clone()
+		c2 := newClient(up, nil, reconnect.Config{State: st, Persist: persist})
+		if c2.Queued() != 2 {
+			t.Fatalf("queued %d from the saved outbox, want 2", c2.Queued())
+		}
+		stop2 := run(t, c2)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := up.last().sentBodies(); strings.Join(got, ",") != "one,two" {
+			t.Fatalf("sent %v, want one,two in order", got)
+		}
+		if st := last(); len(st.Outbox) != 0 || c2.Queued() != 0 {
+			t.Fatalf("after the flush: saved outbox %d, queued %d; want none", len(st.Outbox), c2.Queued())
+		}
+		stop2()
+	})
+}

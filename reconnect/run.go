@@ -186,21 +186,30 @@ func (l *loop) attempted(ctx context.Context, r attemptResult) error {
 		_ = s.SetActive(!inactive)
 	}
 
-	// The offline queue goes out first, in order, before any new Send.
+	// The offline queue goes out first, in order, before any new Send. A
+	// message leaves the queue only once the session has it (in its
+	// State, saved): a copy on disk has it at least once, never not at
+	// all. The session reports each (session.Sent).
 	c.sendMu.Lock()
-	c.mu.Lock()
-	queue := c.queue
-	c.queue = nil
-	c.mu.Unlock()
-	for i, m := range queue {
-		sent, err := s.SendMessage(ctx, m)
-		if err != nil {
-			c.mu.Lock()
-			c.queue = append(queue[i:len(queue):len(queue)], c.queue...)
+	flushed := false
+	for {
+		c.mu.Lock()
+		if len(c.queue) == 0 {
 			c.mu.Unlock()
 			break
 		}
-		_ = sent // the session reported it (session.Sent)
+		m := c.queue[0]
+		c.mu.Unlock()
+		if _, err := s.SendMessage(ctx, m); err != nil {
+			break
+		}
+		c.mu.Lock()
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		flushed = true
+	}
+	if flushed {
+		c.save(nil)
 	}
 	c.mu.Lock()
 	c.sess, c.online = s, true

@@ -61,6 +61,11 @@ type State struct {
 	// session resends the messages among them (with XEP-0203 delay and their
 	// original XEP-0359 origin-id) and reports the others as failed.
 	Orphans []Stanza
+	// Outbox holds messages an application accepted while no session could
+	// take them (package reconnect's offline queue), in order, so that they
+	// survive the process. The session itself neither reads nor changes it:
+	// whoever queues them keeps it current in the copies it saves.
+	Outbox []Message `json:",omitempty"`
 	// LastAlive is when the stream was last known to work: the last time
 	// anything arrived from the server, or when the client detached.
 	LastAlive time.Time
@@ -169,6 +174,10 @@ func (st *State) Clone() *State {
 	c.Unacked = cloneStanzas(st.Unacked)
 	c.Seen = append([]byte(nil), st.Seen...)
 	c.Orphans = cloneStanzas(st.Orphans)
+	c.Outbox = append([]Message(nil), st.Outbox...)
+	if st.Outbox == nil {
+		c.Outbox = nil
+	}
 	return &c
 }
 
@@ -188,12 +197,13 @@ func cloneStanzas(in []Stanza) []Stanza {
 	return out
 }
 
-// Pending returns the number of stanzas whose delivery is not yet confirmed.
+// Pending returns the number of stanzas whose delivery is not yet
+// confirmed, and of messages still waiting in the Outbox.
 func (st *State) Pending() int {
 	if st == nil {
 		return 0
 	}
-	return len(st.Unacked) + len(st.Orphans)
+	return len(st.Unacked) + len(st.Orphans) + len(st.Outbox)
 }
 
 // String describes the state without the resumption id.
@@ -404,6 +414,7 @@ func salvage(b []byte) *State {
 	var loose struct {
 		Unacked []json.RawMessage
 		Orphans []json.RawMessage
+		Outbox  []json.RawMessage
 	}
 	out := &State{}
 	if json.Unmarshal(b, &loose) != nil {
@@ -413,6 +424,12 @@ func salvage(b []byte) *State {
 		var s Stanza
 		if json.Unmarshal(raw, &s) == nil && s.validate() == nil {
 			out.Orphans = append(out.Orphans, s)
+		}
+	}
+	for _, raw := range loose.Outbox {
+		var m Message
+		if json.Unmarshal(raw, &m) == nil && m.To != "" {
+			out.Outbox = append(out.Outbox, m)
 		}
 	}
 	return out

@@ -638,7 +638,11 @@ func (c *chat) pendingError(keep bool) error {
 		parts = append(parts, s)
 	}
 	if queued > 0 {
-		parts = append(parts, fmt.Sprintf("%d message(s) never sent: the client was not online", queued))
+		s := fmt.Sprintf("%d message(s) never sent: the client was not online", queued)
+		if keep {
+			s += fmt.Sprintf(" (kept in %s: the next chat with --state-file %s sends them)", c.opts.StateFile, c.opts.StateFile)
+		}
+		parts = append(parts, s)
 	}
 	return &cliError{msg: "leaving with " + strings.Join(parts, "; "), err: errTimeout}
 }
