@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/faultproxy"
 	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/session"
@@ -67,6 +68,20 @@ func startChatProcess(t *testing.T, bin string, env []string, args ...string) *c
 	return p
 }
 
+// buildBinary builds xmppbg for tests that run it as a real process.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal("no go command to build the binary with")
+	}
+	bin := filepath.Join(t.TempDir(), "xmppbg")
+	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 func (p *chatProcess) send(line string) {
 	p.t.Helper()
 	if _, err := io.WriteString(p.stdin, line+"\n"); err != nil {
@@ -115,14 +130,7 @@ func (p *chatProcess) received() []string {
 func TestProcessDeathWhileSuspended(t *testing.T) {
 	const pw = "process death password"
 	srv := integration.StartProsody(t, prosody.Options{Accounts: map[string]string{"alice": pw, "bob": pw}})
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the binary with")
-	}
-	bin := filepath.Join(t.TempDir(), "xmppbg")
-	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	alice, bob := "alice@"+srv.Domain(), "bob@"+srv.Domain()
 	stateFile := filepath.Join(t.TempDir(), "alice.state")
 	env := append(os.Environ(), "XMPPBG_PASSWORD="+pw)
@@ -203,5 +211,88 @@ func TestProcessDeathWhileSuspended(t *testing.T) {
 	}
 	if len(bobGot) != 4 || len(got) != 3 {
 		t.Errorf("unexpected messages: bob %v, alice %v", bobGot, got)
+	}
+}
+
+// Messages typed while the server cannot be reached survive the process: the
+// chat is killed (SIGKILL) with them in its offline queue, and a new process
+// with the same --state-file sends them once the server is back, each
+// exactly once (issue 11, item 7).
+func TestProcessDeathWithOutbox(t *testing.T) {
+	const pw = "outbox password"
+	srv := integration.StartProsody(t, prosody.Options{Accounts: map[string]string{"alice": pw, "bob": pw}})
+	bin := buildBinary(t)
+	proxy, err := faultproxy.Start(srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	if err := proxy.Down(); err != nil {
+		t.Fatal(err)
+	}
+	alice, bob := "alice@"+srv.Domain(), "bob@"+srv.Domain()
+	stateFile := filepath.Join(t.TempDir(), "alice.state")
+	env := append(os.Environ(), "XMPPBG_PASSWORD="+pw)
+	args := []string{"--jid", alice, "--addr", proxy.Addr(), "--ca-file", srv.CAFile(), "--state-file", stateFile, "--to", bob}
+
+	tlsCfg, _ := session.TLSConfig(srv.Domain(), srv.CAFile(), false)
+	var bobMu sync.Mutex
+	bobGot := map[string]int{}
+	bobSession, err := session.Connect(context.Background(), session.Config{
+		JID: bob, Password: pw, Addr: srv.Addr(), TLS: tlsCfg,
+		OnEvent: func(e session.Event) {
+			if r, ok := e.(session.Received); ok {
+				bobMu.Lock()
+				bobGot[r.Message.Body]++
+				bobMu.Unlock()
+			}
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bobSession.Abort()
+
+	first := startChatProcess(t, bin, env, args...)
+	for _, body := range []string{"offline 1", "offline 2"} {
+		first.send(body)
+	}
+	// "sent" with queued: true comes once the message is in the state file.
+	queued := 0
+	first.waitFor("both messages queued", func(e map[string]any) bool {
+		if e["event"] == "sent" && e["queued"] == true {
+			queued++
+		}
+		return queued == 2
+	})
+	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.done
+	_ = first.cmd.Wait()
+
+	if err := proxy.Up(); err != nil {
+		t.Fatal(err)
+	}
+	second := startChatProcess(t, bin, env, args...)
+	second.waitFor("acked", func(e map[string]any) bool { return e["event"] == "acked" })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		bobMu.Lock()
+		n := len(bobGot)
+		bobMu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = second.stdin.Close()
+	<-second.done
+	_ = second.cmd.Wait()
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	bobMu.Lock()
+	defer bobMu.Unlock()
+	if bobGot["offline 1"] != 1 || bobGot["offline 2"] != 1 || len(bobGot) != 2 {
+		t.Errorf("bob got %v, want each offline message once", bobGot)
 	}
 }
