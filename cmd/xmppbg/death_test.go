@@ -68,6 +68,34 @@ func startChatProcess(t *testing.T, bin string, env []string, args ...string) *c
 	return p
 }
 
+// peer logs jid in, in-process, for the test, counting the bodies it
+// receives (read them under the mutex).
+func peer(t *testing.T, srv interface {
+	Domain() string
+	CAFile() string
+	Addr() string
+}, jid, pw string) (*session.Session, *sync.Mutex, map[string]int) {
+	t.Helper()
+	tlsCfg, _ := session.TLSConfig(srv.Domain(), srv.CAFile(), false)
+	mu := new(sync.Mutex)
+	got := map[string]int{}
+	s, err := session.Connect(context.Background(), session.Config{
+		JID: jid, Password: pw, Addr: srv.Addr(), TLS: tlsCfg,
+		OnEvent: func(e session.Event) {
+			if r, ok := e.(session.Received); ok {
+				mu.Lock()
+				got[r.Message.Body]++
+				mu.Unlock()
+			}
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Abort)
+	return s, mu, got
+}
+
 // buildBinary builds xmppbg for tests that run it as a real process.
 func buildBinary(t *testing.T) string {
 	t.Helper()
@@ -137,23 +165,7 @@ func TestProcessDeathWhileSuspended(t *testing.T) {
 	args := []string{"--jid", alice, "--addr", srv.Addr(), "--ca-file", srv.CAFile(), "--state-file", stateFile, "--bg-policy", "hold", "--to", bob}
 
 	// bob, in-process.
-	tlsCfg, _ := session.TLSConfig(srv.Domain(), srv.CAFile(), false)
-	var bobMu sync.Mutex
-	bobGot := map[string]int{}
-	bobSession, err := session.Connect(context.Background(), session.Config{
-		JID: bob, Password: pw, Addr: srv.Addr(), TLS: tlsCfg,
-		OnEvent: func(e session.Event) {
-			if r, ok := e.(session.Received); ok {
-				bobMu.Lock()
-				bobGot[r.Message.Body]++
-				bobMu.Unlock()
-			}
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bobSession.Abort()
+	bobSession, bobMu, bobGot := peer(t, srv, bob, pw)
 	bobSend := func(body string) {
 		t.Helper()
 		if _, err := bobSession.SendMessage(context.Background(), session.Message{To: alice, Body: body}); err != nil {
@@ -235,23 +247,7 @@ func TestProcessDeathWithOutbox(t *testing.T) {
 	env := append(os.Environ(), "XMPPBG_PASSWORD="+pw)
 	args := []string{"--jid", alice, "--addr", proxy.Addr(), "--ca-file", srv.CAFile(), "--state-file", stateFile, "--to", bob}
 
-	tlsCfg, _ := session.TLSConfig(srv.Domain(), srv.CAFile(), false)
-	var bobMu sync.Mutex
-	bobGot := map[string]int{}
-	bobSession, err := session.Connect(context.Background(), session.Config{
-		JID: bob, Password: pw, Addr: srv.Addr(), TLS: tlsCfg,
-		OnEvent: func(e session.Event) {
-			if r, ok := e.(session.Received); ok {
-				bobMu.Lock()
-				bobGot[r.Message.Body]++
-				bobMu.Unlock()
-			}
-		},
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bobSession.Abort()
+	_, bobMu, bobGot := peer(t, srv, bob, pw)
 
 	first := startChatProcess(t, bin, env, args...)
 	for _, body := range []string{"offline 1", "offline 2"} {
