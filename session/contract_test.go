@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +29,19 @@ func eventIndex[T session.Event](events []session.Event, id string, refs func(T)
 		}
 	}
 	return -1
+}
+
+// pausedConfig is testConfig with the session pausing 20 ms at point, where
+// a race once was (see session.PauseAt).
+func pausedConfig(t *testing.T, f *fake, c *collector, point string) session.Config {
+	f.t = t
+	cfg := testConfig(f, c.on)
+	session.PauseAt(&cfg, func(p string) {
+		if p == point {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	return cfg
 }
 
 // resentBeforeAcked waits until id is acknowledged, ends the session, and
@@ -59,15 +71,9 @@ func TestAckRacesResent(t *testing.T) {
 			st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(),
 				Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2")}}
 			c := &collector{}
-			f.t = t
-			cfg := testConfig(f, c.on)
 			// Widen the window where the <a/> could once be reported
 			// before the resend was.
-			session.PauseAt(&cfg, func(point string) {
-				if point == "resent" {
-					time.Sleep(20 * time.Millisecond)
-				}
-			})
+			cfg := pausedConfig(t, f, c, "resent")
 			go func() {
 				f.expect("message")
 				f.expect("message")
@@ -113,15 +119,9 @@ func TestResendNotOvertakenByIQReply(t *testing.T) {
 			st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(),
 				Unacked: []session.Stanza{msgStanza("m1"), msgStanza("m2")}}
 			c := &collector{}
-			f.t = t
-			cfg := testConfig(f, c.on)
 			// Widen the window in which the read loop could once answer
 			// the iq before the resend was written.
-			session.PauseAt(&cfg, func(point string) {
-				if point == "reading" {
-					time.Sleep(20 * time.Millisecond)
-				}
-			})
+			cfg := pausedConfig(t, f, c, "reading")
 			s, err := session.Connect(context.Background(), cfg, st)
 			if err != nil {
 				t.Fatal(err)
@@ -380,39 +380,8 @@ func TestAnsweredResumedStreamStaysResumable(t *testing.T) {
 	}
 }
 
-// XEP-0198 §5: when the resumption location fails, the normal connection
-// method is used. A location that accepts the connection but where the
-// login fails (a wrong certificate, a dead server) falls back too, and a
-// location without a port gets the client port.
-func TestLocationLoginFailureFallsBack(t *testing.T) {
-	f := &fake{resume: func(string, uint32) string { return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>` }}
-	f.t = t
-	var dialed []string
-	cfg := testConfig(f, nil)
-	inner := cfg.Dial
-	cfg.Dial = func(ctx context.Context, n, addr string) (net.Conn, error) {
-		dialed = append(dialed, addr)
-		if addr == "other.example.org:5222" {
-			c, srv := net.Pipe()
-			srv.Close() // answers, then dies
-			return c, nil
-		}
-		return inner(ctx, n, addr)
-	}
-	st := &session.State{ID: "RID", Location: "other.example.org:5222", LastAlive: time.Now()}
-	s, err := session.Connect(context.Background(), cfg, st)
-	if err != nil {
-		t.Fatalf("Connect = %v, want the normal address to be used", err)
-	}
-	defer s.Abort()
-	if !s.Login().Resumed || s.Login().Addr != "example.org:5222" {
-		t.Fatalf("login = %+v", s.Login())
-	}
-	if strings.Join(dialed, " ") != "other.example.org:5222 example.org:5222" {
-		t.Fatalf("dialed %v", dialed)
-	}
-}
-
+// A location without a port gets the client port (the fallbacks of an
+// unusable location are in TestLocationFallback).
 func TestLocationWithoutPort(t *testing.T) {
 	for loc, want := range map[string]string{
 		"other.example.org":      "other.example.org:5222",

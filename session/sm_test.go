@@ -311,28 +311,44 @@ func TestMaxSkipsResume(t *testing.T) {
 	})
 }
 
-// The location the server gave is tried first, then the normal address.
+// XEP-0198 §5: when the resumption location fails, the normal connection
+// method is used: whether the location cannot be reached or answers and
+// then fails the login (a wrong certificate, a dead server).
 func TestLocationFallback(t *testing.T) {
-	f := &fake{resume: func(string, uint32) string { return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>` }}
-	f.t = t
-	var dialed []string
-	cfg := testConfig(f, nil)
-	inner := cfg.Dial
-	cfg.Dial = func(ctx context.Context, n, addr string) (net.Conn, error) {
-		dialed = append(dialed, addr)
-		if addr == "other.example.org:5222" {
-			return nil, errors.New("unreachable")
-		}
-		return inner(ctx, n, addr)
-	}
-	st := &session.State{ID: "RID", Location: "other.example.org:5222", LastAlive: time.Now()}
-	s, err := session.Connect(context.Background(), cfg, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Abort()
-	if strings.Join(dialed, " ") != "other.example.org:5222 example.org:5222" {
-		t.Fatalf("dialed %v", dialed)
+	for name, atLocation := range map[string]func() (net.Conn, error){
+		"unreachable": func() (net.Conn, error) { return nil, errors.New("unreachable") },
+		"login fails": func() (net.Conn, error) {
+			c, srv := net.Pipe()
+			srv.Close() // answers, then dies
+			return c, nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := &fake{resume: func(string, uint32) string { return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>` }}
+			f.t = t
+			var dialed []string
+			cfg := testConfig(f, nil)
+			inner := cfg.Dial
+			cfg.Dial = func(ctx context.Context, n, addr string) (net.Conn, error) {
+				dialed = append(dialed, addr)
+				if addr == "other.example.org:5222" {
+					return atLocation()
+				}
+				return inner(ctx, n, addr)
+			}
+			st := &session.State{ID: "RID", Location: "other.example.org:5222", LastAlive: time.Now()}
+			s, err := session.Connect(context.Background(), cfg, st)
+			if err != nil {
+				t.Fatalf("Connect = %v, want the normal address to be used", err)
+			}
+			defer s.Abort()
+			if !s.Login().Resumed || s.Login().Addr != "example.org:5222" {
+				t.Fatalf("login = %+v", s.Login())
+			}
+			if strings.Join(dialed, " ") != "other.example.org:5222 example.org:5222" {
+				t.Fatalf("dialed %v", dialed)
+			}
+		})
 	}
 }
 
