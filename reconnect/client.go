@@ -192,13 +192,16 @@ func (c *Client) save(snap *session.State) {
 	}
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
-	if snap != nil {
-		c.last = snap
+	// The session's copy is ours already (no second copy on its hot
+	// path); after it is handed on, it is only ever read, to be copied.
+	out := snap
+	if out == nil {
+		out = c.last.Clone()
 	}
-	out := c.last.Clone()
 	c.mu.Lock()
 	out.Outbox = append([]session.Message(nil), c.queue...)
 	c.mu.Unlock()
+	c.last = out
 	c.cfg.Persist(out)
 }
 
