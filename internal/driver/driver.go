@@ -62,6 +62,10 @@ type Driver struct {
 	client *reconnect.Client
 	app    *suspend.App
 	log    *slog.Logger
+	// unlock releases the state file's lock; set by New, called once by
+	// Run when it returns.
+	unlock func()
+
 	emitMu sync.Mutex // held while OnEvent runs: one event at a time
 
 	mu       sync.Mutex // guards the fields below
@@ -71,7 +75,6 @@ type Driver struct {
 	resumeAt time.Time
 	pending  pending       // messages sent and not acknowledged
 	changed  chan struct{} // closed and replaced at every event
-	unlock   func()        // releases the state file's lock; Run calls it when it returns
 }
 
 // New prepares a driver; Run starts it. A state file that cannot be used
