@@ -40,9 +40,8 @@ func (s Status) String() string {
 // Event is something the client reports: one of the client's own types
 // (StatusChanged, Connected, Dead, Retrying, Sent) or an event of the
 // current session passed on as it is (Received, Duplicate, Acked, Resent,
-// Failed, Warning and Skipped are the session's types under the names of this
-// package). A session.Presence is not passed on. Switch on the concrete
-// type.
+// Failed, Bounced, Presence, Warning and Skipped are the session's types
+// under the names of this package). Switch on the concrete type.
 type Event any
 
 // StatusChanged reports a new Status. Err says why, when there is a reason
@@ -103,6 +102,12 @@ type (
 	Failed = session.Failed
 	// Warning reports a weaker guarantee than usual (session.Warning).
 	Warning = session.Warning
+	// Bounced is an error reply to a message, tied to its id
+	// (session.Bounced).
+	Bounced = session.Bounced
+	// Presence is an incoming presence (session.Presence): a contact
+	// coming online or going offline, a subscription request.
+	Presence = session.Presence
 	// Skipped reports an incoming stanza that could not be read and was
 	// skipped: acknowledged to the server, never delivered, the stream
 	// kept (session.Skipped).
@@ -113,7 +118,7 @@ type (
 // client does not report.
 func fromSession(e session.Event) Event {
 	switch e := e.(type) {
-	case Received, Duplicate, Acked, Resent, Failed, Warning, Skipped:
+	case Received, Duplicate, Acked, Resent, Failed, Bounced, Presence, Warning, Skipped:
 		return e
 	case session.Sent:
 		// The session reports a message when it takes it, before any

@@ -91,7 +91,8 @@
 // Probe, WaitAcked, State, Err and the other accessors: none of them waits
 // for the event goroutine. It must not call Abort, Detach or Close there:
 // they wait for Done, which waits for OnEvent to return, so they would
-// deadlock. Call them from another goroutine (go s.Detach()).
+// deadlock; nor Ping, which waits for the events queued before its answer.
+// Call them from another goroutine (go s.Detach()).
 //
 // SendMessage, WaitAcked and Probe respect their context while they wait;
 // a write, once started, is bounded by Config.WriteTimeout instead.

@@ -2,7 +2,7 @@ package session
 
 // Event is something that happened on a session, delivered to Config.OnEvent.
 // The concrete types are Received, Duplicate, Presence, Skipped, Sent, Acked,
-// Resent, Failed and Warning.
+// Resent, Failed, Bounced and Warning.
 type Event interface{ isEvent() }
 
 // Received is an incoming chat message.
@@ -101,6 +101,32 @@ type Failed struct {
 	Reason string
 }
 
+// Bounced is an error reply to a message: an incoming message of type
+// "error" (RFC 6120 §8.3), sent back by the sender's server, the
+// recipient's server or the recipient, which could not deliver or accept the
+// message. RFC 6120 §8.3.1 has an error reply carry the id of the stanza it
+// answers, so ID ties it to a message this client sent (SendMessage's
+// Message.ID). It comes after the message's Acked when the server bounces a
+// message it has received (an unknown local user): an acknowledgement says
+// the server has a stanza, not that it could deliver it. RFC 6121 lets a
+// server drop a message silently instead, so the absence of a Bounced proves
+// nothing. Like any incoming stanza it is counted for XEP-0198 once
+// delivered; it is never a Received.
+type Bounced struct {
+	// ID is the id of the message it answers.
+	ID string
+	// From is who bounced it: usually the recipient's JID (the server
+	// answers on its behalf) or a server's domain.
+	From string
+	// Condition is the RFC 6120 stanza error condition, e.g.
+	// "service-unavailable", "item-not-found" or "remote-server-not-found";
+	// "undefined-condition" when the reply names none.
+	Condition string
+	// Text is the human-readable text of the error, if any (server text:
+	// sanitize it before printing it on a terminal).
+	Text string
+}
+
 // Warning reports a weaker guarantee than usual, e.g. a server without
 // stream management or a failed resumption that did not say what it received.
 type Warning struct {
@@ -115,6 +141,7 @@ func (Sent) isEvent()      {}
 func (Acked) isEvent()     {}
 func (Resent) isEvent()    {}
 func (Failed) isEvent()    {}
+func (Bounced) isEvent()   {}
 func (Warning) isEvent()   {}
 
 func refOf(s Stanza) Ref { return Ref{Kind: s.Kind, ID: s.ID, To: s.To} }

@@ -34,10 +34,11 @@ type notifier struct {
 }
 
 type note struct {
-	ev      Event  // nil for a stanza without an event, or an answer
-	inbound bool   // an incoming stanza: count it once delivered
-	commit  func() // for an incoming stanza: what to record with its count
-	answer  bool   // an <r/> to answer once everything before it is counted
+	ev      Event         // nil for a stanza without an event, or an answer
+	inbound bool          // an incoming stanza: count it once delivered
+	commit  func()        // for an incoming stanza: what to record with its count
+	answer  bool          // an <r/> to answer once everything before it is counted
+	reached chan struct{} // closed when the notifier gets here (barrier)
 }
 
 func newNotifier(on func(Event), handled func(answer bool, commit func())) *notifier {
@@ -68,17 +69,29 @@ func (n *notifier) inbound(ev Event, commit func()) {
 // queued before it has been handled.
 func (n *notifier) answer() { n.push(note{answer: true}) }
 
-func (n *notifier) push(nt note) {
+// barrier returns a channel closed once every note queued before it has
+// been processed (after close: once all of them have).
+func (n *notifier) barrier() <-chan struct{} {
+	ch := make(chan struct{})
+	if !n.push(note{reached: ch}) {
+		return n.done
+	}
+	return ch
+}
+
+// push queues nt and reports whether it was queued (false after close).
+func (n *notifier) push(nt note) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.closed {
-		return
+		return false
 	}
 	n.q = append(n.q, nt)
 	select {
 	case n.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // close stops taking notes; what is queued is still processed, after which
@@ -114,6 +127,9 @@ func (n *notifier) run() {
 			n.q[0] = note{}
 			n.q = n.q[1:]
 			n.mu.Unlock()
+			if nt.reached != nil {
+				close(nt.reached)
+			}
 			if nt.ev != nil {
 				n.on(nt.ev)
 			}

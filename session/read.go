@@ -215,6 +215,10 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 		if err := d.DecodeElement(&m, &start); err != nil {
 			return s.decodeError(err)
 		}
+		if b, ok := m.bounced(); ok {
+			s.notes.inbound(b, nil)
+			return nil
+		}
 		msg, ok := m.message(s.jid.Bare().String())
 		archiveID := msg.StanzaID
 		if !ok {

@@ -166,6 +166,31 @@ func (m *inMessage) message(self string) (Message, bool) {
 	return out, true
 }
 
+// bounced returns the Bounced event of an error reply (type "error"), with
+// the values the server chose clipped; false for any other message.
+func (m *inMessage) bounced() (Bounced, bool) {
+	if m.Type != "error" {
+		return Bounced{}, false
+	}
+	b := Bounced{ID: clip(m.ID), From: clip(m.From), Condition: "undefined-condition"}
+	for i := range m.Nodes {
+		if m.Nodes[i].XMLName.Local != "error" {
+			continue
+		}
+		for _, c := range m.Nodes[i].Nodes {
+			switch {
+			case c.XMLName.Space != nsStanzas:
+			case c.XMLName.Local == "text":
+				b.Text = clip(c.Text)
+			default:
+				b.Condition = clip(c.XMLName.Local)
+			}
+		}
+		break
+	}
+	return b, true
+}
+
 // inIQ is the decoded form of an incoming <iq/>.
 type inIQ struct {
 	XMLName xml.Name `xml:"jabber:client iq"`

@@ -156,6 +156,10 @@ func (u *jsonUI) event(e driver.Event) {
 		o.Warn(e.String())
 	case driver.Undelivered:
 		u.errorEvent(e.String(), F("ids", []string{e.Stanza.ID}))
+	case driver.Bounced:
+		o.Event("bounced", "", F("id", e.ID), F("from", e.From), F("condition", e.Condition), F("text", e.Text))
+	case driver.Contact:
+		o.Event("presence", "", F("from", e.JID), F("online", e.Online))
 	}
 }
 
@@ -314,6 +318,13 @@ func (u *textUI) format(e driver.Event) (string, bool) {
 		return p.paint(p.yellow, "warning: "+sanitize(e.String())), true
 	case driver.Undelivered:
 		return p.paint(p.red, "error: "+sanitize(e.String())), true
+	case driver.Bounced:
+		return p.paint(p.red, "error: "+sanitize(e.String())), true
+	case driver.Contact:
+		if e.Online {
+			return p.paint(p.dim, "-- "+sanitize(e.JID)+" is online"), true
+		}
+		return p.paint(p.dim, "-- "+sanitize(e.JID)+" is offline"), true
 	}
 	return fmt.Sprintf("-- %T", e), true
 }

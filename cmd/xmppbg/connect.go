@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -29,23 +30,35 @@ func (g *globalOptions) account() (jid, domain, addr string, err error) {
 	if jid == "" {
 		return "", "", "", usageErrorf("--jid is required (or set %s)", envJID)
 	}
-	// A light check for messages and the TLS server name; package session
-	// validates the JID for real.
-	at := strings.IndexByte(jid, '@')
-	domain = jid[at+1:]
-	if i := strings.IndexByte(domain, '/'); i >= 0 {
-		domain = domain[:i]
+	if err := checkAddress("--jid", jid); err != nil {
+		return "", "", "", err
 	}
-	if at <= 0 || domain == "" {
-		return "", "", "", usageErrorf("invalid --jid %q: want user@domain", jid)
-	}
+	domain, _, _ = strings.Cut(jid[strings.IndexByte(jid, '@')+1:], "/")
 	addr = g.Addr
 	if addr == "" {
 		addr = net.JoinHostPort(domain, session.DefaultPort)
-	} else if _, _, err := net.SplitHostPort(addr); err != nil {
-		return "", "", "", usageErrorf("invalid --addr %q: want HOST:PORT", addr)
+	} else if err := checkHostPort(addr); err != nil {
+		return "", "", "", usageErrorf("invalid --addr %q: %v", sanitize(addr), err)
 	}
 	return jid, domain, addr, nil
+}
+
+// checkHostPort checks a HOST:PORT address: a host and a port number from 1
+// to 65535 (a service name is not taken: it would be looked up in
+// /etc/services, which the user rarely means).
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want HOST:PORT (an IPv6 address in brackets: [::1]:5222)")
+	}
+	if host == "" {
+		return errors.New("no host before the port")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("the port %q is not a number from 1 to 65535", port)
+	}
+	return nil
 }
 
 // password returns the account's password from XMPPBG_PASSWORD, else
@@ -136,11 +149,17 @@ func (g *globalOptions) sessionConfig() (session.Config, error) {
 // connect logs in with the global options, reporting the "connecting" and
 // "online" states. onEvent receives the session's events; warnings among
 // them are reported by connect itself.
-func (g *globalOptions) connect(ctx context.Context, onEvent func(session.Event)) (*session.Session, error) {
+//
+// adjust, when given, may change the configuration before the login (send
+// sets NoPresence).
+func (g *globalOptions) connect(ctx context.Context, onEvent func(session.Event), adjust ...func(*session.Config)) (*session.Session, error) {
 	o := g.Output()
 	cfg, err := g.sessionConfig()
 	if err != nil {
 		return nil, err
+	}
+	for _, f := range adjust {
+		f(&cfg)
 	}
 	jid, addr := cfg.JID, cfg.Addr
 	cfg.OnEvent = func(ev session.Event) {

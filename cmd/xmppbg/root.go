@@ -28,6 +28,7 @@ const (
 	exitConn    = 5 // connection or network error (session.ConnError, dial)
 	exitTimeout = 6 // not acknowledged in time, listen --timeout before --count
 	exitFailed  = 7 // a demo scenario ran but failed an expectation
+	exitBounced = 8 // send: a message came back with an error (bounced)
 )
 
 // Environment variables read by xmppbg.
@@ -45,7 +46,8 @@ const exitCodesHelp = `Exit codes:
      the server offers or completes no STARTTLS (never plaintext)
   5  connection or network error
   6  timeout (message not acknowledged in time, listen --timeout before --count)
-  7  a demo scenario ran but failed one of its expectations`
+  7  a demo scenario ran but failed one of its expectations
+  8  send: a message bounced (the server sent an error back for it)`
 
 // IOStreams are the standard streams a command uses; tests inject buffers.
 type IOStreams struct {
@@ -123,6 +125,8 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, errScenarioFailed):
 		return exitFailed
+	case errors.Is(err, errBounced):
+		return exitBounced
 	case errors.As(err, &auth):
 		return exitAuth
 	case errors.As(err, &cert), errors.As(err, &tlsE):

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -119,7 +120,8 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"send", "--jid", "alice@localhost", "bob@localhost"}, "requires at least 2 arg(s)"},
+		{[]string{"send", "--jid", "alice@localhost"}, "requires at least 1 arg(s)"},
+		{[]string{"send", "--jid", "alice@localhost", "bob@localhost"}, "empty text on stdin"},
 		{[]string{"send", "--jid", "alice@localhost", "--timeout", "soon", "bob@localhost", "hi"}, "invalid argument"},
 		{[]string{"send", "--jid", "alice@localhost", "--timeout", "0s", "bob@localhost", "hi"}, "--timeout must be positive"},
 		{[]string{"send", "--jid", "alice@localhost", "bob@localhost", " "}, "empty text"},
@@ -129,6 +131,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"listen", "--jid", "alice@localhost", "--log-level", "loud"}, "invalid --log-level"},
 		{[]string{"listen", "--jid", "alice"}, "want user@domain"},
 		{[]string{"listen", "--jid", "alice@localhost", "--addr", "localhost"}, "want HOST:PORT"},
+		{[]string{"listen", "--jid", "alice@localhost", "--addr", "localhost:99999"}, `the port "99999" is not a number from 1 to 65535`},
+		{[]string{"listen", "--jid", "alice@localhost", "--addr", "localhost:xmpp"}, `the port "xmpp" is not a number`},
+		{[]string{"listen", "--jid", "alice@localhost", "--addr", ":5222"}, "no host before the port"},
+		{[]string{"listen", "--jid", "alice@exa_mple.org"}, `the domain "exa_mple.org" is not a valid host name`},
 		{[]string{"listen", "--jid", "alice@localhost", "--ca-file", "x.pem", "--insecure-skip-verify"}, "cannot be used together"},
 		{[]string{"version", "extra"}, "unknown command"},
 	}
@@ -208,7 +214,7 @@ func TestSendFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.JID != "alice@example.org" || got.Addr != "127.0.0.1:5223" || got.CAFile != "ca.pem" || !got.JSON ||
-		got.LogLevel != "debug" || got.PasswordFile != "pw" || got.Timeout != 5*time.Second || got.To != "bob@example.org" {
+		got.LogLevel != "debug" || got.PasswordFile != "pw" || got.Timeout != 5*time.Second || !slices.Equal(got.To, []string{"bob@example.org"}) {
 		t.Errorf("options = %+v", got)
 	}
 	if text, err := got.text(); err != nil || text != "hello, world" {
@@ -226,9 +232,90 @@ func TestSendFlags(t *testing.T) {
 
 func TestSendTextFromStdin(t *testing.T) {
 	t.Parallel()
-	opts := &sendOptions{globalOptions: &globalOptions{IO: &IOStreams{In: strings.NewReader("line one\nline two\n")}}, Text: []string{"-"}}
-	if text, err := opts.text(); err != nil || text != "line one\nline two" {
-		t.Errorf("text() = %q, %v", text, err)
+	for _, words := range [][]string{{"-"}, nil} {
+		opts := &sendOptions{globalOptions: &globalOptions{IO: &IOStreams{In: strings.NewReader("line one\nline two\n")}}, Text: words}
+		if text, err := opts.text(); err != nil || text != "line one\nline two" {
+			t.Errorf("%q: text() = %q, %v", words, text, err)
+		}
+	}
+	opts := &sendOptions{globalOptions: &globalOptions{IO: &IOStreams{In: strings.NewReader(" \n")}}}
+	if _, err := opts.text(); exitCode(err) != exitUsage {
+		t.Errorf("blank stdin: %v", err)
+	}
+}
+
+// TestSendRecipients: one recipient then the words, or several before "--";
+// without words the text comes from stdin.
+func TestSendRecipients(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args     []string
+		to, text []string
+	}{
+		{[]string{"bob@b", "hi", "there"}, []string{"bob@b"}, []string{"hi", "there"}},
+		{[]string{"bob@b"}, []string{"bob@b"}, []string{}},
+		{[]string{"bob@b", "carol@b", "--", "hi"}, []string{"bob@b", "carol@b"}, []string{"hi"}},
+		{[]string{"bob@b", "carol@b", "--"}, []string{"bob@b", "carol@b"}, []string{}},
+		{[]string{"bob@b", "--", "-"}, []string{"bob@b"}, []string{"-"}},
+	}
+	for _, tt := range tests {
+		var got *sendOptions
+		capture := func(g *globalOptions) *cobra.Command {
+			return newCmdSend(g, func(_ context.Context, o *sendOptions) error { got = o; return nil })
+		}
+		if err := parse(t, nil, capture, append([]string{"send", "--jid", "a@b"}, tt.args...)...); err != nil {
+			t.Errorf("%q: %v", tt.args, err)
+			continue
+		}
+		if !slices.Equal(got.To, tt.to) || !slices.Equal(got.Text, tt.text) {
+			t.Errorf("%q: to %q, text %q; want %q, %q", tt.args, got.To, got.Text, tt.to, tt.text)
+		}
+	}
+	r := runXmppbg(t.Context(), map[string]string{envPassword: "pw"}, "send", "--jid", "a@b", "--", "hi")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "no recipient") {
+		t.Errorf("no recipient: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestSendInvalidRecipient: a recipient that is not user@domain is refused
+// before anything is sent (exit 2), with a message in words, not a
+// library's.
+func TestSendInvalidRecipient(t *testing.T) {
+	t.Parallel()
+	// Nothing listens at the address: a recipient check that came after
+	// the dial would exit 5, not 2.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	tests := []struct{ to, want string }{
+		{"bad jid@@", "no spaces"},
+		{"bad@@x", "more than one"},
+		{"notajid", "names a server"},
+		{"@localhost", "nothing before"},
+		{"bob@", "no domain"},
+		{"bob@exa_mple.org", `the domain "exa_mple.org" is not a valid host name`},
+		{"b<o>b@localhost", "characters a JID does not allow"},
+		{"bob@localhost/", "nothing after"},
+		{"", "empty recipient"},
+	}
+	for _, tt := range tests {
+		r := runXmppbg(t.Context(), map[string]string{envPassword: "pw"}, "send", "--jid", "alice@localhost", "--addr", addr, tt.to, "hi")
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tt.to, r.code, r.stderr, tt.want)
+		}
+		for _, jargon := range []string{"idna", "jid:", "localpart", "session:"} {
+			if strings.Contains(r.stderr, jargon) {
+				t.Errorf("%q: library words in %q", tt.to, r.stderr)
+			}
+		}
+	}
+	// Several recipients: one bad one stops all.
+	r := runXmppbg(t.Context(), map[string]string{envPassword: "pw"}, "send", "--jid", "alice@localhost", "--addr", addr, "bob@localhost", "notajid", "--", "hi")
+	if r.code != exitUsage || !strings.Contains(r.stderr, `"notajid"`) {
+		t.Errorf("bad second recipient: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 

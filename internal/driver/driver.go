@@ -236,6 +236,16 @@ func (d *Driver) onClient(e reconnect.Event) {
 		if ids := messageIDs(e.Stanzas); len(ids) > 0 {
 			d.emit(Resent{Stamp: now(), IDs: ids, Delayed: e.Delayed})
 		}
+	case reconnect.Bounced:
+		d.emit(Bounced{Stamp: now(), Bounced: e})
+	case reconnect.Presence:
+		if e.From == "" || e.Type != "" && e.Type != "unavailable" {
+			return // the server's own, or not about being online
+		}
+		if s, ok := d.client.SessionInfo(); ok && s.JID == e.From {
+			return // our own presence, reflected
+		}
+		d.emit(Contact{Stamp: now(), JID: e.From, Online: e.Type == ""})
 	case reconnect.Dead:
 		d.emit(Dead{Stamp: now(), Err: e.Err, ByProbe: e.ByProbe, Took: e.Took})
 	case reconnect.Retrying:

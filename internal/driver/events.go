@@ -11,7 +11,8 @@ import (
 
 // Event is one thing that happened to the account, as a typed value. The
 // concrete types are StateChanged, Resumed, Received, Duplicate, Sent,
-// Acked, Resent, Dead, Retrying, Lifecycle, Warning and Undelivered. They
+// Acked, Resent, Bounced, Contact, Dead, Retrying, Lifecycle, Warning and
+// Undelivered. They
 // carry facts, not prose: the renderers (the chat command's text and JSON,
 // the scenario's timeline) decide how to show them.
 type Event interface {
@@ -141,6 +142,36 @@ type Resent struct {
 	Stamp
 	IDs     []string
 	Delayed bool
+}
+
+// Bounced is an error reply to a message, tied to it by ID: the message
+// was not delivered (see session.Bounced).
+type Bounced struct {
+	Stamp
+	session.Bounced
+}
+
+// String describes it on one line.
+func (b Bounced) String() string {
+	s := "message " + b.ID + " bounced"
+	if b.From != "" {
+		s += " by " + b.From
+	}
+	s += ": " + b.Condition
+	if b.Text != "" {
+		s += " (" + b.Text + ")"
+	}
+	return s
+}
+
+// Contact reports a contact (or another resource of the account) coming
+// online or going offline: an available or unavailable presence. Other
+// presences (subscription requests, errors) are not reported.
+type Contact struct {
+	Stamp
+	// JID is the contact's full JID, as the presence came.
+	JID    string
+	Online bool
 }
 
 // Dead reports that the connection was found dead.

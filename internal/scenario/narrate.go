@@ -74,7 +74,7 @@ func eventName(e driver.Event) string {
 		return "lifecycle"
 	case driver.Warning:
 		return "warning"
-	case driver.Undelivered:
+	case driver.Undelivered, driver.Bounced:
 		return "error"
 	}
 	return fmt.Sprintf("%T", e)
@@ -88,6 +88,9 @@ func (r *runner) onEvent(sd *side, e driver.Event) {
 	defer r.mu.Unlock()
 	if r.ended {
 		return
+	}
+	if _, ok := e.(driver.Contact); ok {
+		return // presences are not part of a scenario's story
 	}
 	ent := Entry{Who: sd.name, Name: eventName(e), Time: e.Time(), Event: e}
 	switch e := e.(type) {
@@ -139,6 +142,8 @@ func (r *runner) onEvent(sd *side, e driver.Event) {
 	case driver.Warning:
 		ent.Text = "warning: " + e.String()
 	case driver.Undelivered:
+		ent.Text = "error: " + e.String()
+	case driver.Bounced:
 		ent.Text = "error: " + e.String()
 	}
 	r.recordLocked(ent)
