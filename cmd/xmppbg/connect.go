@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"strconv"
@@ -91,12 +93,12 @@ func (g *globalOptions) password(jid string) (string, error) {
 func readPasswordFile(path string, o *output) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("password file: %w", err)
+		return "", fileError("--password-file "+path, err)
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil {
 		if !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 {
-			return "", fmt.Errorf("password file %s is not a regular file", path)
+			return "", usageErrorf("password file %s is not a regular file", path)
 		}
 		if perm := fi.Mode().Perm(); perm&0o077 != 0 && fi.Mode().IsRegular() {
 			o.Warn(fmt.Sprintf("password file %s is accessible by group or others (mode %#o): chmod 600 it", path, perm))
@@ -104,7 +106,7 @@ func readPasswordFile(path string, o *output) (string, error) {
 	}
 	line, err := bufio.NewReader(io.LimitReader(f, maxPasswordFile)).ReadBytes('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("password file %s: %w", path, err)
+		return "", fileError("--password-file "+path, err)
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))
@@ -128,7 +130,8 @@ func (g *globalOptions) sessionConfig() (session.Config, error) {
 	}
 	tlsCfg, err := session.TLSConfig(domain, g.CAFile, g.InsecureSkipVerify)
 	if err != nil {
-		return session.Config{}, &cliError{msg: "--ca-file: " + strings.TrimPrefix(err.Error(), "session: "), err: err}
+		// A file named on the command line: a usage error, not a network one.
+		return session.Config{}, fileError("--ca-file "+g.CAFile, err)
 	}
 	pw, err := g.password(jid)
 	if err != nil {
@@ -174,7 +177,7 @@ func (g *globalOptions) connect(ctx context.Context, onEvent func(session.Event)
 	s, err := session.Connect(ctx, cfg, nil)
 	if err != nil {
 		o.Status("state", "", F("state", "offline"), F("jid", jid))
-		return nil, &cliError{msg: describeConnectError(jid, addr, err), err: err}
+		return nil, connectError(jid, addr, err)
 	}
 	login := s.Login()
 	o.Status("state", "", F("state", "online"), F("jid", s.JID()), F("addr", login.Addr), F("sm", login.SM))
@@ -190,8 +193,61 @@ func (g *globalOptions) offline(s *session.Session, reason string) {
 	g.Output().Status("state", "", fields...)
 }
 
+// connectError is the error of a failed login, explained for the user.
+func connectError(jid, addr string, err error) error {
+	if notXMPP(err) {
+		// The wrong port, most likely: a connection error.
+		err = fmt.Errorf("%w: %w", errNotXMPP, err)
+	}
+	return &cliError{msg: describeConnectError(jid, addr, err), err: err}
+}
+
+// errNotXMPP marks a login to an endpoint that does not speak XMPP (exit 5).
+var errNotXMPP = errors.New("not an XMPP server")
+
+// notXMPP reports a login that failed because what answered is not an XMPP
+// server: its first bytes are not an XML stream (an SSH banner, an HTTP
+// answer, TLS records on a port expecting STARTTLS).
+func notXMPP(err error) bool {
+	var syn *xml.SyntaxError
+	if errors.As(err, &syn) {
+		return true
+	}
+	// mellium's words (v0.22) for text where the stream header should be.
+	msg := err.Error()
+	return strings.Contains(msg, "unexpected stream-level chardata") || strings.Contains(msg, "expected stream:stream")
+}
+
+// fileError is a usage error (exit 2) about a file named by a flag or the
+// configuration: what names the file, then the reason; err stays wrapped.
+func fileError(what string, err error) error {
+	return &usageError{&cliError{msg: what + ": " + fileErrText(err), err: err}}
+}
+
+// fileErrText is the reason a file could not be read, without Go's
+// "open NAME:" (the caller names the file) or a package prefix.
+func fileErrText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return userText(err)
+}
+
 // describeConnectError explains a failed login to the user.
 func describeConnectError(jid, addr string, err error) string {
+	var se *session.StreamError
+	if errors.As(err, &se) && se.Condition == "host-unknown" {
+		domain := jid[strings.IndexByte(jid, '@')+1:]
+		domain, _, _ = strings.Cut(domain, "/")
+		return fmt.Sprintf("the server at %s does not serve %s (host-unknown): check the domain of --jid, or --addr", addr, domain)
+	}
+	if errors.Is(err, errNotXMPP) {
+		return fmt.Sprintf("what answered at %s is not an XMPP server: no XMPP server on that port? (XMPP clients use 5222, or 5223 for direct TLS)", addr)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no login to %s as %s in time: the server did not answer (is %s an XMPP server, and reachable?)", addr, jid, addr)
+	}
 	var (
 		auth *session.AuthError
 		cert *session.CertificateError

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -39,12 +40,15 @@ const (
 
 const exitCodesHelp = `Exit codes:
   0  success
-  1  other error
-  2  usage error (bad flags or arguments, missing --jid or password)
+  1  other error (e.g. the server does not serve the JID's domain)
+  2  usage or configuration error (bad flags or arguments, an invalid JID
+     or address, missing --jid or password, a file named by a flag or the
+     configuration that cannot be read)
   3  authentication failed (wrong JID or password)
   4  no trusted TLS: the certificate is not trusted (see --ca-file), or
      the server offers or completes no STARTTLS (never plaintext)
-  5  connection or network error
+  5  connection or network error (refused, unreachable, reset, no XMPP
+     server on that port)
   6  timeout (message not acknowledged in time, listen --timeout before --count)
   7  a demo scenario ran but failed one of its expectations
   8  send: a message bounced (the server sent an error back for it)`
@@ -116,12 +120,18 @@ func exitCode(err error) int {
 		cert  *session.CertificateError
 		tlsE  *session.TLSError
 		conn  *session.ConnError
-		netE  net.Error
+		opE   *net.OpError
+		dnsE  *net.DNSError
+		pathE *fs.PathError
 	)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &usage), errors.Is(err, session.ErrConfig):
+		return exitUsage
+	case errors.As(err, &pathE) && !errors.As(err, &conn):
+		// A file named by a flag or the configuration (a syscall.Errno
+		// inside would otherwise pass for a network error).
 		return exitUsage
 	case errors.Is(err, errScenarioFailed):
 		return exitFailed
@@ -133,7 +143,7 @@ func exitCode(err error) int {
 		return exitCert
 	case errors.Is(err, errTimeout), errors.Is(err, context.DeadlineExceeded):
 		return exitTimeout
-	case errors.As(err, &conn), errors.As(err, &netE), errors.Is(err, syscall.ECONNREFUSED),
+	case errors.As(err, &conn), errors.As(err, &opE), errors.As(err, &dnsE), errors.Is(err, errNotXMPP), errors.Is(err, syscall.ECONNREFUSED),
 		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return exitConn
 	}
@@ -231,6 +241,7 @@ Flags and environment variables override it.
 		newCmdVersion(g),
 		newCmdServer(g, nil),
 	)
+	setupCompletion(root)
 	return root
 }
 
