@@ -540,7 +540,7 @@ func TestChatProsody(t *testing.T) {
 		for _, tt := range []struct{ line, want string }{
 			{"/frobnicate", "unknown command /frobnicate"},
 			{"/bg later", "/bg [DURATION]"},
-			{"/tear gently", `unknown fault "gently"`},
+			{"/tear gently", `usage: /tear rst|blackhole|reclaim (no fault "gently")`},
 			{"no peer yet", "no current peer"},
 			{"/resume", "/resume: "},
 		} {

@@ -22,9 +22,12 @@ import (
 //	ca-file = /etc/ssl/my-ca.pem
 //	bg-policy = hold
 //
-// Keys are flag names; a key applies to every command that has that flag.
-// Flags and environment variables override the file. A password cannot be
-// stored here (use password-file).
+// or, as in go-sendxmpp's configuration file, "key: value". Keys are flag
+// names; a key applies to every command that has that flag. Of go-sendxmpp's
+// keys, username (jid) and eval_password (password-command) are understood;
+// jserver and port become one addr = HOST:PORT. Flags and environment
+// variables override the file. A password cannot be stored here (use
+// password-file or password-command).
 const envConfig = "XMPPBG_CONFIG"
 
 // configEntry is one key = value line.
@@ -58,11 +61,23 @@ func parseConfig(name string, r io.Reader) ([]configEntry, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		key, value, ok := strings.Cut(line, "=")
+		// "key = value", or go-sendxmpp's "key: value": whichever
+		// separator comes first (a value may hold the other one).
+		sep := "="
+		if c, e := strings.IndexByte(line, ':'), strings.IndexByte(line, '='); c >= 0 && (e < 0 || c < e) {
+			sep = ":"
+		}
+		key, value, ok := strings.Cut(line, sep)
 		if !ok {
-			return nil, &configError{name, n, fmt.Sprintf("want key = value, got %q", line)}
+			return nil, &configError{name, n, fmt.Sprintf("want key = value, got %q", sanitize(line))}
 		}
 		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		if alias, ok := sendxmppKeys[key]; ok {
+			if alias == "" {
+				return nil, &configError{name, n, fmt.Sprintf("%s (go-sendxmpp) is not a setting here: use addr = HOST:PORT", key)}
+			}
+			key = alias
+		}
 		if len(value) >= 2 && (value[0] == '"' && value[len(value)-1] == '"' || value[0] == '\'' && value[len(value)-1] == '\'') {
 			value = value[1 : len(value)-1]
 		}
@@ -72,7 +87,7 @@ func parseConfig(name string, r io.Reader) ([]configEntry, error) {
 		case strings.ContainsAny(key, " \t"):
 			return nil, &configError{name, n, fmt.Sprintf("invalid key %q", key)}
 		case key == "password":
-			return nil, &configError{name, n, "passwords are not kept in the configuration file: use password-file = FILE (mode 0600) or XMPPBG_PASSWORD"}
+			return nil, &configError{name, n, "passwords are not kept in the configuration file: use password-file = FILE (mode 0600), password-command = CMD or XMPPBG_PASSWORD"}
 		case key == "config":
 			return nil, &configError{name, n, "config cannot name another configuration file"}
 		}
@@ -86,6 +101,15 @@ func parseConfig(name string, r io.Reader) ([]configEntry, error) {
 		return nil, &configError{name, 0, err.Error()}
 	}
 	return out, nil
+}
+
+// sendxmppKeys maps go-sendxmpp's configuration keys to ours; "" for the
+// ones that have no equivalent of their own.
+var sendxmppKeys = map[string]string{
+	"username":      "jid",
+	"eval_password": "password-command",
+	"jserver":       "",
+	"port":          "",
 }
 
 // configPath returns the configuration file to read and whether it was
@@ -120,7 +144,7 @@ func (g *globalOptions) applyConfig(cmd *cobra.Command) error {
 		return nil
 	}
 	if err != nil {
-		return usageErrorf("configuration file: %v", err)
+		return fileError("configuration file "+path, err)
 	}
 	defer f.Close()
 	entries, err := parseConfig(path, f)
@@ -139,7 +163,10 @@ func (g *globalOptions) applyConfig(cmd *cobra.Command) error {
 			continue
 		}
 		if err := fl.Value.Set(e.Value); err != nil {
-			return &usageError{&configError{path, e.Line, fmt.Sprintf("%s: %v", e.Key, err)}}
+			return &usageError{&configError{path, e.Line, fmt.Sprintf("%s = %s: %s", e.Key, sanitize(e.Value), valueHint(fl))}}
+		}
+		if err := checkChoice(fl.Name, e.Value); err != nil {
+			return &usageError{&configError{path, e.Line, err.Error()}}
 		}
 	}
 	return nil
@@ -166,4 +193,38 @@ func knownFlag(c *cobra.Command, name string) bool {
 	}
 	walk(c)
 	return found
+}
+
+// choices lists the values of the flags that take one of a few words.
+var choices = map[string][]string{
+	"bg-policy": {"hold", "detach", "close"},
+	"log-level": {"debug", "info", "warn", "error"},
+}
+
+// checkChoice checks the value of a flag that takes one of a few words.
+func checkChoice(flag, value string) error {
+	want, ok := choices[flag]
+	if !ok {
+		return nil
+	}
+	for _, w := range want {
+		if strings.EqualFold(value, w) || flag == "log-level" && strings.EqualFold(value, "warning") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s = %s: want %s", flag, sanitize(value), strings.Join(want, ", "))
+}
+
+// valueHint says what a flag's value must look like, in words (not
+// strconv's).
+func valueHint(fl *pflag.Flag) string {
+	switch fl.Value.Type() {
+	case "bool":
+		return "want true or false"
+	case "duration":
+		return "want a duration such as 500ms, 30s or 2m"
+	case "int", "int64", "uint", "uint32":
+		return "want a whole number"
+	}
+	return "invalid value"
 }

@@ -1,26 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
-	"golang.org/x/term"
-
 	"github.com/xmppbg/xmppbg/session"
 )
-
-// maxPasswordFile bounds how much of a password file is read.
-const maxPasswordFile = 64 << 10
 
 // account returns the JID from --jid or XMPPBG_JID, its domain, and the
 // address to connect to.
@@ -61,59 +52,6 @@ func checkHostPort(addr string) error {
 		return fmt.Errorf("the port %q is not a number from 1 to 65535", port)
 	}
 	return nil
-}
-
-// password returns the account's password from XMPPBG_PASSWORD, else
-// --password-file, else a prompt on the terminal. It is never echoed, logged
-// or put in an error.
-func (g *globalOptions) password(jid string) (string, error) {
-	if pw := g.Getenv(envPassword); pw != "" {
-		return pw, nil
-	}
-	if g.PasswordFile != "" {
-		return readPasswordFile(g.PasswordFile, g.Output())
-	}
-	if f, ok := g.IO.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(g.IO.ErrOut, "Password for %s: ", jid)
-		pw, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(g.IO.ErrOut)
-		if err != nil {
-			return "", fmt.Errorf("reading the password from the terminal: %w", err)
-		}
-		if len(pw) == 0 {
-			return "", usageErrorf("empty password")
-		}
-		return string(pw), nil
-	}
-	return "", usageErrorf("no password: set %s, use --password-file FILE, or run on a terminal to be prompted", envPassword)
-}
-
-// readPasswordFile returns the first line of the file at path, without its
-// line ending. It warns when the file is accessible to group or others.
-func readPasswordFile(path string, o *output) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fileError("--password-file "+path, err)
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err == nil {
-		if !fi.Mode().IsRegular() && fi.Mode()&os.ModeNamedPipe == 0 {
-			return "", usageErrorf("password file %s is not a regular file", path)
-		}
-		if perm := fi.Mode().Perm(); perm&0o077 != 0 && fi.Mode().IsRegular() {
-			o.Warn(fmt.Sprintf("password file %s is accessible by group or others (mode %#o): chmod 600 it", path, perm))
-		}
-	}
-	line, err := bufio.NewReader(io.LimitReader(f, maxPasswordFile)).ReadBytes('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fileError("--password-file "+path, err)
-	}
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if len(line) == 0 {
-		return "", usageErrorf("password file %s: the first line is empty", path)
-	}
-	return string(line), nil
 }
 
 // sessionConfig builds the account's session configuration from the global

@@ -64,15 +64,22 @@ type IOStreams struct {
 type globalOptions struct {
 	IO     *IOStreams
 	Getenv func(string) string
+	// OpenTTY opens the controlling terminal for the password prompt when
+	// stdin is not a terminal; nil (tests) means there is none.
+	OpenTTY func() (*os.File, error)
 
 	JID                string
 	Addr               string
 	CAFile             string
 	InsecureSkipVerify bool
 	PasswordFile       string
+	PasswordCommand    string
 	JSON               bool
 	LogLevel           string
 	ConfigFile         string
+
+	// ctx is the command's context, cancelled by SIGINT and SIGTERM.
+	ctx context.Context
 
 	// ran is set when a command's RunE starts: an error before that is a
 	// usage error (flags, arguments, unknown command).
@@ -156,13 +163,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	context.AfterFunc(ctx, stop)
-	return runContext(ctx, args, &IOStreams{In: stdin, Out: stdout, ErrOut: stderr}, os.Getenv)
+	return runMain(ctx, args, &IOStreams{In: stdin, Out: stdout, ErrOut: stderr}, os.Getenv, openTTY)
 }
 
 // runContext runs xmppbg with args, reports the error if any, and returns the
 // exit code.
 func runContext(ctx context.Context, args []string, ios *IOStreams, getenv func(string) string) int {
-	g := &globalOptions{IO: ios, Getenv: getenv}
+	return runMain(ctx, args, ios, getenv, nil)
+}
+
+// runMain is runContext with the way to open the controlling terminal
+// (nil: none).
+func runMain(ctx context.Context, args []string, ios *IOStreams, getenv func(string) string, tty func() (*os.File, error)) int {
+	g := &globalOptions{IO: ios, Getenv: getenv, OpenTTY: tty, ctx: ctx}
 	root := newCmdRoot(g)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -195,8 +208,11 @@ XEP-0198 stream management when the server offers it, and reports what
 happened as human text or, with --json, as JSON lines on stdout.
 
 The password is read from the environment variable XMPPBG_PASSWORD, else from
---password-file, else from a prompt when stdin is a terminal. There is no
---password flag: a command line is visible to every user of the machine.
+--password-file, else from the output of --password-command (a password
+manager: password-command = pass show xmpp/alice in the configuration file),
+else from a prompt on the terminal (also when stdin is a pipe; Ctrl-C there
+gives up). There is no --password flag: a command line is visible to every
+user of the machine.
 
 Settings can be kept in a configuration file ($XDG_CONFIG_HOME/xmppbg/config,
 or --config FILE): one "flag-name = value" per line, e.g. "jid = alice@example.org".
@@ -220,7 +236,7 @@ Flags and environment variables override it.
 		if strings.Contains(err.Error(), "--password") && !strings.Contains(err.Error(), "--password-file") {
 			return usageErrorf("%v (passwords are never taken on the command line: set %s, use --password-file FILE, or type it at the prompt)", err, envPassword)
 		}
-		return &usageError{err}
+		return &usageError{flagError(err)}
 	})
 
 	pf := root.PersistentFlags()
@@ -229,6 +245,7 @@ Flags and environment variables override it.
 	pf.StringVar(&g.CAFile, "ca-file", "", "trust only the PEM certificates in `FILE`")
 	pf.BoolVar(&g.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's TLS certificate (test servers only)")
 	pf.StringVar(&g.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
+	pf.StringVar(&g.PasswordCommand, "password-command", "", "run `CMD` (through the shell) and use the first line it prints as the password, e.g. \"pass show xmpp\"")
 	pf.BoolVar(&g.JSON, "json", false, "write JSON lines to stdout, one event per line")
 	pf.StringVar(&g.LogLevel, "log-level", "warn", "log `LEVEL` on stderr: debug, info, warn or error")
 	pf.StringVar(&g.ConfigFile, "config", "", "read settings from `FILE` (default $XDG_CONFIG_HOME/xmppbg/config; env "+envConfig+")")
@@ -243,6 +260,26 @@ Flags and environment variables override it.
 	)
 	setupCompletion(root)
 	return root
+}
+
+// flagError rewords pflag's error for a bad flag value, which quotes Go
+// ("strconv.ParseBool: parsing …", "time: invalid duration …").
+func flagError(err error) error {
+	msg := err.Error()
+	i := strings.Index(msg, " flag: ")
+	if !strings.HasPrefix(msg, "invalid argument ") || i < 0 {
+		return err
+	}
+	why := "invalid value"
+	switch rest := msg[i+len(" flag: "):]; {
+	case strings.HasPrefix(rest, "strconv.ParseBool"):
+		why = "want true or false"
+	case strings.HasPrefix(rest, "time: "):
+		why = "want a duration such as 500ms, 30s or 2m"
+	case strings.HasPrefix(rest, "strconv.Parse"):
+		why = "want a whole number"
+	}
+	return &cliError{msg: msg[:i+len(" flag")] + ": " + why, err: err}
 }
 
 // started marks that a command's RunE began, then checks the flags every

@@ -125,7 +125,7 @@ func ParseCommand(line string) (Command, error) {
 		}
 		f, err := suspend.ParseFault(args[0])
 		if err != nil {
-			return Command{}, fmt.Errorf("%w: %v", ErrUsage, err)
+			return Command{}, fmt.Errorf("%w: /tear rst|blackhole|reclaim (no fault %q)", ErrUsage, args[0])
 		}
 		return Command{Op: OpTear, Fault: f}, nil
 	case "suspend", "resume", "status", "help", "quit":
