@@ -7,9 +7,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +33,13 @@ const (
 	interruptTimeout = 2 * time.Second
 	// maxChatLine bounds one line of input; longer lines are refused.
 	maxChatLine = 64 << 10
+	// leaveWaitOffline bounds the wait for acknowledgements when leaving
+	// while the server cannot be reached (a login failed or the connection
+	// was lost), and the wait for a first login when nothing is pending.
+	leaveWaitOffline = 2 * time.Second
+	// forceStopWait bounds the wait for the client to stop once the chat
+	// has decided to end.
+	forceStopWait = time.Second
 	// suspendedSendGrace is how long a message typed while the app is
 	// suspended may take to be queued before the next line is read, so
 	// that its "sent" comes before what that line does.
@@ -198,6 +207,11 @@ type chat struct {
 	lastErr    error // why the last login attempt or connection failed
 	leaving    bool
 	closed     bool
+
+	// cooked is the terminal's state before the chat (nil when stdin is
+	// not a terminal), for leaving with Ctrl-C a signal again.
+	cooked *term.State
+	ttyFd  int
 }
 
 // runChat logs in and runs the chat until the input ends, /quit, a signal
@@ -209,6 +223,10 @@ func runChat(ctx context.Context, opts *chatOptions) error {
 	}
 	c := &chat{opts: opts, jid: cfg.JID, addr: cfg.Addr, runDone: make(chan struct{}), started: make(chan struct{}),
 		sendQ: make(chan sendJob, reconnect.DefaultQueueSize)}
+	if f, ok := opts.IO.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		c.ttyFd = int(f.Fd())
+		c.cooked, _ = term.GetState(c.ttyFd)
+	}
 
 	ui, err := c.newUI(cfg.Logger)
 	if err != nil {
@@ -500,22 +518,63 @@ func (c *chat) fatal() error {
 // until the server acknowledged everything sent, then log out, or detach
 // when the stream must stay resumable (--state-file). It returns an error
 // (exit 6) when messages stayed unacknowledged.
+//
+// The waits are bounded: by --quit-timeout; after SIGINT, SIGTERM or
+// Ctrl-C by interruptTimeout in all (acknowledgements and logout
+// together); by leaveWaitOffline when the server cannot be reached (a
+// login failed or the connection was lost, and the client is not online)
+// or when nothing is pending and the first login has not finished. A
+// signal while leaving (a second Ctrl-C) ends the waits at once.
+//
+// With --json, "quit" comes after the work: every event of what was typed
+// before it (sent, acked, ...) comes first, and the one "state offline"
+// that ends the run comes last.
 func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 	c.mu.Lock()
 	c.leaving = true
+	lastErr := c.lastErr
 	c.mu.Unlock()
-	c.ui.quit(reason)
-
-	wait, logoutWait := c.opts.QuitTimeout, closeTimeout
-	if reason == quitSignal || reason == quitInterrupt {
-		wait, logoutWait = min(wait, interruptTimeout), interruptTimeout
+	jsonMode := c.opts.Output().JSON()
+	if !jsonMode {
+		c.ui.quit(reason) // say why we wait
 	}
+	quitted := !jsonMode
+	quit := func() {
+		if !quitted {
+			c.ui.quit(reason)
+			quitted = true
+		}
+	}
+	force, stopForce := c.forceExit()
+	defer stopForce()
+
+	interrupted := reason == quitSignal || reason == quitInterrupt
 	keep := c.opts.StateFile != ""
 	pending := c.unacknowledged() + int(c.sending.Load())
 	app := c.d.App().State()
+	online := c.d.Client().Status() == reconnect.Online
+
+	wait, logoutWait := c.opts.QuitTimeout, closeTimeout
+	switch {
+	case interrupted:
+		wait = min(wait, interruptTimeout)
+	case !online && lastErr != nil && app == suspend.Active:
+		// The server cannot be reached now: a short wait for it to come
+		// back, not --quit-timeout for nothing.
+		wait = min(wait, leaveWaitOffline)
+	case !online && pending == 0 && !c.wasOnline():
+		// Nothing to deliver: wait for the first login only long enough
+		// to report one that fails at once (a wrong password).
+		wait = min(wait, leaveWaitOffline)
+	}
+	deadline := time.Now().Add(wait)
+	if interrupted {
+		logoutWait = 0 // within the same deadline
+	}
 
 	select {
 	case <-c.runDone:
+		quit()
 		return c.fatal() // nothing can be delivered any more
 	default:
 	}
@@ -525,7 +584,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 	// resumable) unless something sent still waits for the server.
 	if app != suspend.Active && (pending > 0 || !keep) {
 		if err := c.d.Resume(); err != nil {
-			c.ui.warn("coming back to the foreground: " + err.Error())
+			c.ui.warn("coming back to the foreground: " + userText(err))
 		}
 		c.foreground()
 		app = c.d.App().State()
@@ -535,7 +594,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 	// online: also when it never was (the login may still fail for good,
 	// and that must be said), but not for nothing when it was and nothing
 	// is left.
-	dctx, cancel := context.WithTimeout(c.runCtx, wait)
+	dctx, cancel := context.WithDeadline(force, deadline)
 	go func() {
 		select {
 		case <-c.runDone:
@@ -545,7 +604,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 	}()
 	c.flushSends(dctx)
 	pending = c.unacknowledged()
-	online := c.d.Client().Status() == reconnect.Online
+	online = c.d.Client().Status() == reconnect.Online
 	var drainErr error
 	if app == suspend.Active && (!c.wasOnline() || online || pending > 0) {
 		drainErr = c.d.Drain(dctx)
@@ -555,30 +614,44 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 	cancel()
 	select {
 	case <-c.runDone:
+		quit()
 		return c.fatal()
 	default:
 	}
+	quit()
 
+	forced := force.Err() != nil
 	switch {
+	case forced:
+		// Out now: the client is stopped below without a goodbye.
 	case keep && app == suspend.Active:
 		if err := c.d.Client().Detach(); err != nil {
-			c.ui.warn("detaching: " + err.Error())
+			c.ui.warn("detaching: " + userText(err))
 		}
 	case keep && app == suspend.Background:
 		// Ends the window now: the policy runs as when the app is killed.
 		if err := c.d.Suspend(); err != nil {
-			c.ui.warn("suspending: " + err.Error())
+			c.ui.warn("suspending: " + userText(err))
 		}
 	case !keep:
-		lctx, cancel := context.WithTimeout(c.runCtx, logoutWait)
-		if err := c.d.Client().Logout(lctx); err != nil && drainErr == nil {
-			c.ui.warn("logging out: " + err.Error())
+		ldl := deadline
+		if logoutWait > 0 {
+			ldl = time.Now().Add(logoutWait)
+		}
+		lctx, cancel := context.WithDeadline(force, ldl)
+		if err := c.d.Client().Logout(lctx); err != nil && drainErr == nil && force.Err() == nil {
+			c.ui.warn("logging out: " + userText(err))
 		}
 		cancel()
 	}
 
 	cancelRun()
-	<-c.runDone
+	select {
+	case <-c.runDone:
+	case <-time.After(forceStopWait):
+		// Run did not stop in time (a frozen socket): the process ends
+		// anyway; the state file, if any, holds what was saved.
+	}
 	c.finish()
 	if drainErr == nil {
 		return nil
@@ -587,6 +660,33 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 		return c.neverOnline(wait)
 	}
 	return c.pendingError(keep)
+}
+
+// forceExit returns a context cancelled by a signal (SIGINT, SIGTERM)
+// while leaving: the user does not want to wait any more. On a terminal
+// the line editor keeps the terminal raw, where Ctrl-C is a key and not a
+// signal: the terminal is put back as it was before the chat (Ctrl-C a
+// signal again) for the time it takes to leave.
+func (c *chat) forceExit() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	if c.cooked != nil {
+		_ = term.Restore(c.ttyFd, c.cooked)
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 // wasOnline reports whether the client has been online.

@@ -242,8 +242,8 @@ func (d *Driver) onClient(e reconnect.Event) {
 		if e.From == "" || e.Type != "" && e.Type != "unavailable" {
 			return // the server's own, or not about being online
 		}
-		if s, ok := d.client.SessionInfo(); ok && s.JID == e.From {
-			return // our own presence, reflected
+		if Bare(e.From) == Bare(d.cfg.Session.JID) {
+			return // ours, reflected, or another resource of the account
 		}
 		d.emit(Contact{Stamp: now(), JID: e.From, Online: e.Type == ""})
 	case reconnect.Dead:

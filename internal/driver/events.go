@@ -164,9 +164,11 @@ func (b Bounced) String() string {
 	return s
 }
 
-// Contact reports a contact (or another resource of the account) coming
-// online or going offline: an available or unavailable presence. Other
-// presences (subscription requests, errors) are not reported.
+// Contact reports a contact coming online or going offline: an available
+// or unavailable presence from another account (the server sends them for
+// the contacts whose presence the account is subscribed to). Other
+// presences (subscription requests, errors, the account's own resources)
+// are not reported.
 type Contact struct {
 	Stamp
 	// JID is the contact's full JID, as the presence came.
