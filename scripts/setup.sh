@@ -40,3 +40,16 @@ if [ ! -x /usr/sbin/ejabberdctl ]; then
 		$SUDO service ejabberd stop >/dev/null 2>&1 || true
 	fi
 fi
+
+# tmux, for the test of the interactive chat on a real terminal
+# (cmd/xmppbg: it runs the chat in a tmux pane; under CI=true a missing tmux
+# fails that test instead of skipping it).
+if ! command -v tmux >/dev/null 2>&1; then
+	echo "setup: installing tmux (apt-get)" >&2
+	SUDO=""
+	if [ "$(id -u)" -ne 0 ]; then
+		SUDO="sudo"
+	fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tmux >/dev/null
+fi
