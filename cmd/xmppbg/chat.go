@@ -346,7 +346,7 @@ func (c *chat) exec(line string, cmd driver.Command) {
 	text, err := c.d.Exec(c.runCtx, cmd)
 	if err != nil {
 		if !errors.Is(err, driver.ErrUsage) {
-			err = fmt.Errorf("/%s: %w", cmdLabel(cmd), err)
+			err = &cliError{msg: "/" + cmdLabel(cmd) + ": " + userText(err), err: err}
 		}
 		c.ui.commandError(line, err)
 		return
@@ -511,7 +511,7 @@ func (c *chat) fatal() error {
 	if errors.As(err, &auth) || errors.As(err, &cert) || errors.As(err, &tlsE) || errors.Is(err, session.ErrConfig) {
 		return &cliError{msg: describeConnectError(c.jid, c.addr, err), err: err}
 	}
-	return &cliError{msg: "the session ended for good: " + strings.TrimPrefix(err.Error(), "reconnect: "), err: err}
+	return &cliError{msg: "the session ended for good: " + userText(err), err: err}
 }
 
 // leave ends the chat: back to the foreground when needed, wait (bounded)

@@ -163,12 +163,12 @@ func (u *jsonUI) event(e driver.Event) {
 	}
 }
 
-// errText is an error's text, "" for nil.
+// errText is an error's text without package prefixes, "" for nil.
 func errText(err error) string {
 	if err == nil {
 		return ""
 	}
-	return err.Error()
+	return userText(err)
 }
 
 // errorEvent reports an error that does not end the chat: on stderr, and

@@ -79,11 +79,12 @@ func (g *globalOptions) sessionConfig() (session.Config, error) {
 		o.Warn("--insecure-skip-verify: the server's TLS certificate is not checked; anyone on the network path can read the password and the messages")
 	}
 	return session.Config{
-		JID:      jid,
-		Password: pw,
-		Addr:     addr,
-		TLS:      tlsCfg,
-		Logger:   g.logger(),
+		JID:          jid,
+		Password:     pw,
+		Addr:         addr,
+		TLS:          tlsCfg,
+		Logger:       g.logger(),
+		LoginTimeout: g.LoginTimeout,
 	}, nil
 }
 
@@ -209,7 +210,7 @@ func describeConnectError(jid, addr string, err error) string {
 	case errors.As(err, &conn):
 		return fmt.Sprintf("cannot connect to %s: %v", addr, conn.Err)
 	case errors.Is(err, session.ErrConfig):
-		return strings.TrimPrefix(err.Error(), "session: ")
+		return userText(err)
 	}
-	return fmt.Sprintf("connecting to %s as %s: %s", addr, jid, strings.TrimPrefix(err.Error(), "session: "))
+	return fmt.Sprintf("connecting to %s as %s: %s", addr, jid, userText(err))
 }

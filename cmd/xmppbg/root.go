@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -74,6 +75,7 @@ type globalOptions struct {
 	InsecureSkipVerify bool
 	PasswordFile       string
 	PasswordCommand    string
+	LoginTimeout       time.Duration
 	JSON               bool
 	LogLevel           string
 	ConfigFile         string
@@ -246,6 +248,7 @@ Flags and environment variables override it.
 	pf.BoolVar(&g.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's TLS certificate (test servers only)")
 	pf.StringVar(&g.PasswordFile, "password-file", "", "read the password from the first line of `FILE`")
 	pf.StringVar(&g.PasswordCommand, "password-command", "", "run `CMD` (through the shell) and use the first line it prints as the password, e.g. \"pass show xmpp\"")
+	pf.DurationVar(&g.LoginTimeout, "login-timeout", session.DefaultLoginTimeout, "give up a login (dial, TLS, authentication) that takes longer than `DURATION`")
 	pf.BoolVar(&g.JSON, "json", false, "write JSON lines to stdout, one event per line")
 	pf.StringVar(&g.LogLevel, "log-level", "warn", "log `LEVEL` on stderr: debug, info, warn or error")
 	pf.StringVar(&g.ConfigFile, "config", "", "read settings from `FILE` (default $XDG_CONFIG_HOME/xmppbg/config; env "+envConfig+")")
@@ -290,6 +293,9 @@ func (g *globalOptions) started() error {
 	case "debug", "info", "warn", "warning", "error":
 	default:
 		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", g.LogLevel)
+	}
+	if g.LoginTimeout <= 0 {
+		return usageErrorf("--login-timeout must be positive")
 	}
 	return nil
 }

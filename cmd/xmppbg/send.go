@@ -313,11 +313,15 @@ func bounceText(b session.Bounced) string {
 	return s
 }
 
-// userText is an error's text without the library's package prefix.
+// userText is an error's text without the library's package prefixes
+// ("reconnect: not retrying: session: authentication failed" becomes "not
+// retrying: authentication failed"): they name Go packages, not anything
+// the user knows.
 func userText(err error) string {
 	s := err.Error()
 	for _, p := range []string{"session: ", "reconnect: ", "driver: ", "suspend: "} {
 		s = strings.TrimPrefix(s, p)
+		s = strings.ReplaceAll(s, ": "+p, ": ")
 	}
 	return s
 }
