@@ -39,6 +39,9 @@ var (
 	// ErrNotRunning is returned by lifecycle methods when Run is not
 	// running.
 	ErrNotRunning = errors.New("reconnect: client not running")
+	// ErrNotOnline is returned by Probe when there is no live connection
+	// to probe (logging in, paused, offline), or it went away meanwhile.
+	ErrNotOnline = errors.New("reconnect: no live connection")
 )
 
 // PermanentError wraps an error that retrying cannot fix: bad credentials, an
@@ -134,10 +137,11 @@ type Client struct {
 }
 
 type command struct {
-	kind   string // pause, unpause, detach, logout, active
+	kind   string // pause, unpause, detach, logout, active, probe
 	active bool
 	ctx    context.Context
 	reply  chan error
+	probed chan probeResult // probe: the result, once known
 }
 
 // New returns a client for cfg. It does not connect: call Run.
@@ -317,6 +321,27 @@ func (c *Client) do(cmd command) error {
 // login attempts (one under way is abandoned), until Unpause. The connection,
 // if any, is left as it is. This is what a suspension means.
 func (c *Client) Pause() { _ = c.do(command{kind: "pause"}) }
+
+// Probe checks the live connection now, as the idle probe does, and
+// returns how long its answer took. A connection that does not answer
+// within Config.ProbeTimeout is dead: Probe returns the probe's error, and
+// the client reports it (Dead) and repairs it as after any probe. Without a
+// live connection it returns ErrNotOnline. A probe already under way is
+// joined rather than doubled.
+func (c *Client) Probe(ctx context.Context) (time.Duration, error) {
+	ch := make(chan probeResult, 1)
+	if err := c.do(command{kind: "probe", ctx: ctx, probed: ch}); err != nil {
+		return 0, err
+	}
+	select {
+	case r := <-ch:
+		return r.took, r.err
+	case <-c.stopped:
+		return 0, ErrNotRunning
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
 
 // Unpause ends a pause (or the hold after Detach or Logout): a connection
 // still open is probed at once and repaired if dead; without one, a login

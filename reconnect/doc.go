@@ -18,8 +18,9 @@
 //
 // Run's goroutine owns the loop: the current session, the attempt under
 // way, the timers, the pause. Everything else reaches it as a command on a
-// channel (Pause, Unpause, Detach, Logout, SetActive) and waits for its
-// answer, or reads a snapshot under the client's mutex (Status, Queued,
+// channel (Pause, Unpause, Detach, Logout, SetActive, Probe) and waits for
+// its answer (Probe: for the result of the probe the loop starts or joins),
+// or reads a snapshot under the client's mutex (Status, Queued,
 // SessionInfo). A login attempt and a probe each run on a goroutine of
 // their own whose result the loop receives; a cancelled attempt is waited
 // for before the next one starts, so an error from an old connection never
@@ -37,7 +38,7 @@
 // offline queue after a login: queued messages go out first, in order.
 //
 // Config.OnEvent may call Send, Status, Queued and SessionInfo. It must not
-// call Pause, Unpause, Detach, Logout or SetActive and wait for them: a
+// call Pause, Unpause, Detach, Logout, SetActive or Probe and wait for them: a
 // lifecycle command may wait for the session to end, and a session ends
 // only once the event being delivered has been handled.
 package reconnect

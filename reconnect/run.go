@@ -40,6 +40,8 @@ type loop struct {
 	idleC   <-chan time.Time
 	probeCh chan probeResult
 	probeX  context.CancelFunc
+	// probeWait are the Probe calls waiting for the probe under way.
+	probeWait []chan probeResult
 
 	paused    bool // suspended: nothing happens until unpause
 	held      bool // after detach or logout: no login until unpause
@@ -268,10 +270,7 @@ func (l *loop) dropSession() {
 	c.mu.Unlock()
 	l.sess, l.sessDone = nil, nil
 	l.stopIdle()
-	if l.probeX != nil {
-		l.probeX()
-		l.probeX, l.probeCh = nil, nil
-	}
+	l.cancelProbe()
 }
 
 func (l *loop) startProbe(ctx context.Context, resuming bool) {
@@ -290,11 +289,30 @@ func (l *loop) startProbe(ctx context.Context, resuming bool) {
 	}()
 }
 
+// cancelProbe stops the probe under way, if any; its waiters learn that
+// there is no live connection to probe any more.
+func (l *loop) cancelProbe() {
+	if l.probeX != nil {
+		l.probeX()
+		l.probeX, l.probeCh = nil, nil
+	}
+	l.answerProbe(probeResult{err: ErrNotOnline})
+}
+
+// answerProbe gives r to the Probe calls waiting.
+func (l *loop) answerProbe(r probeResult) {
+	for _, w := range l.probeWait {
+		w <- r // buffered, one result each
+	}
+	l.probeWait = nil
+}
+
 func (l *loop) probed(ctx context.Context, r probeResult) {
 	c := l.c
 	if r.sess != l.sess {
 		return // a probe of a connection already replaced
 	}
+	l.answerProbe(r)
 	if r.err == nil {
 		if l.resuming {
 			c.setStatus(Online, nil)
@@ -328,10 +346,7 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 		l.cancelAttempt()
 		l.stopRetry()
 		l.stopIdle()
-		if l.probeX != nil {
-			l.probeX()
-			l.probeX, l.probeCh = nil, nil
-		}
+		l.cancelProbe()
 		c.setStatus(Suspended, nil)
 		return nil
 
@@ -372,6 +387,14 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 			c.setStatus(Offline, nil)
 		}
 		return err
+
+	case "probe":
+		if l.sess == nil || l.paused {
+			return ErrNotOnline
+		}
+		l.probeWait = append(l.probeWait, cmd.probed)
+		l.startProbe(ctx, l.resuming)
+		return nil
 
 	case "active":
 		c.mu.Lock()

@@ -542,7 +542,6 @@ func TestChatProsody(t *testing.T) {
 			{"/bg later", "/bg [DURATION]"},
 			{"/tear gently", `usage: /tear rst|blackhole|reclaim (no fault "gently")`},
 			{"no peer yet", "no current peer"},
-			{"/resume", "/resume: "},
 		} {
 			c.send(tt.line)
 			e := c.waitEvent("error")

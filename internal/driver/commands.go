@@ -18,8 +18,10 @@ const Help = `Commands:
   /bg [DURATION]     enter the background with a task window (default from --bg-window)
   /suspend           suspend now (the background policy runs first)
   /resume            come back to the foreground: probe the connection, repair it
+                     (in the foreground already: just probe it)
   /tear rst|blackhole|reclaim
-                     break the current connection that way
+                     break the current connection that way (a suspended app
+                     has one only with --bg-policy hold)
   /status            show the connection and app state
   /help              this text
   /quit              leave once everything sent is acknowledged`
@@ -161,6 +163,10 @@ func (d *Driver) Exec(ctx context.Context, c Command) (string, error) {
 	case OpSuspend:
 		return "", d.Suspend()
 	case OpResume:
+		if d.app.State() == suspend.Active {
+			// Nothing to come back from: check the connection instead.
+			return d.Probe(ctx), nil
+		}
 		return "", d.Resume()
 	case OpTear:
 		return "", d.Tear(c.Fault)

@@ -75,6 +75,9 @@ type Driver struct {
 	resumeAt time.Time
 	pending  pending       // messages sent and not acknowledged
 	changed  chan struct{} // closed and replaced at every event
+	// last is the newest copy of the stream-management state (Persist):
+	// what the next login resumes from, also when no session is live.
+	last *session.State
 }
 
 // New prepares a driver; Run starts it. A state file that cannot be used
@@ -130,12 +133,16 @@ func New(cfg Config) (*Driver, error) {
 		OnEvent:      d.onClient,
 		Logger:       cfg.Logger,
 	}
-	if cfg.StateFile != "" {
-		path := cfg.StateFile
-		rc.Persist = func(st *session.State) {
-			if err := st.Save(path, account); err != nil {
-				d.log.Error("saving state", slog.Any("err", err))
-			}
+	path := cfg.StateFile
+	rc.Persist = func(st *session.State) {
+		d.mu.Lock()
+		d.last = st
+		d.mu.Unlock()
+		if path == "" {
+			return
+		}
+		if err := st.Save(path, account); err != nil {
+			d.log.Error("saving state", slog.Any("err", err))
 		}
 	}
 	dial := cfg.Session.Dial
@@ -304,6 +311,23 @@ func (d *Driver) Background(window time.Duration) error {
 // Suspend suspends the app now (running the policy first).
 func (d *Driver) Suspend() error { return d.app.Suspend() }
 
+// Probe probes the live connection now (see reconnect.Client.Probe) and
+// describes the result on one line: what /resume does when the app is
+// already in the foreground. A dead connection is also reported as events
+// (Dead, then the repair); it is not an error of the command.
+func (d *Driver) Probe(ctx context.Context) string {
+	took, err := d.client.Probe(ctx)
+	switch {
+	case err == nil:
+		return fmt.Sprintf("the app is in the foreground already; probed the connection: alive (answered in %v)", took.Round(time.Millisecond))
+	case errors.Is(err, reconnect.ErrNotOnline), errors.Is(err, reconnect.ErrNotRunning):
+		return "the app is in the foreground already; no connection to probe now (" + d.client.Status().String() + ")"
+	case errors.Is(err, session.ErrProbeTimeout):
+		return fmt.Sprintf("the app is in the foreground already; probed the connection: no answer in %v, it is dead and being repaired", took.Round(time.Millisecond))
+	}
+	return "the app is in the foreground already; probed the connection: " + err.Error()
+}
+
 // Resume brings the app back: the connection is probed and repaired.
 func (d *Driver) Resume() error {
 	d.mu.Lock()
@@ -312,8 +336,25 @@ func (d *Driver) Resume() error {
 	return d.app.Resume()
 }
 
-// Tear injects a fault into the current connection.
-func (d *Driver) Tear(f suspend.Fault) error { return d.app.Inject(f) }
+// Tear injects a fault into the current connection. Without one it says
+// why, in the user's terms: with the detach and close policies a suspended
+// app has closed its socket (only hold keeps one a fault can hit).
+func (d *Driver) Tear(f suspend.Fault) error {
+	err := d.app.Inject(f)
+	if !errors.Is(err, suspend.ErrNoConn) {
+		return err
+	}
+	switch app := d.app.State(); {
+	case app == suspend.Suspended && d.cfg.Policy != suspend.PolicyHold:
+		return fmt.Errorf("%w: nothing to tear: policy %s closed the socket when the app was suspended (the stream stays resumable with detach); only --bg-policy hold keeps a socket a fault can hit", ErrNoConnection, d.cfg.Policy)
+	default:
+		return fmt.Errorf("%w: nothing to tear: no connection now (%s)", ErrNoConnection, d.client.Status())
+	}
+}
+
+// ErrNoConnection is wrapped by Tear's error when there is no socket to
+// tear.
+var ErrNoConnection = errors.New("no connection")
 
 // Status describes the driver.
 type Status struct {
@@ -337,6 +378,17 @@ func (d *Driver) Status() Status {
 		st.JID = s.JID
 		st.Resumable = s.State.Resumable(time.Now())
 		st.SM = s.Login.SM
+		return st
+	}
+	// No live session (detached, suspended, reconnecting): what the next
+	// login will find is the state kept from the last one.
+	d.mu.Lock()
+	last := d.last
+	d.mu.Unlock()
+	if last != nil {
+		st.JID = last.JID
+		st.Resumable = last.Resumable(time.Now())
+		st.SM = last.ID != ""
 	}
 	return st
 }
