@@ -670,7 +670,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 func (c *chat) forceExit() (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	if c.cooked != nil {
 		_ = term.Restore(c.ttyFd, c.cooked)
 	}

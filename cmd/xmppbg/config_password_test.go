@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,28 @@ func TestPasswordCommand(t *testing.T) {
 	o.Getenv = func(k string) string { return map[string]string{envPassword: "from env"}[k] }
 	if pw, err := o.password("a@b"); pw != "from env" || err != nil {
 		t.Errorf("env first: %q, %v", pw, err)
+	}
+}
+
+func TestVersionString(t *testing.T) {
+	info := func(v string, settings ...debug.BuildSetting) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Path: "github.com/xmppbg/xmppbg", Version: v}, Settings: settings}
+	}
+	rev := debug.BuildSetting{Key: "vcs.revision", Value: "0123456789abcdef0123"}
+	for _, tc := range []struct {
+		set  string
+		info *debug.BuildInfo
+		want string
+	}{
+		{"v9.9.9", info("v1.2.3"), "v9.9.9"},
+		{"dev", info("v1.2.3"), "v1.2.3"},
+		{"dev", info("(devel)", rev), "dev-0123456789ab"},
+		{"dev", info("(devel)", rev, debug.BuildSetting{Key: "vcs.modified", Value: "true"}), "dev-0123456789ab-dirty"},
+		{"dev", info("(devel)"), "dev"},
+		{"dev", nil, "dev"},
+	} {
+		if got := versionString(tc.set, tc.info, tc.info != nil); got != tc.want {
+			t.Errorf("versionString(%q, %+v) = %q, want %q", tc.set, tc.info, got, tc.want)
+		}
 	}
 }

@@ -38,6 +38,11 @@ after the sender for messages the server stored (offline storage). With --json,
 a "state" event says when the client is online, then one "message" event per
 message.
 
+--count counts every message printed, stored ones included, and listen stops
+once it is reached; but the messages the server has already sent by then (a
+burst of stored messages after the login) are all printed, even past the
+count: the server counts them as delivered, so dropping them would lose them.
+
 Exit status 0 when interrupted or when --count messages arrived; 6 (timeout)
 when --timeout passed before --count messages arrived.`,
 		Example: `  xmppbg listen --jid bob@example.org --password-file ~/.xmppbg-pw
@@ -59,7 +64,7 @@ when --timeout passed before --count messages arrived.`,
 			return runListen(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().IntVar(&opts.Count, "count", 0, "stop after `N` messages (0: no limit)")
+	cmd.Flags().IntVar(&opts.Count, "count", 0, "stop after `N` messages (0: no limit); stored messages that already arrived all print")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "stop after `DURATION` (0: no limit); an error when --count was not reached")
 	return cmd
 }

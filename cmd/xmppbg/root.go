@@ -159,10 +159,13 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// run runs xmppbg with the process's arguments and streams; SIGINT and
-// SIGTERM cancel the command's context (a second one kills the process).
+// run runs xmppbg with the process's arguments and streams; SIGINT,
+// SIGTERM and SIGHUP (the terminal closed) cancel the command's context, so
+// that it ends as it should: chat leaves, server removes its files (a
+// second signal kills the process, except while chat is leaving, where it
+// ends the waits).
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	context.AfterFunc(ctx, stop)
 	return runMain(ctx, args, &IOStreams{In: stdin, Out: stdout, ErrOut: stderr}, os.Getenv, openTTY)
@@ -221,7 +224,7 @@ or --config FILE): one "flag-name = value" per line, e.g. "jid = alice@example.o
 Flags and environment variables override it.
 
 ` + exitCodesHelp,
-		Version:       version,
+		Version:       programVersion(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
