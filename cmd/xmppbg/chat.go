@@ -96,23 +96,37 @@ resumption. A line starting with "//" sends the text after the first "/".
 
 On a terminal, incoming messages and what happens to the connection are shown
 as they happen, above the line being typed, which stays intact; the prompt shows
-the connection state and the peer. Up and down browse the history. Ctrl-D leaves
-like /quit, Ctrl-C like SIGINT. Colours are off when NO_COLOR is set.
+the connection state and the peer; contacts coming online or going offline are
+shown too. Up and down browse the history. Ctrl-D leaves like /quit, Ctrl-C
+like SIGINT. Colours are off when NO_COLOR is set.
+
+A fault hits a socket: /suspend then /tear needs --bg-policy hold (the app
+keeps its frozen socket); with detach the socket is closed at suspension (the
+stream stays resumable: /status says so, /resume resumes it) and /tear says
+there is nothing to tear. /resume in the foreground probes the connection.
 
 With --json (or when stdin is not a terminal) the same commands are read from
 stdin, one per line. With --json, stdout carries only JSON objects, one per
 line, each starting with "event" and "time"; logs go to stderr. Events: state
 (connecting, online, background, suspended, resuming, reconnecting, offline;
 "fresh":true on the online state of a new session that replaced a stream that
-could not be resumed), resumed, message, duplicate, sent, acked, resent, dead,
-retry, lifecycle, warning, error, status, peer, help, info, quit.
+could not be resumed), resumed, message, duplicate, presence, sent, acked,
+bounced (an error reply to a message sent, with its id), resent, dead, retry,
+lifecycle, warning, error, status, peer, help, info, quit. "quit" comes after
+every event of the work typed before it and is followed by exactly one "state
+offline", the last line (then, when the chat fails, the "error" with its
+code).
 
 Leaving (/quit, end of input): the app comes back to the foreground if needed,
 xmppbg waits up to --quit-timeout until the server acknowledged everything
 sent, then logs out (the server ends the stream). With --state-file the stream
 is detached instead, left resumable, and its state kept in the file: the next
-"xmppbg chat --state-file FILE" resumes it with nothing lost. SIGINT and
-SIGTERM leave the same way but wait at most 2s for acknowledgements.
+"xmppbg chat --state-file FILE" resumes it with nothing lost. SIGINT, SIGTERM
+and SIGHUP leave the same way but within 2s in all (acknowledgements and
+logout). When the server cannot be reached (a login failed or the connection
+was lost), or nothing is pending and the first login has not finished, the
+wait is 2s, not --quit-timeout. A second Ctrl-C (any signal) while leaving
+ends the waits at once.
 
 Exit status 0 when everything sent was acknowledged; 6 when messages stayed
 unacknowledged (their delivery is unknown); 3, 4 or 5 when the login cannot

@@ -50,7 +50,8 @@ const exitCodesHelp = `Exit codes:
      the server offers or completes no STARTTLS (never plaintext)
   5  connection or network error (refused, unreachable, reset, no XMPP
      server on that port)
-  6  timeout (message not acknowledged in time, listen --timeout before --count)
+  6  timeout (message not acknowledged in time, no answer to the login,
+     listen --timeout before --count, chat left with messages unacknowledged)
   7  a demo scenario ran but failed one of its expectations
   8  send: a message bounced (the server sent an error back for it)`
 
@@ -220,8 +221,9 @@ gives up). There is no --password flag: a command line is visible to every
 user of the machine.
 
 Settings can be kept in a configuration file ($XDG_CONFIG_HOME/xmppbg/config,
-or --config FILE): one "flag-name = value" per line, e.g. "jid = alice@example.org".
-Flags and environment variables override it.
+or --config FILE): one "flag-name = value" per line, e.g. "jid = alice@example.org",
+or go-sendxmpp's "key: value" (its username and eval_password are read as jid
+and password-command). Flags and environment variables override it.
 
 ` + exitCodesHelp,
 		Version:       programVersion(),
