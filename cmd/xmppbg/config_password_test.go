@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"mellium.im/xmpp/jid"
 )
 
 // go-sendxmpp's "key: value" lines are read, with its key names.
@@ -128,4 +130,24 @@ func TestVersionString(t *testing.T) {
 			t.Errorf("versionString(%q, %+v) = %q, want %q", tc.set, tc.info, got, tc.want)
 		}
 	}
+}
+
+// checkAddress never panics, accepts only what RFC 7622 accepts with a
+// localpart, and never quotes the input raw (terminal escapes).
+func FuzzCheckAddress(f *testing.F) {
+	for _, s := range []string{"bob@example.org", "bad jid@@", "notajid", "b@x/r", "@x", "a@\x1b[2J", "ä@ß.de/ü"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		err := checkAddress("recipient", s)
+		if err == nil {
+			if _, perr := jid.Parse(s); perr != nil || !strings.Contains(s, "@") {
+				t.Fatalf("accepted %q (jid.Parse: %v)", s, perr)
+			}
+			return
+		}
+		if exitCode(err) != exitUsage || strings.ContainsAny(err.Error(), "\x1b\n\r") {
+			t.Fatalf("checkAddress(%q) = %q", s, err)
+		}
+	})
 }
