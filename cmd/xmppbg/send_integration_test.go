@@ -105,3 +105,24 @@ func TestSendIntegration(t *testing.T) {
 		})
 	})
 }
+
+// TestSendWithoutSM: without stream management nothing is acknowledged;
+// send warns, still waits for the ping's round trip, reports a bounce, and
+// exits 0 for a message that did not bounce.
+func TestSendWithoutSM(t *testing.T) {
+	integration.Each(t, integration.Options{DisableSM: true}, func(t *testing.T, srv integration.Server) {
+		env := map[string]string{envPassword: integration.Password}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		common := []string{"send", "--json", "--jid", "alice@" + srv.Domain(), "--addr", srv.Addr(), "--ca-file", srv.CAFile()}
+		r := runXmppbg(ctx, env, append(common, "bob@"+srv.Domain(), "hi")...)
+		events := jsonLines(t, r.stdout)
+		if r.code != exitOK || len(eventsNamed(events, "unacked")) != 1 || len(eventsNamed(events, "warning")) == 0 {
+			t.Errorf("exit %d, stdout %s, stderr %q", r.code, r.stdout, r.stderr)
+		}
+		r = runXmppbg(ctx, env, append(common, "nobody@"+srv.Domain(), "hi")...)
+		if b := eventsNamed(jsonLines(t, r.stdout), "bounced"); r.code != exitBounced || len(b) != 1 {
+			t.Errorf("to nobody: exit %d, stdout %s", r.code, r.stdout)
+		}
+	})
+}
