@@ -221,6 +221,9 @@ type chat struct {
 	lastErr    error // why the last login attempt or connection failed
 	leaving    bool
 	closed     bool
+	// held is the offline state reported while leaving, shown last by
+	// finish.
+	held *driver.StateChanged
 
 	// cooked is the terminal's state before the chat (nil when stdin is
 	// not a terminal), for leaving with Ctrl-C a signal again.
@@ -472,19 +475,22 @@ func (c *chat) event(e driver.Event) {
 	}
 	switch ev := e.(type) {
 	case driver.StateChanged:
-		// Run ends with "offline" and the context's error when we stop
-		// it: that is the end we chose, not a failure, and it is reported
-		// once.
-		if c.leaving && ev.State == driver.Offline && errors.Is(ev.Err, context.Canceled) {
-			if c.state == driver.Offline {
-				c.mu.Unlock()
-				return
-			}
-			ev.Err = nil
-			e = ev
-		}
 		if c.state == 0 {
 			close(c.started)
+		}
+		if c.leaving && ev.State == driver.Offline {
+			// Shown once, as the last line, by finish. Run ends with
+			// "offline" and the context's error when we stop it: that
+			// is the end we chose, not a failure.
+			if errors.Is(ev.Err, context.Canceled) {
+				ev.Err = nil
+			}
+			if c.held == nil || c.held.Err == nil && ev.Err != nil {
+				c.held = &ev
+			}
+			c.state = driver.Offline
+			c.mu.Unlock()
+			return
 		}
 		c.state = ev.State
 		if ev.State == driver.Online {
@@ -500,17 +506,21 @@ func (c *chat) event(e driver.Event) {
 }
 
 // finish makes sure the last state reported is offline, then drops any
-// later event (a timer of the simulated app firing after the end).
+// later event (a timer of the simulated app firing after the end). When
+// leaving, that is exactly one offline state, after "quit": the one held
+// back while leaving (with the reason, if the client failed), else a new
+// one.
 func (c *chat) finish() {
 	c.mu.Lock()
-	last := c.state
-	c.mu.Unlock()
-	if last != driver.Offline {
-		c.event(driver.StateChanged{Stamp: driver.Stamp{At: time.Now()}, State: driver.Offline})
-	}
-	c.mu.Lock()
+	last, leaving, held := c.state, c.leaving, c.held
 	c.closed = true
 	c.mu.Unlock()
+	switch {
+	case held != nil:
+		c.ui.event(*held)
+	case leaving || last != driver.Offline:
+		c.ui.event(driver.StateChanged{Stamp: driver.Stamp{At: time.Now()}, State: driver.Offline})
+	}
 }
 
 // fatal reports that the client stopped for good.
@@ -540,9 +550,9 @@ func (c *chat) fatal() error {
 // or when nothing is pending and the first login has not finished. A
 // signal while leaving (a second Ctrl-C) ends the waits at once.
 //
-// With --json, "quit" comes after the work: every event of what was typed
-// before it (sent, acked, ...) comes first, and the one "state offline"
-// that ends the run comes last.
+// With --json, "quit" comes after the work, once the client has stopped:
+// every event of what was typed before it (sent, acked, ...) comes first,
+// and the one "state offline" that ends the run comes last.
 func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 	c.mu.Lock()
 	c.leaving = true
@@ -632,7 +642,6 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 		return c.fatal()
 	default:
 	}
-	quit()
 
 	forced := force.Err() != nil
 	switch {
@@ -666,6 +675,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 		// Run did not stop in time (a frozen socket): the process ends
 		// anyway; the state file, if any, holds what was saved.
 	}
+	quit()
 	c.finish()
 	if drainErr == nil {
 		return nil

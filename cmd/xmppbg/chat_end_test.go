@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/integration"
+	"github.com/xmppbg/xmppbg/internal/toxic"
 )
 
 // checkEnding checks the end of chat --json's contract: every event of the
@@ -23,6 +24,9 @@ func checkEnding(t *testing.T, r result, reason string) []map[string]any {
 	if n := len(eventsNamed(events, "quit")); n != 1 || events[quitAt]["reason"] != reason {
 		t.Fatalf("%d quit events, want one with reason %q:\n%s", n, reason, r.stdout)
 	}
+	if r.code != exitOK {
+		return checkEndingOrder(t, r, events, quitAt)
+	}
 	acked := map[string]int{}
 	for i, e := range events {
 		if e["event"] == "acked" {
@@ -37,9 +41,24 @@ func checkEnding(t *testing.T, r result, reason string) []map[string]any {
 			t.Errorf("sent %v: acknowledged at line %d, quit at %d:\n%s", e, at, quitAt, r.stdout)
 		}
 	}
-	last := events[len(events)-1]
-	if last["event"] != "state" || last["state"] != "offline" || len(events) != quitAt+2 {
+	end := len(events)
+	if r.code != exitOK && events[end-1]["event"] == "error" && events[end-1]["code"] == float64(r.code) {
+		end-- // the error that ends the command comes after
+	}
+	last := events[end-1]
+	if last["event"] != "state" || last["state"] != "offline" || end != quitAt+2 {
 		t.Errorf("want quit, then one state offline as the last line:\n%s", r.stdout)
+	}
+	return events
+}
+
+// checkEndingOrder is checkEnding for a chat that failed: no
+// acknowledgement is expected, the order is.
+func checkEndingOrder(t *testing.T, r result, events []map[string]any, quitAt int) []map[string]any {
+	t.Helper()
+	n := len(events)
+	if n != quitAt+3 || events[n-2]["event"] != "state" || events[n-2]["state"] != "offline" || events[n-1]["event"] != "error" {
+		t.Errorf("want quit, one state offline, then the error:\n%s", r.stdout)
 	}
 	return events
 }
@@ -91,6 +110,23 @@ func TestChatJSONEnding(t *testing.T) {
 			if n := len(sentIDs(events)); n != 1 {
 				t.Errorf("%d sent", n)
 			}
+		})
+		t.Run("Unacknowledged", func(t *testing.T) {
+			proxy, err := toxic.Start(srv.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			c := startChat(t, t.Context(), env, "--jid", "alice@"+srv.Domain(), "--addr", proxy.Addr(), "--ca-file", srv.CAFile(), "--quit-timeout", "1s")
+			c.waitState("online")
+			proxy.Blackhole()
+			c.send("/msg " + bob + " into the black hole")
+			c.waitEvent("sent")
+			r := c.quit()
+			if r.code != exitTimeout {
+				t.Errorf("exit %d, want %d", r.code, exitTimeout)
+			}
+			checkEnding(t, r, quitEOF)
 		})
 		for _, policy := range []string{"detach", "hold", "close"} {
 			t.Run("Suspended-"+policy, func(t *testing.T) {
