@@ -137,8 +137,9 @@ type Client struct {
 }
 
 type command struct {
-	kind   string // pause, unpause, detach, logout, active, probe
+	kind   string // pause, unpause, detach, logout, active, probe, wake
 	active bool
+	reason string // wake
 	ctx    context.Context
 	reply  chan error
 	probed chan probeResult // probe: the result, once known
@@ -363,6 +364,22 @@ func (c *Client) Logout(ctx context.Context) error {
 // choice is kept across reconnections.
 func (c *Client) SetActive(active bool) error {
 	return c.do(command{kind: "active", active: active})
+}
+
+// Wake tells the client that the process may have been suspended: it was
+// stopped and continued, the machine slept, or its timers fired late (see
+// suspend.Detector), so the connection cannot be trusted. It does what
+// Unpause does after a pause: an open connection is probed at once, bounded
+// by Config.ProbeTimeout, and repaired if it is dead (status Resuming, then
+// Online or Reconnecting). Without a connection, a wait between login
+// attempts is cut short, and a login attempt that has run for longer than
+// the probe timeout (its socket may date from before the suspension) is
+// started again. While paused, or held after Detach or Logout, it does
+// nothing: Unpause probes anyway. reason says what was noticed; it is
+// reported in a Woken event with what the client did. Wake sends nothing
+// itself but the probe.
+func (c *Client) Wake(ctx context.Context, reason string) error {
+	return c.do(command{kind: "wake", ctx: ctx, reason: reason})
 }
 
 // WaitAcked waits until the server has acknowledged the message with id (or

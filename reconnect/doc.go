@@ -14,13 +14,22 @@
 //
 // It never parses XML: everything on the wire is package session's.
 //
+// # Suspensions nobody announces
+//
+// Pause and Unpause frame a suspension the application knows about. A real
+// one is often not announced: the OS stops the process and continues it,
+// the machine sleeps. Wake is the way to say "a suspension may have
+// happened" (suspend.Detector notices one by itself): the connection is
+// probed at once and repaired if dead, exactly as after Unpause, and a
+// Woken event says what was noticed and what was done.
+//
 // # Goroutines and locks
 //
 // Run's goroutine owns the loop: the current session, the attempt under
 // way, the timers, the pause. Everything else reaches it as a command on a
-// channel (Pause, Unpause, Detach, Logout, SetActive, Probe) and waits for
-// its answer (Probe: for the result of the probe the loop starts or joins),
-// or reads a snapshot under the client's mutex (Status, Queued,
+// channel (Pause, Unpause, Detach, Logout, SetActive, Probe, Wake) and waits
+// for its answer (Probe: for the result of the probe the loop starts or
+// joins), or reads a snapshot under the client's mutex (Status, Queued,
 // SessionInfo). A login attempt and a probe each run on a goroutine of
 // their own whose result the loop receives; a cancelled attempt is waited
 // for before the next one starts, so an error from an old connection never
@@ -38,7 +47,7 @@
 // offline queue after a login: queued messages go out first, in order.
 //
 // Config.OnEvent may call Send, Status, Queued and SessionInfo. It must not
-// call Pause, Unpause, Detach, Logout, SetActive or Probe and wait for them: a
-// lifecycle command may wait for the session to end, and a session ends
-// only once the event being delivered has been handled.
+// call Pause, Unpause, Detach, Logout, SetActive, Probe or Wake and wait for
+// them: a lifecycle command may wait for the session to end, and a session
+// ends only once the event being delivered has been handled.
 package reconnect

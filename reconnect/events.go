@@ -38,7 +38,7 @@ func (s Status) String() string {
 }
 
 // Event is something the client reports: one of the client's own types
-// (StatusChanged, Connected, Dead, Retrying, Sent) or an event of the
+// (StatusChanged, Connected, Dead, Retrying, Sent, Woken) or an event of the
 // current session passed on as it is (Received, Duplicate, Acked, Resent,
 // Failed, Bounced, Presence, Warning and Skipped are the session's types
 // under the names of this package). Switch on the concrete type.
@@ -68,6 +68,39 @@ type Dead struct {
 	ByProbe bool
 	// Took is how long the probe took, when ByProbe.
 	Took time.Duration
+}
+
+// WakeAction says what the client did about a Wake.
+type WakeAction int
+
+// Actions taken on a Wake.
+const (
+	// WakeIgnored: nothing, because the client is paused or held (Detach,
+	// Logout), or a login attempt that began after the suspension is
+	// under way.
+	WakeIgnored WakeAction = iota
+	// WakeProbe: the connection is being probed (one already under way
+	// counts).
+	WakeProbe
+	// WakeRetry: a login attempt was started at once (the wait before it
+	// cut short, or a stale attempt started again).
+	WakeRetry
+)
+
+var wakeActionNames = [...]string{"ignored", "probe", "retry"}
+
+func (a WakeAction) String() string {
+	if a >= 0 && int(a) < len(wakeActionNames) {
+		return wakeActionNames[a]
+	}
+	return "unknown"
+}
+
+// Woken reports a Wake: a possible suspension was noticed (Reason, as given
+// to Wake) and what the client did about it.
+type Woken struct {
+	Reason string
+	Action WakeAction
 }
 
 // Retrying reports a failed login attempt and the wait before the next.

@@ -31,6 +31,7 @@ type loop struct {
 	sessDone <-chan struct{}
 
 	attempt       int
+	attemptAt     time.Time // when the attempt under way started
 	attemptCh     chan attemptResult
 	attemptCancel context.CancelFunc
 
@@ -130,6 +131,7 @@ func (l *loop) startAttempt(ctx context.Context) {
 		return
 	}
 	l.attempt++
+	l.attemptAt = time.Now()
 	actx, cancel := context.WithCancel(ctx)
 	ch := make(chan attemptResult, 1)
 	l.attemptCh, l.attemptCancel = ch, cancel
@@ -366,6 +368,10 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 		l.startAttempt(ctx)
 		return nil
 
+	case "wake":
+		l.wake(ctx, cmd.reason)
+		return nil
+
 	case "detach", "logout":
 		l.held = true
 		l.cancelAttempt()
@@ -409,6 +415,47 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 		return nil
 	}
 	return fmt.Errorf("reconnect: unknown command %q", cmd.kind)
+}
+
+// wake handles Client.Wake: after a possible suspension, trust nothing.
+func (l *loop) wake(ctx context.Context, reason string) {
+	c := l.c
+	action := WakeIgnored
+	switch {
+	case l.paused || l.held:
+	case l.sess != nil:
+		action = WakeProbe
+	case l.attemptCh != nil:
+		// An attempt older than a probe may be stuck in a socket that
+		// died during the suspension.
+		if time.Since(l.attemptAt) > c.cfg.ProbeTimeout {
+			action = WakeRetry
+		}
+	case l.retryC != nil:
+		// Waiting to retry: the network may be back.
+		action = WakeRetry
+	}
+	c.log.Info("woken", slog.String("reason", reason), slog.String("action", action.String()))
+	c.emit(Woken{Reason: reason, Action: action})
+	switch action {
+	case WakeProbe:
+		// As after Unpause: probe at once. A probe already under way
+		// (an idle one) now decides the Resuming status too.
+		l.stopIdle()
+		c.setStatus(Resuming, nil)
+		if l.probeCh != nil {
+			l.resuming = true
+		} else {
+			l.startProbe(ctx, true)
+		}
+	case WakeRetry:
+		if l.attemptCh != nil {
+			l.cancelAttempt()
+			l.attempt-- // the same attempt, started again
+		}
+		l.stopRetry()
+		l.startAttempt(ctx)
+	}
 }
 
 func (l *loop) armRetry(d time.Duration) {

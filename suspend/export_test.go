@@ -1,5 +1,7 @@
 package suspend
 
+import "os"
+
 // Test hooks: what a Conn is doing right now.
 
 // InIO returns how many calls are inside c's socket.
@@ -21,4 +23,11 @@ func Frozen(c *Conn) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.frozen
+}
+
+// WithSignals returns o with ch standing in for SIGCONT: a value on ch is a
+// SIGCONT.
+func WithSignals(o DetectorOptions, ch <-chan os.Signal) DetectorOptions {
+	o.signals = ch
+	return o
 }

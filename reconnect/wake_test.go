@@ -1,0 +1,216 @@
+package reconnect_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/xmppbg/xmppbg/reconnect"
+	"github.com/xmppbg/xmppbg/session"
+)
+
+func (e *events) woken() []reconnect.Woken {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []reconnect.Woken
+	for _, ev := range e.ev {
+		if w, ok := ev.(reconnect.Woken); ok {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func (e *events) dead() []reconnect.Dead {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []reconnect.Dead
+	for _, ev := range e.ev {
+		if d, ok := ev.(reconnect.Dead); ok {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// A wake-up over a black-holed connection: probed, found dead after the
+// probe timeout, repaired at once.
+func TestWakeProbesAndRepairsDeadConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{})
+		stop := run(t, c)
+		defer stop()
+		synctest.Wait()
+		first := srv.last()
+		first.mu.Lock()
+		first.probe = session.ErrProbeTimeout
+		first.mu.Unlock()
+
+		time.Sleep(time.Minute)
+		wokeAt := time.Since(srv.start)
+		if err := c.Wake(t.Context(), "sigcont"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got := c.Status(); got != reconnect.Resuming {
+			t.Fatalf("status %v while probing after a wake-up, want resuming", got)
+		}
+		time.Sleep(reconnect.DefaultProbeTimeout)
+		synctest.Wait()
+
+		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeProbe}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("woken %+v, want %+v", got, want)
+		}
+		if d := ev.dead(); len(d) != 1 || !d[0].ByProbe || d[0].Took != reconnect.DefaultProbeTimeout {
+			t.Fatalf("dead %+v, want one found by a %v probe", d, reconnect.DefaultProbeTimeout)
+		}
+		// Repaired at once, not after a backoff delay.
+		if n := srv.count(); n != 2 || srv.attempts[1] != wokeAt+reconnect.DefaultProbeTimeout {
+			t.Fatalf("attempts at %v; want the second at %v", srv.attempts, wokeAt+reconnect.DefaultProbeTimeout)
+		}
+		if got := c.Status(); got != reconnect.Online {
+			t.Fatalf("status %v after the repair", got)
+		}
+		if got, want := ev.states(), []string{"connecting", "online", "resuming", "reconnecting", "online"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("states %v, want %v", got, want)
+		}
+	})
+}
+
+// A wake-up over a healthy connection costs one probe and nothing else.
+func TestWakeHealthyConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{})
+		stop := run(t, c)
+		defer stop()
+		synctest.Wait()
+		if err := c.Wake(t.Context(), "slept"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := srv.last().probeCount(); n != 1 {
+			t.Fatalf("%d probes after a wake-up, want 1", n)
+		}
+		if srv.count() != 1 || len(ev.dead()) != 0 {
+			t.Fatalf("%d logins, dead %v: a healthy connection was replaced", srv.count(), ev.dead())
+		}
+		if got, want := ev.states(), []string{"connecting", "online", "resuming", "online"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("states %v, want %v", got, want)
+		}
+		// The idle probe is re-armed from the wake-up's probe.
+		time.Sleep(reconnect.DefaultIdleProbe - time.Second)
+		synctest.Wait()
+		if n := srv.last().probeCount(); n != 1 {
+			t.Fatalf("%d probes before the idle interval passed", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := srv.last().probeCount(); n != 2 {
+			t.Fatalf("%d probes, want the idle probe", n)
+		}
+	})
+}
+
+// While the app is paused (suspended on purpose) a wake-up does nothing:
+// Unpause probes anyway.
+func TestWakeWhilePausedIsIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{})
+		stop := run(t, c)
+		defer stop()
+		synctest.Wait()
+		c.Pause()
+		if err := c.Wake(t.Context(), "late-timer"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := srv.last().probeCount(); n != 0 {
+			t.Fatalf("%d probes while paused", n)
+		}
+		if got, want := ev.woken(), []reconnect.Woken{{Reason: "late-timer", Action: reconnect.WakeIgnored}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("woken %+v, want %+v", got, want)
+		}
+		if c.Status() != reconnect.Suspended {
+			t.Fatalf("status %v", c.Status())
+		}
+	})
+}
+
+// Waiting to retry, a wake-up tries at once: the network may be back.
+func TestWakeCutsRetryWaitShort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{fail: func(n int) error {
+			if n <= 2 {
+				return errDown
+			}
+			return nil
+		}}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Minute, Max: time.Hour}})
+		stop := run(t, c)
+		defer stop()
+		time.Sleep(time.Second) // attempt 1 at 0 failed; the next at 1 min
+		synctest.Wait()
+		if err := c.Wake(t.Context(), "sigcont"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got, want := srv.attempts, []time.Duration{0, time.Second}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("attempts at %v, want %v", got, want)
+		}
+		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("woken %+v, want %+v", got, want)
+		}
+	})
+}
+
+// A login attempt that began before the suspension may be stuck in a dead
+// socket: a wake-up starts it again; a recent one is left alone.
+func TestWakeRestartsStaleAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{})
+		hang := true
+		var cancelled int
+		c.SetConnect(func(ctx context.Context, cfg session.Config, st *session.State) (reconnect.Conn, error) {
+			if hang {
+				hang = false
+				<-ctx.Done() // a dial into a black hole
+				cancelled++
+				return nil, ctx.Err()
+			}
+			return srv.connect(ctx, cfg, st)
+		})
+		stop := run(t, c)
+		defer stop()
+
+		time.Sleep(time.Second) // younger than the probe timeout
+		if err := c.Wake(t.Context(), "sigcont"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if cancelled != 0 {
+			t.Fatal("a recent attempt was started again")
+		}
+		time.Sleep(time.Minute)
+		if err := c.Wake(t.Context(), "sigcont"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if cancelled != 1 || c.Status() != reconnect.Online {
+			t.Fatalf("cancelled %d, status %v: want the stale attempt replaced and online", cancelled, c.Status())
+		}
+		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeIgnored}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("woken %+v, want %+v", got, want)
+		}
+	})
+}
