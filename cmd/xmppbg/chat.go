@@ -77,6 +77,8 @@ type chatOptions struct {
 	StateFile string
 	// QuitTimeout bounds the wait for acknowledgements when leaving.
 	QuitTimeout time.Duration
+	// NoDetect turns off the suspension detector.
+	NoDetect bool
 }
 
 // newCmdChat returns the chat command. runF does the work (runChat when nil);
@@ -155,6 +157,7 @@ succeed (see xmppbg --help).`,
 	f.DurationVar(&opts.IdleProbe, "idle-probe", reconnect.DefaultIdleProbe, "probe a silent connection every `DURATION` (0: never)")
 	f.StringVar(&opts.StateFile, "state-file", "", "keep the stream-management state in `FILE` so that a later chat resumes the stream")
 	f.DurationVar(&opts.QuitTimeout, "quit-timeout", defaultQuitTimeout, "when leaving, wait at most `DURATION` for the server to acknowledge what was sent")
+	f.BoolVar(&opts.NoDetect, noDetectFlag, false, noDetectUsage)
 	return cmd
 }
 
@@ -261,7 +264,12 @@ func runChat(ctx context.Context, opts *chatOptions) error {
 	if idle == 0 {
 		idle = -1 // reconnect: negative turns idle probes off
 	}
+	var detect *suspend.DetectorOptions
+	if !opts.NoDetect {
+		detect = &suspend.DetectorOptions{}
+	}
 	d, err := driver.New(driver.Config{
+		Detect:       detect,
 		Session:      cfg,
 		Policy:       opts.Policy,
 		BgWindow:     opts.BgWindow,

@@ -150,6 +150,8 @@ func (u *jsonUI) event(e driver.Event) {
 		o.Event("dead", "", append(f, F("error", errText(e.Err)))...)
 	case driver.Retrying:
 		o.Event("retry", "", F("attempt", e.Attempt), F("ms", chatMillis(e.Delay)), F("error", errText(e.Err)))
+	case driver.Woke:
+		o.Event("woke", "", wokeFields(e)...)
 	case driver.Lifecycle:
 		o.Event("lifecycle", "", F("text", e.String()))
 	case driver.Warning:
@@ -161,6 +163,19 @@ func (u *jsonUI) event(e driver.Event) {
 	case driver.Contact:
 		o.Event("presence", "", F("from", e.JID), F("online", e.Online))
 	}
+}
+
+// wokeFields are the JSON fields of a wake-up: cause, action, and the
+// detector's measures when it has them.
+func wokeFields(e driver.Woke) []Field {
+	f := []Field{F("cause", e.Cause.String()), F("action", e.Action.String())}
+	if e.Slept > 0 {
+		f = append(f, F("slept_ms", chatMillis(e.Slept)))
+	}
+	if e.Late > 0 {
+		f = append(f, F("late_ms", chatMillis(e.Late)))
+	}
+	return f
 }
 
 // errText is an error's text without package prefixes, "" for nil.
@@ -310,6 +325,8 @@ func (u *textUI) format(e driver.Event) (string, bool) {
 			s += " (no answer to the probe in " + chatDuration(e.Took).String() + ")"
 		}
 		return p.paint(p.yellow, s+": "+sanitize(errText(e.Err))), true
+	case driver.Woke:
+		return p.paint(p.yellow, "-- "+e.String()), true
 	case driver.Retrying:
 		return p.paint(p.yellow, fmt.Sprintf("-- login attempt %d failed (%s); next in %s", e.Attempt, sanitize(errText(e.Err)), chatDuration(e.Delay))), true
 	case driver.Lifecycle:

@@ -19,6 +19,7 @@ import (
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/internal/scenario"
 	"github.com/xmppbg/xmppbg/session"
+	"github.com/xmppbg/xmppbg/suspend"
 )
 
 // Defaults of the demo command.
@@ -52,6 +53,8 @@ type demoOptions struct {
 	// Logs passes the clients' logs on at --log-level; without an explicit
 	// --log-level they are left out, as the timeline has what matters.
 	Logs bool
+	// NoDetect turns off alice's suspension detector.
+	NoDetect bool
 }
 
 // newCmdDemo returns the demo command. runF does the work (runDemo when
@@ -120,6 +123,7 @@ error.`,
 	}
 	cmd.Flags().StringVar(&opts.SVG, "svg", "", "also draw the timeline as an SVG picture in `FILE`")
 	cmd.Flags().DurationVar(&opts.Hibernation, "hibernation", defaultDemoHibernation, "the server keeps a broken stream resumable for `DURATION` (whole seconds)")
+	cmd.Flags().BoolVar(&opts.NoDetect, noDetectFlag, false, noDetectUsage)
 	return cmd
 }
 
@@ -194,6 +198,9 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 		Bob:         scenario.Account{User: "bob", Password: accounts["bob"]},
 		Hibernation: srv.Hibernation(),
 		OnEntry:     func(e scenario.Entry) { reportEntry(o, e) },
+	}
+	if !opts.NoDetect {
+		env.Detect = &suspend.DetectorOptions{}
 	}
 	if opts.Logs {
 		env.Logger = opts.logger()
@@ -294,6 +301,8 @@ func eventFields(ev driver.Event) []Field {
 		took = ev.Took
 	case driver.Retrying:
 		took = ev.Delay
+	case driver.Woke:
+		fields = append(fields, wokeFields(ev)...)
 	case driver.Resumed:
 		took = ev.Login
 	case driver.Acked:

@@ -6,6 +6,7 @@ import (
 
 	"github.com/xmppbg/xmppbg/internal/driver"
 	"github.com/xmppbg/xmppbg/internal/scenario"
+	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
 	"github.com/xmppbg/xmppbg/suspend"
 )
@@ -34,6 +35,9 @@ func goldenChatEvents() []driver.Event {
 		driver.Lifecycle{Stamp: at, Step: suspend.FaultInjected{Fault: suspend.FaultBlackhole}},
 		driver.Lifecycle{Stamp: at, Step: suspend.FaultInjected{Fault: suspend.FaultReclaim}},
 		driver.Sent{Stamp: at, Message: sent, Queued: true},
+		driver.Woke{Stamp: at, Cause: suspend.Continued, Late: 95432 * time.Millisecond, Action: reconnect.WakeProbe},
+		driver.Woke{Stamp: at, Cause: suspend.Slept, Slept: 8 * time.Hour, Action: reconnect.WakeRetry},
+		driver.Woke{Stamp: at, Cause: suspend.LateTimer, Late: 61 * time.Second, Action: reconnect.WakeIgnored},
 		driver.StateChanged{Stamp: at, State: driver.Resuming},
 		driver.Dead{Stamp: at, ByProbe: true, Took: 2 * time.Second, Err: errGolden},
 		driver.Dead{Stamp: at, Err: errGolden},
@@ -84,6 +88,7 @@ func goldenEntries(plain, delayed session.Message) []scenario.Entry {
 		e(15, "alice", "sent", "", `sent "alice #2" to bob (queued until online)`, driver.Sent{Message: sent, Queued: true}),
 		e(16, "alice", "dead", "", "dead detected 2.00s after /resume (probe): "+errGolden.Error(), driver.Dead{ByProbe: true, Took: 2 * time.Second, Err: errGolden}),
 		e(17, "alice", "dead", "", "connection dead (a read or write failed): "+errGolden.Error(), driver.Dead{Err: errGolden}),
+		e(17, "alice", "woke", "", "noticed a suspension (SIGCONT: the process was stopped and continued): probing the connection", driver.Woke{Cause: suspend.Continued, Late: 95432 * time.Millisecond, Action: reconnect.WakeProbe}),
 		e(18, "alice", "resumed", "", "stream resumed (XEP-0198), login took 88ms", driver.Resumed{Login: 87654 * time.Microsecond, Attempt: 1}),
 		e(19, "alice", "state", "online", "state online (fresh session): back 400ms after the connection died, fresh session", driver.StateChanged{State: driver.Online, Fresh: true, SinceResume: 400 * time.Millisecond}),
 		e(19, "alice", "state", "active", "state active (back in the foreground)", nil),

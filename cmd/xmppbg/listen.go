@@ -4,13 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/xmppbg/xmppbg/internal/driver"
+	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
+	"github.com/xmppbg/xmppbg/suspend"
+)
+
+// The flag that turns the suspension detector off (chat, listen, demo).
+const (
+	noDetectFlag  = "no-detect-suspend"
+	noDetectUsage = "do not watch for suspensions nobody announces (SIGCONT, the machine sleeping, timers firing late); by default each one makes the client probe its connection and repair it"
 )
 
 // listenOptions are the listen command's options.
@@ -21,6 +29,8 @@ type listenOptions struct {
 	Count int
 	// Timeout stops after that long; 0 means no limit.
 	Timeout time.Duration
+	// NoDetect turns off the suspension detector.
+	NoDetect bool
 }
 
 // newCmdListen returns the listen command. runF does the work (runListen
@@ -66,14 +76,20 @@ when --timeout passed before --count messages arrived.`,
 	}
 	cmd.Flags().IntVar(&opts.Count, "count", 0, "stop after `N` messages (0: no limit); stored messages that already arrived all print")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 0, "stop after `DURATION` (0: no limit); an error when --count was not reached")
+	cmd.Flags().BoolVar(&opts.NoDetect, noDetectFlag, false, noDetectUsage)
 	return cmd
 }
 
 // runListen connects and prints incoming chat messages until ctx ends, the
-// count is reached or the timeout passes.
+// count is reached or the timeout passes. Once online, the connection is
+// supervised as chat's is (package reconnect): a connection that breaks, or
+// is found dead by a probe (after a suspension the detector noticed, or an
+// idle one), is repaired, resuming the stream, so that no message is lost.
+// A first login that fails ends the command with the error.
 func runListen(ctx context.Context, opts *listenOptions) error {
 	o := opts.Output()
-	if _, _, _, err := opts.account(); err != nil {
+	cfg, err := opts.sessionConfig()
+	if err != nil {
 		return err
 	}
 	if opts.Timeout > 0 {
@@ -81,69 +97,230 @@ func runListen(ctx context.Context, opts *listenOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-
-	var (
-		mu      sync.Mutex
-		n       int
-		reached = make(chan struct{})
-	)
-	onEvent := func(ev session.Event) {
-		r, ok := ev.(session.Received)
-		if !ok {
-			return
-		}
-		// Messages that arrive after the count was reached, while the
-		// stream closes, are printed too: the server counts them as
-		// delivered, so dropping them would lose them.
-		printMessage(o, r.Message)
-		mu.Lock()
-		n++
-		if n == opts.Count {
-			close(reached)
-		}
-		mu.Unlock()
+	l := &listening{o: o, jid: cfg.JID, addr: cfg.Addr, count: opts.Count,
+		online: make(chan struct{}), reached: make(chan struct{}), failed: make(chan struct{})}
+	dc := driver.Config{Session: cfg, OnEvent: l.event, Logger: cfg.Logger}
+	if !opts.NoDetect {
+		dc.Detect = &suspend.DetectorOptions{}
 	}
-
-	s, err := opts.connect(ctx, onEvent)
+	d, err := driver.New(dc)
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return nil // interrupted while connecting
-		}
-		if opts.Timeout > 0 && errors.Is(err, context.DeadlineExceeded) {
-			return &cliError{msg: fmt.Sprintf("--timeout %s passed while connecting", opts.Timeout), err: errTimeout}
-		}
 		return err
 	}
-	if !o.JSON() {
-		fmt.Fprintf(o.Stderr(), "Listening as %s; press Ctrl-C to stop.\n", s.JID())
+	l.d = d
+
+	// The client runs until we leave, not until ctx: leaving still needs it
+	// to log out.
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRun()
+	runDone := make(chan error, 1)
+	go func() { runDone <- d.Run(runCtx) }()
+	stop := func() {
+		cancelRun()
+		<-runDone
+		l.offline("")
 	}
 
-	closeSession := func() {
+	select {
+	case <-l.online:
+	case <-l.failed:
+		stop()
+		return l.loginError(l.firstErr())
+	case err := <-runDone:
+		l.offline("")
+		return l.loginError(err)
+	case <-ctx.Done():
+		stop()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return &cliError{msg: fmt.Sprintf("--timeout %s passed while connecting", opts.Timeout), err: errTimeout}
+		}
+		return nil // interrupted while connecting
+	}
+	if !o.JSON() {
+		fmt.Fprintf(o.Stderr(), "Listening as %s; press Ctrl-C to stop.\n", l.boundJID())
+	}
+
+	leave := func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
 		defer cancel()
-		_ = s.Close(cctx)
-		opts.offline(s, "")
+		_ = d.Client().Logout(cctx)
+		stop()
 	}
 	select {
-	case <-reached:
-		closeSession()
+	case <-l.reached:
+		leave()
 		return nil
-	case <-s.Done():
-		reason := s.Err()
-		opts.offline(s, reason.Error())
-		return &cliError{msg: "the connection ended: " + strings.TrimPrefix(reason.Error(), "session: "), err: reason}
+	case err := <-runDone:
+		// Only an error that retrying cannot fix stops the client.
+		l.offline(err.Error())
+		return &cliError{msg: "the connection ended: " + userText(err), err: err}
 	case <-ctx.Done():
-		closeSession()
+		leave()
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && opts.Count > 0 {
-			mu.Lock()
-			got := n
-			mu.Unlock()
-			if got < opts.Count {
+			if got := l.received(); got < opts.Count {
 				return &cliError{msg: fmt.Sprintf("--timeout %s passed after %d of %d messages", opts.Timeout, got, opts.Count), err: errTimeout}
 			}
 		}
 		return nil
 	}
+}
+
+// listening reports the events of listen's driver.
+type listening struct {
+	o         *output
+	d         *driver.Driver
+	jid, addr string
+	count     int
+
+	online  chan struct{} // closed at the first online state
+	reached chan struct{} // closed when count messages arrived
+	failed  chan struct{} // closed when the first login failed
+
+	mu       sync.Mutex
+	n        int
+	bound    string // the full JID of the last session
+	everUp   bool
+	loginErr error
+	ended    bool // the offline state at the end was reported
+}
+
+// event receives the driver's events, in order.
+func (l *listening) event(e driver.Event) {
+	o := l.o
+	switch e := e.(type) {
+	case driver.Received:
+		// Messages that arrive after the count was reached, while the
+		// stream closes, are printed too: the server counts them as
+		// delivered, so dropping them would lose them.
+		printMessage(o, e.Message)
+		l.mu.Lock()
+		l.n++
+		if l.n == l.count {
+			close(l.reached)
+		}
+		l.mu.Unlock()
+	case driver.StateChanged:
+		l.state(e)
+	case driver.Retrying:
+		l.mu.Lock()
+		up := l.everUp
+		if !up && l.loginErr == nil {
+			// The first login failed: listen reports it and ends.
+			l.loginErr = e.Err
+			close(l.failed)
+		}
+		l.mu.Unlock()
+		if up {
+			o.Status("retry", fmt.Sprintf("login attempt %d failed (%s); next in %s", e.Attempt, sanitize(errText(e.Err)), chatDuration(e.Delay)),
+				F("attempt", e.Attempt), F("ms", chatMillis(e.Delay)), F("error", errText(e.Err)))
+		}
+	case driver.Dead:
+		f := []Field{F("probe", e.ByProbe)}
+		text := "connection dead"
+		if e.ByProbe {
+			f = append(f, F("ms", chatMillis(e.Took)))
+			text += " (no answer to the probe in " + chatDuration(e.Took).String() + ")"
+		}
+		o.Status("dead", text+": "+sanitize(errText(e.Err)), append(f, F("error", errText(e.Err)))...)
+	case driver.Resumed:
+		o.Status("resumed", "stream resumed in "+chatDuration(e.Login).String()+": nothing lost", F("ms", chatMillis(e.Login)), F("attempt", e.Attempt))
+	case driver.Woke:
+		o.Status("woke", e.String(), wokeFields(e)...)
+	case driver.Warning:
+		o.Warn(e.String())
+	}
+}
+
+// state reports a state change; "offline" is reported once, at the end.
+func (l *listening) state(e driver.StateChanged) {
+	o := l.o
+	switch e.State {
+	case driver.Connecting:
+		o.Status("state", "", F("state", "connecting"), F("jid", l.jid), F("addr", l.addr))
+	case driver.Online:
+		info, _ := l.d.Client().SessionInfo()
+		l.mu.Lock()
+		first := !l.everUp
+		l.everUp, l.bound = true, info.JID
+		l.mu.Unlock()
+		f := []Field{F("state", "online"), F("jid", info.JID), F("addr", info.Login.Addr), F("sm", info.Login.SM)}
+		if e.SinceResume > 0 {
+			f = append(f, F("ms", chatMillis(e.SinceResume)))
+		}
+		text := ""
+		if !first {
+			text = "online again"
+			if e.SinceResume > 0 {
+				text += " " + chatDuration(e.SinceResume).String() + " after the wake-up"
+			}
+		}
+		o.Status("state", text, f...)
+		if first {
+			close(l.online)
+		}
+	case driver.Resuming, driver.Reconnecting:
+		f := []Field{F("state", e.State.String())}
+		text := "probing the connection"
+		if e.State == driver.Reconnecting {
+			text = "reconnecting"
+		}
+		if t := errText(e.Err); t != "" {
+			f = append(f, F("error", t))
+			text += " (" + sanitize(t) + ")"
+		}
+		o.Status("state", text, f...)
+	}
+}
+
+// offline reports the offline state once, at the end.
+func (l *listening) offline(reason string) {
+	l.mu.Lock()
+	if l.ended {
+		l.mu.Unlock()
+		return
+	}
+	l.ended = true
+	j := l.bound
+	if j == "" {
+		j = l.jid
+	}
+	l.mu.Unlock()
+	f := []Field{F("state", "offline"), F("jid", j)}
+	if reason != "" {
+		f = append(f, F("error", reason))
+	}
+	l.o.Status("state", "", f...)
+}
+
+func (l *listening) received() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+func (l *listening) boundJID() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bound
+}
+
+func (l *listening) firstErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.loginErr
+}
+
+// loginError explains a first login that failed (err unwrapped from the
+// client's PermanentError).
+func (l *listening) loginError(err error) error {
+	var pe *reconnect.PermanentError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if err == nil {
+		err = errors.New("login failed")
+	}
+	return connectError(l.jid, l.addr, err)
 }
 
 // printMessage reports one incoming message.

@@ -50,6 +50,11 @@ type Config struct {
 	StateFile string
 	// Peer is the initial recipient of plain lines (see /to).
 	Peer string
+	// Detect, when set, runs a suspension detector (suspend.Detector)
+	// with these options while Run runs: a suspension it notices is
+	// reported (Woke) and makes the client probe and repair the
+	// connection (reconnect.Client.Wake). Nil: no detector.
+	Detect *suspend.DetectorOptions
 	// OnEvent receives the events, in order, one at a time.
 	OnEvent func(Event)
 	// Logger receives diagnostics. Default: discarded.
@@ -73,8 +78,9 @@ type Driver struct {
 	logins   int
 	fresh    bool
 	resumeAt time.Time
-	pending  pending       // messages sent and not acknowledged
-	changed  chan struct{} // closed and replaced at every event
+	pending  pending        // messages sent and not acknowledged
+	wakes    []suspend.Woke // handed to the client, not yet answered
+	changed  chan struct{}  // closed and replaced at every event
 	// last is the newest copy of the stream-management state (Persist):
 	// what the next login resumes from, also when no session is live.
 	last *session.State
@@ -174,8 +180,21 @@ func Bare(j string) string {
 }
 
 // Run keeps the account connected until ctx ends or a permanent error.
+// With Config.Detect, a suspension detector runs as long as Run does.
 func (d *Driver) Run(ctx context.Context) error {
 	defer d.unlock()
+	if d.cfg.Detect != nil {
+		dctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.runDetector(dctx, *d.cfg.Detect)
+		}()
+		defer func() {
+			cancel()
+			<-done
+		}()
+	}
 	return d.client.Run(ctx)
 }
 
@@ -255,6 +274,8 @@ func (d *Driver) onClient(e reconnect.Event) {
 		d.emit(Contact{Stamp: now(), JID: e.From, Online: e.Type == ""})
 	case reconnect.Dead:
 		d.emit(Dead{Stamp: now(), Err: e.Err, ByProbe: e.ByProbe, Took: e.Took})
+	case reconnect.Woken:
+		d.woken(e)
 	case reconnect.Retrying:
 		d.emit(Retrying{Stamp: now(), Attempt: e.Attempt, Delay: e.Delay, Err: e.Err})
 	case reconnect.Failed:

@@ -11,8 +11,8 @@ import (
 
 // Event is one thing that happened to the account, as a typed value. The
 // concrete types are StateChanged, Resumed, Received, Duplicate, Sent,
-// Acked, Resent, Bounced, Contact, Dead, Retrying, Lifecycle, Warning and
-// Undelivered. They
+// Acked, Resent, Bounced, Contact, Dead, Retrying, Woke, Lifecycle, Warning
+// and Undelivered. They
 // carry facts, not prose: the renderers (the chat command's text and JSON,
 // the scenario's timeline) decide how to show them.
 type Event interface {

@@ -70,6 +70,8 @@ func eventName(e driver.Event) string {
 		return "dead"
 	case driver.Retrying:
 		return "retry"
+	case driver.Woke:
+		return "woke"
 	case driver.Lifecycle:
 		return "lifecycle"
 	case driver.Warning:
@@ -137,8 +139,8 @@ func (r *runner) onEvent(sd *side, e driver.Event) {
 	case driver.StateChanged:
 		ent.State = e.State.String()
 		ent.Text = r.state(sd, e)
-	case driver.Lifecycle:
-		ent.Text = e.String()
+	case driver.Lifecycle, driver.Woke:
+		ent.Text = e.(fmt.Stringer).String()
 	case driver.Warning:
 		ent.Text = "warning: " + e.String()
 	case driver.Undelivered:

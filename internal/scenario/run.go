@@ -94,6 +94,11 @@ type Env struct {
 	// ProbeTimeout bounds alice's liveness probes. Default
 	// DefaultProbeTimeout.
 	ProbeTimeout time.Duration
+	// Detect, when set, runs a suspension detector for alice with these
+	// options (driver.Config.Detect): a suspension of the whole process
+	// that nobody announced makes her probe and repair her connection, and
+	// is recorded ("woke"). Nil: none.
+	Detect *suspend.DetectorOptions
 	// OnEntry, when set, receives each timeline entry as it is recorded,
 	// one at a time, in the order recorded (which can differ from time
 	// order by a few microseconds between alice and bob). It must not
@@ -145,8 +150,9 @@ func Run(ctx context.Context, env Env, s *Script) (*Result, error) {
 	backoff := reconnect.Backoff{Initial: 250 * time.Millisecond, Max: 2 * time.Second}
 	for _, sd := range r.sides() {
 		acct, addr, policy := env.Bob, env.Addr, suspend.PolicyDetach
+		var detect *suspend.DetectorOptions
 		if sd == r.alice {
-			acct, addr, policy = env.Alice, aliceAddr, s.Policy
+			acct, addr, policy, detect = env.Alice, aliceAddr, s.Policy, env.Detect
 		}
 		d, err := driver.New(driver.Config{
 			Session: session.Config{
@@ -158,6 +164,7 @@ func Run(ctx context.Context, env Env, s *Script) (*Result, error) {
 			ProbeTimeout: env.ProbeTimeout,
 			Backoff:      backoff,
 			Peer:         sd.peer.jid,
+			Detect:       detect,
 			OnEvent:      r.emitter(sd),
 			Logger:       env.Logger,
 		})
