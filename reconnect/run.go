@@ -248,8 +248,10 @@ func (l *loop) lost(ctx context.Context) error {
 		return nil
 	}
 	c.setStatus(Reconnecting, err)
-	if l.resuming {
-		// Found dead on resume from a suspension: repair at once.
+	if l.resuming || errors.Is(err, session.ErrAckTimeout) {
+		// Found dead by the client itself, on resume from a suspension
+		// or by stanzas left unacknowledged, not dropped by a server
+		// restart: there is no storm to spread, repair at once.
 		l.resuming = false
 		l.startAttempt(ctx)
 		return nil

@@ -2,6 +2,7 @@ package reconnect_test
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"testing/synctest"
@@ -211,6 +212,30 @@ func TestWakeRestartsStaleAttempt(t *testing.T) {
 		}
 		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeIgnored}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("woken %+v, want %+v", got, want)
+		}
+	})
+}
+
+// A connection the session found dead by its ack timeout is repaired at
+// once, as one found dead by a probe: the client found it, no server restart
+// caused it.
+func TestAckTimeoutDeathRepairsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Minute, Max: time.Hour}})
+		stop := run(t, c)
+		defer stop()
+		synctest.Wait()
+		time.Sleep(time.Minute)
+		at := time.Since(srv.start)
+		srv.last().end(&session.ConnError{Op: "read", Err: session.ErrAckTimeout})
+		synctest.Wait()
+		if got, want := srv.attempts, []time.Duration{0, at}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("attempts at %v, want %v", got, want)
+		}
+		if d := ev.dead(); len(d) != 1 || !errors.Is(d[0].Err, session.ErrAckTimeout) {
+			t.Fatalf("dead %+v", d)
 		}
 	})
 }

@@ -127,6 +127,7 @@ func (s *Session) fail(err error) {
 		err = ErrClosed
 	}
 	s.err = err
+	s.stopAckTimer()
 	close(s.ackWake)
 	s.ackWake = make(chan struct{})
 	s.mu.Unlock()

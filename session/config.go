@@ -22,6 +22,16 @@ const (
 	// DefaultWriteTimeout bounds every write once the session is up; a write
 	// that cannot drain in that time means the connection is dead.
 	DefaultWriteTimeout = 15 * time.Second
+	// DefaultAckTimeout is how long stanzas written may wait for the
+	// server's <a/> (or, without stream management, for the answer to a
+	// ping sent after them) before the connection is declared dead. A
+	// healthy mobile link answers in well under a second; a slow one
+	// (EDGE, a congested cell) in 1 to 3 s, and a radio waking from idle
+	// adds up to 2 s more. 10 s leaves room for all of that, and for a
+	// server under load, while a message typed into a connection that died
+	// silently is resent on a new one within about 10 s instead of
+	// waiting minutes for the kernel or the idle probe.
+	DefaultAckTimeout = 10 * time.Second
 	// DefaultMaxStanzaBytes bounds the size of one incoming stanza, in bytes
 	// as received (after TLS, before unescaping). A larger stanza is skipped
 	// and reported (Skipped), never a connection fault. Servers bound what
@@ -95,6 +105,12 @@ type Config struct {
 	LoginTimeout time.Duration
 	// WriteTimeout bounds each write. Default DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// AckTimeout bounds the wait for the server to acknowledge stanzas
+	// written (XEP-0198 <a/>; without stream management, the answer to
+	// a XEP-0199 ping sent after them). Past it the session ends with
+	// ErrAckTimeout and the next session resends what is unacknowledged.
+	// Default DefaultAckTimeout; negative turns it off.
+	AckTimeout time.Duration
 	// MaxStanzaBytes bounds one incoming stanza, in bytes as received. A
 	// larger stanza is dropped as it streams (never buffered whole),
 	// reported as Skipped and counted as handled; the stream goes on. Only
@@ -149,6 +165,9 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.AckTimeout == 0 {
+		cfg.AckTimeout = DefaultAckTimeout
 	}
 	if cfg.MaxStanzaBytes <= 0 {
 		cfg.MaxStanzaBytes = DefaultMaxStanzaBytes

@@ -41,6 +41,20 @@
 // (every message has one from the start) so that a receiver can drop a
 // duplicate. An iq is never sent again blindly: it is reported as Failed.
 //
+// # Silent deaths: the ack timeout
+//
+// A connection can die without a reset: a NAT or a carrier forgets the flow
+// and drops everything. Writes still succeed (into the kernel's buffer), and
+// the kernel retransmits for many minutes before it gives up. The session
+// finds out from its own traffic: when stanzas were written and no <a/>
+// answers for Config.AckTimeout (DefaultAckTimeout, 10 s), the session ends
+// with ErrAckTimeout (in a *ConnError) and the stanzas stay in the State, to
+// be resent by the next session. Without stream management a XEP-0199 ping
+// follows what is sent, with the same rule. An idle connection is never
+// pinged by this: it costs nothing until something is sent. The socket also
+// carries TCP_USER_TIMEOUT on Linux (DefaultTCPUserTimeout) as a backstop
+// in the kernel.
+//
 // # Ending a session
 //
 // Detach closes the TCP connection after a last <a/> but without
@@ -73,6 +87,12 @@
 //     once OnEvent has returned for it, and an <r/> from the server is
 //     answered once every stanza before it has been handled: h never claims
 //     a stanza the application has not had.
+//
+// Two short-lived helpers run besides: the ack timer (a time.AfterFunc,
+// while stanzas wait for an <a/>; it ends the session when it fires and
+// nothing else), and, without stream management, a goroutine that pings
+// the server after stanzas were sent and ends with the ping or the
+// session.
 //
 // Done is closed after the read loop has ended and the last event was
 // delivered: whoever waits for Done has seen every event of the session and

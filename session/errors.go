@@ -39,6 +39,12 @@ var (
 	// nothing, not even a liveness probe: the next Connect opens a fresh
 	// session instead of resuming it again (see Session.Probe).
 	ErrResumedStreamSilent = errors.New("session: the resumed stream acknowledged nothing")
+	// ErrAckTimeout ends a session whose server acknowledged nothing
+	// within Config.AckTimeout of stanzas being written (with stream
+	// management; without, a XEP-0199 ping after them went unanswered): a
+	// connection that died silently. It comes in a *ConnError; the
+	// unacknowledged stanzas stay in the State for the next session.
+	ErrAckTimeout = errors.New("session: no acknowledgement within the ack timeout")
 	// ErrLoginIncomplete means the server ended stream negotiation before
 	// the client was authenticated and bound: a broken or hostile server.
 	// Nothing is sent on such a stream. It is permanent.

@@ -90,6 +90,10 @@ func testConfig(f *fake, events func(session.Event)) session.Config {
 		Addr:     "example.org:5222",
 		Dial:     pipeDial(f),
 		OnEvent:  events,
+		// The scripted server answers only what a test scripts: the
+		// ack timeout would end sessions that wait on purpose. Its own
+		// tests turn it on (acktimeout_test.go).
+		AckTimeout: -1,
 	}
 	session.Plaintext(&cfg)
 	return cfg

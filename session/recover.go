@@ -36,6 +36,7 @@ func (s *Session) resendAfterResume() error {
 	}
 	buf = append(buf, smRequest...)
 	s.requestAck()
+	s.armAckTimer()
 	s.emit(Resent{Stanzas: refs(resend)})
 	s.mu.Unlock()
 	s.wmu.Lock()

@@ -84,6 +84,9 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 			// Taken: reported now, before any <a/> for it can be.
 			s.emit(Sent{Message: *m})
 		}
+		// An <r/> covers it, now or already outstanding: its <a/> is
+		// due within the ack timeout.
+		s.armAckTimer()
 	}
 	sm := s.sm
 	s.mu.Unlock()
@@ -101,6 +104,11 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 	}
 	if err == nil && m != nil {
 		s.emit(Sent{Message: *m})
+	}
+	if err == nil && kind != "iq" {
+		// No <a/> without stream management: a ping answered proves
+		// the connection carried it.
+		s.pingAfterSend()
 	}
 	return err
 }
@@ -283,6 +291,12 @@ func (s *Session) onAck(h uint32) error {
 	again := len(s.st.Unacked) > 0 && s.rOut == 0
 	if again {
 		s.requestAck()
+	}
+	// An answer proves the connection alive: the wait for the stanzas
+	// still unacknowledged starts again.
+	s.stopAckTimer()
+	if len(s.st.Unacked) > 0 {
+		s.armAckTimer()
 	}
 	if len(acked) > 0 {
 		s.emit(Acked{Stanzas: refs(acked)})

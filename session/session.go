@@ -93,8 +93,16 @@ type Session struct {
 	ackWake   chan struct{}
 	iqs       map[string]chan *inIQ
 	csiTarget uint64 // the <r/> whose answer confirms the last CSI state
-	mamQuery  string // the queryid of the archive query under way
-	mamSeen   int    // archived messages handled for it
+	// The ack timeout (acktimeout.go): the timer runs while stanzas wait
+	// for an <a/>; ackGen makes a stopped timer that fires anyway do
+	// nothing. Without stream management, pinging is set while a ping
+	// follows sent stanzas, unpinged when one was written since.
+	ackTimer *time.Timer
+	ackGen   uint64
+	pinging  bool
+	unpinged bool
+	mamQuery string // the queryid of the archive query under way
+	mamSeen  int    // archived messages handled for it
 	// pendingSeen holds the de-duplication keys of messages queued for the
 	// application and not yet remembered in the State.
 	pendingSeen map[uint64]bool

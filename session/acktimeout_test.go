@@ -1,0 +1,173 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// connectAck connects to f with the given ack timeout (0: the default).
+func connectAck(t *testing.T, f *fake, ackTimeout time.Duration) *session.Session {
+	t.Helper()
+	f.t = t
+	cfg := testConfig(f, (&collector{}).on)
+	cfg.AckTimeout = ackTimeout
+	s, err := session.Connect(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(s.Abort)
+	return s
+}
+
+// endedAt waits for s to end and returns how long after start it did.
+func endedAt(t *testing.T, s *session.Session, start time.Time) time.Duration {
+	t.Helper()
+	<-s.Done()
+	return time.Since(start)
+}
+
+func wantAckTimeout(t *testing.T, s *session.Session) {
+	t.Helper()
+	var ce *session.ConnError
+	if err := s.Err(); !errors.Is(err, session.ErrAckTimeout) || !errors.As(err, &ce) {
+		t.Fatalf("session ended with %v, want a *ConnError wrapping ErrAckTimeout", err)
+	}
+}
+
+func sendMsg(t *testing.T, s *session.Session, body string) session.Message {
+	t.Helper()
+	m, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: body})
+	if err != nil {
+		t.Fatalf("SendMessage: %v", err)
+	}
+	return m
+}
+
+// A message written into a connection that answers nothing ends the session
+// exactly DefaultAckTimeout after it, and stays in the State for the next
+// session.
+func TestAckTimeoutEndsSilentConnection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{}
+		s := connectAck(t, f, 0)
+		f.expect("presence")
+		f.expect("r")
+		f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+		synctest.Wait()
+		// Healthy and idle: nothing waits for an answer, nothing times out.
+		time.Sleep(time.Hour)
+		if err := s.Err(); err != nil {
+			t.Fatalf("an idle session ended: %v", err)
+		}
+
+		start := time.Now()
+		m := sendMsg(t, s, "into the void")
+		f.expect("message")
+		f.expect("r")
+		if d := endedAt(t, s, start); d != session.DefaultAckTimeout {
+			t.Fatalf("ended %v after the send, want %v", d, session.DefaultAckTimeout)
+		}
+		wantAckTimeout(t, s)
+		st := s.State()
+		if len(st.Unacked) != 1 || st.Unacked[0].ID != m.ID {
+			t.Fatalf("unacked %v, want the message, for the next session to resend", st.Unacked)
+		}
+	})
+}
+
+// Any <a/> proves the connection alive and restarts the wait for what is
+// still unacknowledged; a slow but answering server is not declared dead.
+func TestAckTimeoutRestartsOnEveryAnswer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{}
+		s := connectAck(t, f, 10*time.Second)
+		f.expect("presence")
+		f.expect("r")
+		// Slow: answered after 9 s.
+		time.Sleep(9 * time.Second)
+		f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+		synctest.Wait()
+
+		start := time.Now()
+		sendMsg(t, s, "one")
+		f.expect("message")
+		f.expect("r")
+		sendMsg(t, s, "two") // covered by the <r/> outstanding
+		f.expect("message")
+		// 8 s later the server acknowledges the first only: the client
+		// asks again, and the wait starts again.
+		time.Sleep(8 * time.Second)
+		f.send(`<a xmlns='urn:xmpp:sm:3' h='2'/>`)
+		f.expect("r")
+		if d := endedAt(t, s, start); d != 18*time.Second {
+			t.Fatalf("ended %v after the first send, want 18s (10s after the last answer)", d)
+		}
+		wantAckTimeout(t, s)
+		if st := s.State(); len(st.Unacked) != 1 || st.Unacked[0].Message.Body != "two" {
+			t.Fatalf("unacked %+v, want the second message", st.Unacked)
+		}
+	})
+}
+
+func TestAckTimeoutOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{}
+		s := connectAck(t, f, -1)
+		f.expect("presence")
+		f.expect("r")
+		sendMsg(t, s, "unanswered")
+		f.expect("message")
+		time.Sleep(time.Hour)
+		if err := s.Err(); err != nil {
+			t.Fatalf("ended with the ack timeout off: %v", err)
+		}
+	})
+}
+
+// Without stream management a ping follows what is sent; unanswered, it
+// ends the session after the ack timeout.
+func TestAckTimeoutWithoutSM(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{noSM: true}
+		s := connectAck(t, f, 0)
+		f.expect("presence")
+		ping := f.expect("iq")
+		if _, ok := ping.child("ping"); !ok {
+			t.Fatalf("after the presence: %s, want a ping", ping)
+		}
+		f.send(`<iq type='result' id='` + ping.attr("id") + `' from='example.org'/>`)
+		synctest.Wait()
+		time.Sleep(time.Hour)
+		if err := s.Err(); err != nil {
+			t.Fatalf("an idle session ended: %v", err)
+		}
+
+		// Answered with an error: still an answer.
+		sendMsg(t, s, "one")
+		f.expect("message")
+		ping = f.expect("iq")
+		f.send(`<iq type='error' id='` + ping.attr("id") + `' from='example.org'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
+		synctest.Wait()
+
+		// Two messages while a ping is out: a second ping covers the
+		// second; it goes unanswered.
+		start := time.Now()
+		sendMsg(t, s, "two")
+		f.expect("message")
+		ping = f.expect("iq")
+		sendMsg(t, s, "three")
+		f.expect("message")
+		time.Sleep(time.Second)
+		f.send(`<iq type='result' id='` + ping.attr("id") + `' from='example.org'/>`)
+		f.expect("iq")
+		if d := endedAt(t, s, start); d != time.Second+session.DefaultAckTimeout {
+			t.Fatalf("ended %v after the send, want %v", d, time.Second+session.DefaultAckTimeout)
+		}
+		wantAckTimeout(t, s)
+	})
+}
