@@ -67,9 +67,18 @@ type Config struct {
 	// <enable/> goes out with the bind request, saving round trips. Turn it
 	// off for a server that mishandles it.
 	NoPipelining bool
-	// Dial opens the TCP connection. Default: a net.Dialer. Package suspend
-	// and the tests wrap connections here to inject faults.
+	// Dial opens the TCP connection. Default: Config.Dialer's, with the
+	// keepalive and TCP_USER_TIMEOUT below. Package suspend and the tests
+	// wrap connections here to inject faults.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// KeepAlive is the TCP keepalive idle time and interval of the default
+	// dialer. Default DefaultKeepAlive; negative turns keepalives off.
+	KeepAlive time.Duration
+	// TCPUserTimeout bounds how long written data may stay unacknowledged
+	// by the peer's TCP before the kernel fails the connection (Linux's
+	// TCP_USER_TIMEOUT; nothing elsewhere), with the default dialer.
+	// Default DefaultTCPUserTimeout; negative leaves the kernel's default.
+	TCPUserTimeout time.Duration
 	// OnEvent receives the session's events, in order, on the goroutine that
 	// reads the stream. An incoming stanza counts as handled (for XEP-0198)
 	// once OnEvent returns for it. It must not block for long. Default:
@@ -151,8 +160,7 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 		cfg.TLS.ServerName = j.Domainpart()
 	}
 	if cfg.Dial == nil {
-		var d net.Dialer
-		cfg.Dial = d.DialContext
+		cfg.Dial = cfg.Dialer().DialContext
 	}
 	if cfg.OnEvent == nil {
 		cfg.OnEvent = func(Event) {}

@@ -153,8 +153,8 @@ func New(cfg Config) (*Driver, error) {
 	}
 	dial := cfg.Session.Dial
 	if dial == nil {
-		var nd net.Dialer
-		dial = nd.DialContext
+		// The session's own, with its keepalive and TCP_USER_TIMEOUT.
+		dial = cfg.Session.Dialer().DialContext
 	}
 	rc.Session.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		return d.app.Dial(dial)(ctx, network, addr)
