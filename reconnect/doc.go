@@ -23,6 +23,19 @@
 // probed at once and repaired if dead, exactly as after Unpause, and a
 // Woken event says what was noticed and what was done.
 //
+// # What an idle client sends
+//
+// A healthy client with nothing to say costs a phone one radio wake-up every
+// DefaultIdleProbe (5 minutes, the longest ping interval of Conversations): an
+// <r/> answered by an <a/>, a few dozen bytes each way. Nothing else goes out:
+// the session's TCP keepalive (session.DefaultKeepAlive, 10 minutes of
+// silence) is always reset by the probe before it fires, the ack timeout
+// (session.DefaultAckTimeout) only watches stanzas actually sent, and a
+// suspension detector (suspend.Detector) reads clocks and sends nothing. A
+// Wake adds one probe, only when a suspension was noticed. Go's default of
+// a TCP keepalive every 15 s is not used: four radio wake-ups a minute to
+// learn less than the probe does.
+//
 // # Goroutines and locks
 //
 // Run's goroutine owns the loop: the current session, the attempt under

@@ -51,9 +51,16 @@
 // with ErrAckTimeout (in a *ConnError) and the stanzas stay in the State, to
 // be resent by the next session. Without stream management a XEP-0199 ping
 // follows what is sent, with the same rule. An idle connection is never
-// pinged by this: it costs nothing until something is sent. The socket also
-// carries TCP_USER_TIMEOUT on Linux (DefaultTCPUserTimeout) as a backstop
-// in the kernel.
+// pinged by this: it costs nothing until something is sent.
+//
+// The default dialer (Config.Dialer) sets two socket options. On Linux,
+// TCP_USER_TIMEOUT (DefaultTCPUserTimeout, 30 s, three ack timeouts) makes
+// the kernel fail a connection whose written data stays unacknowledged,
+// the backstop for what nothing waits for. The TCP keepalive comes after
+// DefaultKeepAlive (10 minutes) of silence rather than Go's 15 s: package
+// reconnect's idle probe checks the whole stream every 5 minutes, and each
+// keepalive would wake a phone's radio for nothing more (see reconnect's
+// "What an idle client sends").
 //
 // # Ending a session
 //

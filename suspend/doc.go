@@ -1,6 +1,7 @@
 // Package suspend simulates the lifecycle of a mobile app that holds an XMPP
 // connection: active, background (a finite background-task window with an
-// expiration handler), suspended, and active again.
+// expiration handler), suspended, and active again. Its Detector notices
+// the real suspensions nobody announces.
 //
 // # What it owns
 //
@@ -119,6 +120,36 @@
 // and FaultInjected values, in order and one at a time, without locks held.
 // An event may arrive on another goroutine than the call that caused it,
 // shortly after that call returns.
+//
+// # Suspensions nobody announces
+//
+// App frames a suspension the application knows about. A real one is often
+// not announced: the OS stops the process (SIGSTOP, a cgroup freezer, iOS
+// suspending the app) or the whole machine sleeps, and the code learns
+// nothing. A Detector notices by itself, from three signs, and reports a
+// Woke saying which (Cause) and how long it measured:
+//
+//   - SIGCONT (Unix): the process was stopped and continued. Noticed at
+//     once.
+//   - CLOCK_BOOTTIME moving ahead of CLOCK_MONOTONIC (Linux): the machine
+//     slept, since the monotonic clock stops during a system suspend and the
+//     boot-time clock does not. Unlike the wall clock, neither is stepped by
+//     users or NTP. Noticed at the next check, at most Interval after the
+//     wake (Go's timers follow the monotonic clock).
+//   - The detector's own timer firing far later than scheduled: the process
+//     did not run, whatever stopped it. Noticed at once on thaw when the
+//     freeze outlasted Interval + LateAfter.
+//
+// Each means what Resume means: probe the connection and repair it
+// (reconnect.Client.Wake). The detector sends nothing on the network, and
+// its timer wakes the process every DefaultCheckInterval (30 s) to read two
+// clocks: microseconds of CPU, never the radio, and nothing at all while
+// the process is frozen or the machine sleeps. Options set the thresholds;
+// a Clock can be injected, so that tests drive freezes and sleeps under
+// testing/synctest.
+//
+// A change of network (a route or an address going away) would be worth a
+// probe too; it is not watched.
 //
 // # Time and tests
 //
