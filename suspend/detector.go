@@ -37,6 +37,11 @@ const (
 	// the same suspension (a SIGCONT that arrives just after the late timer
 	// it caused, or the reverse) is folded into it instead of reported.
 	DefaultCoalesce = 1 * time.Second
+	// DefaultSettle is how long after the first sign of a network change
+	// the detector reports it: a switch between networks comes as a burst
+	// of address and route messages over a second or so, and one report
+	// (one probe) is enough.
+	DefaultSettle = 1 * time.Second
 )
 
 // Cause says what a Detector noticed.
@@ -54,11 +59,14 @@ const (
 	// process did not run (a cgroup freezer, an OS that suspends apps
 	// without a signal, a stopped virtual machine).
 	LateTimer
+	// NetworkChanged: an address was removed, or the default route changed
+	// (Linux, route netlink): the path of a connection may be gone.
+	NetworkChanged
 )
 
-var causeNames = [...]string{"", "sigcont", "slept", "late-timer"}
+var causeNames = [...]string{"", "sigcont", "slept", "late-timer", "network"}
 
-// String returns "sigcont", "slept" or "late-timer".
+// String returns "sigcont", "slept", "late-timer" or "network".
 func (c Cause) String() string {
 	if c > 0 && int(c) < len(causeNames) {
 		return causeNames[c]
@@ -114,16 +122,26 @@ type DetectorOptions struct {
 	// NoSignal turns off watching for SIGCONT (always off where there is no
 	// SIGCONT, as on Windows).
 	NoSignal bool
+	// NoNetwork turns off watching for network changes (always off outside
+	// Linux, or where route netlink cannot be opened).
+	NoNetwork bool
+	// Settle is the wait between the first sign of a network change and
+	// its report. Default DefaultSettle.
+	Settle time.Duration
 	// Clock is the clock. Default SystemClock().
 	Clock Clock
 
-	// signals, when set, replaces SIGCONT (tests: export_test.go).
+	// signals, when set, replaces SIGCONT, and network the kernel's
+	// network changes (tests: export_test.go).
 	signals <-chan os.Signal
+	network <-chan struct{}
 }
 
 // Detector notices that the process was suspended, without being told: it
 // watches for SIGCONT, compares CLOCK_BOOTTIME with CLOCK_MONOTONIC, and
-// checks that its own timer fires on time. It sends nothing on the network.
+// checks that its own timer fires on time. On Linux it also watches the
+// kernel's route netlink for a network change that may have cut a
+// connection's path. It sends nothing on the network.
 // Create it with NewDetector and start it with Run; one Detector may be run
 // by one goroutine at a time.
 type Detector struct {
@@ -144,6 +162,9 @@ func NewDetector(opts DetectorOptions) *Detector {
 	}
 	if opts.Coalesce <= 0 {
 		opts.Coalesce = DefaultCoalesce
+	}
+	if opts.Settle <= 0 {
+		opts.Settle = DefaultSettle
 	}
 	if opts.Clock == nil {
 		opts.Clock = SystemClock()
@@ -166,6 +187,21 @@ func (d *Detector) Run(ctx context.Context, onWake func(Woke)) error {
 			sig = ch
 		}
 	}
+	netC := o.network
+	if netC == nil && !o.NoNetwork {
+		// Without netlink (another OS, a sandbox), the other signs remain.
+		if ch, stop, err := watchNetwork(); err == nil {
+			defer stop()
+			netC = ch
+		}
+	}
+	var settle *time.Timer
+	var settleC <-chan time.Time
+	defer func() {
+		if settle != nil {
+			settle.Stop()
+		}
+	}()
 
 	clk := o.Clock
 	offset, hasBoot := sleepOffset(clk)
@@ -176,8 +212,9 @@ func (d *Detector) Run(ctx context.Context, onWake func(Woke)) error {
 	reported := false
 
 	// check measures the clocks now; it returns the wake-up to report (zero
-	// Cause for none) and starts a new period.
-	check := func(signalled bool) Woke {
+	// Cause for none), what trigger (Continued, NetworkChanged or zero for
+	// the timer) woke it, and starts a new period.
+	check := func(trigger Cause) Woke {
 		now := clk.Monotonic()
 		var w Woke
 		if late := now - due; late > o.LateAfter {
@@ -192,12 +229,14 @@ func (d *Detector) Run(ctx context.Context, onWake func(Woke)) error {
 			}
 		}
 		switch {
-		case signalled:
+		case trigger == Continued:
 			w.Cause = Continued
 		case w.Slept > 0:
 			w.Cause = Slept
 		case w.Late > 0:
 			w.Cause = LateTimer
+		default:
+			w.Cause = trigger
 		}
 		if w.Cause != 0 {
 			if reported && now-lastReport < o.Coalesce {
@@ -218,9 +257,24 @@ func (d *Detector) Run(ctx context.Context, onWake func(Woke)) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			w = check(false)
+			w = check(0)
 		case <-sig:
-			w = check(true)
+			w = check(Continued)
+		case <-netC:
+			// Reported once the burst has settled; later messages of
+			// the burst change nothing.
+			if settleC == nil {
+				if settle == nil {
+					settle = time.NewTimer(o.Settle)
+				} else {
+					settle.Reset(o.Settle)
+				}
+				settleC = settle.C
+			}
+			continue
+		case <-settleC:
+			settleC = nil
+			w = check(NetworkChanged)
 		}
 		if w.Cause != 0 {
 			onWake(w)

@@ -122,7 +122,7 @@ func wantWakes(t *testing.T, w *wakes, want ...suspend.Woke) {
 func TestDetectorQuietWhenNothingHappens(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newFakeClock()
-		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true})
+		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true, NoNetwork: true})
 		time.Sleep(time.Hour)
 		wantWakes(t, w)
 		// One reading at the start, one per 30 s check.
@@ -135,7 +135,7 @@ func TestDetectorQuietWhenNothingHappens(t *testing.T) {
 func TestDetectorLateTimer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newFakeClock()
-		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true})
+		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true, NoNetwork: true})
 
 		// Frozen for 2 minutes just before the first check: the timer
 		// fires 2 minutes late.
@@ -160,7 +160,7 @@ func TestDetectorThresholdsAreOptions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newFakeClock()
 		w := runDetector(t, suspend.DetectorOptions{
-			Clock: clk, NoSignal: true,
+			Clock: clk, NoSignal: true, NoNetwork: true,
 			Interval: 10 * time.Second, LateAfter: time.Second, SleptAfter: 100 * time.Millisecond,
 		})
 		time.Sleep(9 * time.Second)
@@ -177,7 +177,7 @@ func TestDetectorThresholdsAreOptions(t *testing.T) {
 func TestDetectorMachineSlept(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newFakeClock()
-		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true})
+		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true, NoNetwork: true})
 
 		// CLOCK_MONOTONIC (and so every timer) stops while the machine
 		// sleeps: the timer fires on time by it, but CLOCK_BOOTTIME has
@@ -209,7 +209,7 @@ func TestDetectorWithoutBoottime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newFakeClock()
 		clk.noBoot = true
-		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true})
+		w := runDetector(t, suspend.DetectorOptions{Clock: clk, NoSignal: true, NoNetwork: true})
 		clk.sleep(time.Hour)
 		time.Sleep(time.Minute)
 		wantWakes(t, w)
@@ -223,7 +223,7 @@ func TestDetectorSignal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clk := newFakeClock()
 		sig := make(chan os.Signal, 1)
-		w := runDetector(t, suspend.WithSignals(suspend.DetectorOptions{Clock: clk}, sig))
+		w := runDetector(t, suspend.WithSignals(suspend.DetectorOptions{Clock: clk, NoNetwork: true}, sig))
 
 		// A short stop: the timer was not due, only SIGCONT tells.
 		time.Sleep(5 * time.Second)
@@ -257,10 +257,43 @@ func TestDetectorSignal(t *testing.T) {
 
 func TestCauseString(t *testing.T) {
 	for c, want := range map[suspend.Cause]string{
-		suspend.Continued: "sigcont", suspend.Slept: "slept", suspend.LateTimer: "late-timer", 0: "unknown", 99: "unknown",
+		suspend.Continued: "sigcont", suspend.Slept: "slept", suspend.LateTimer: "late-timer", suspend.NetworkChanged: "network", 0: "unknown", 99: "unknown",
 	} {
 		if got := c.String(); got != want {
 			t.Errorf("Cause(%d).String() = %q, want %q", int(c), got, want)
 		}
 	}
+}
+
+// A network change comes as a burst of messages: one report, DefaultSettle
+// after the first; a sleep measured meanwhile is named instead.
+func TestDetectorNetworkChange(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := newFakeClock()
+		netC := make(chan struct{})
+		w := runDetector(t, suspend.WithNetwork(suspend.DetectorOptions{Clock: clk, NoSignal: true}, netC))
+
+		time.Sleep(5 * time.Second)
+		start := time.Now()
+		for range 5 {
+			netC <- struct{}{}
+			time.Sleep(100 * time.Millisecond)
+		}
+		synctest.Wait()
+		if got := w.take(); len(got) != 0 {
+			t.Fatalf("reported %+v before the burst settled", got)
+		}
+		time.Sleep(suspend.DefaultSettle - time.Since(start))
+		wantWakes(t, w, suspend.Woke{Cause: suspend.NetworkChanged})
+		// The burst is over: nothing more.
+		time.Sleep(time.Minute)
+		wantWakes(t, w)
+
+		// The machine slept and woke on another network: the sleep is
+		// what is reported.
+		clk.sleep(time.Hour)
+		netC <- struct{}{}
+		time.Sleep(suspend.DefaultSettle)
+		wantWakes(t, w, suspend.Woke{Cause: suspend.Slept, Slept: time.Hour})
+	})
 }

@@ -22,8 +22,9 @@ func TestDetectorRealSIGCONT(t *testing.T) {
 	woke := make(chan suspend.Woke, 4)
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	// Interval long enough that only the signal can report.
-	d := suspend.NewDetector(suspend.DetectorOptions{Interval: time.Hour})
+	// Only the signal can report: a long period, no network watching
+	// (the machine is shared).
+	d := suspend.NewDetector(suspend.DetectorOptions{Interval: time.Hour, NoNetwork: true})
 	go func() {
 		close(ready)
 		done <- d.Run(ctx, func(w suspend.Woke) { woke <- w })
@@ -66,10 +67,10 @@ func TestDetectorChildHelper(t *testing.T) {
 	if mode == "" {
 		t.Skip("helper process for TestDetectorStoppedProcess")
 	}
-	opts := suspend.DetectorOptions{Interval: time.Hour}
+	opts := suspend.DetectorOptions{Interval: time.Hour, NoNetwork: true}
 	if mode == "timer" {
 		// Only the timer can tell: a short period, no signal.
-		opts = suspend.DetectorOptions{Interval: 200 * time.Millisecond, LateAfter: time.Second, NoSignal: true}
+		opts = suspend.DetectorOptions{Interval: 200 * time.Millisecond, LateAfter: time.Second, NoSignal: true, NoNetwork: true}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()

@@ -126,7 +126,7 @@
 // App frames a suspension the application knows about. A real one is often
 // not announced: the OS stops the process (SIGSTOP, a cgroup freezer, iOS
 // suspending the app) or the whole machine sleeps, and the code learns
-// nothing. A Detector notices by itself, from three signs, and reports a
+// nothing. A Detector notices by itself, from these signs, and reports a
 // Woke saying which (Cause) and how long it measured:
 //
 //   - SIGCONT (Unix): the process was stopped and continued. Noticed at
@@ -139,17 +139,21 @@
 //   - The detector's own timer firing far later than scheduled: the process
 //     did not run, whatever stopped it. Noticed at once on thaw when the
 //     freeze outlasted Interval + LateAfter.
+//   - A change of network (Linux, route netlink): an address removed, or a
+//     default route added or removed, as when a phone moves between Wi-Fi
+//     and the cellular network; the established connection's path may be
+//     gone. Reported once per burst of changes, Settle after its first
+//     message. Adding an address alone changes nothing for a connection.
 //
 // Each means what Resume means: probe the connection and repair it
 // (reconnect.Client.Wake). The detector sends nothing on the network, and
 // its timer wakes the process every DefaultCheckInterval (30 s) to read two
 // clocks: microseconds of CPU, never the radio, and nothing at all while
-// the process is frozen or the machine sleeps. Options set the thresholds;
-// a Clock can be injected, so that tests drive freezes and sleeps under
-// testing/synctest.
-//
-// A change of network (a route or an address going away) would be worth a
-// probe too; it is not watched.
+// the process is frozen or the machine sleeps; netlink is local to the
+// machine and wakes it only when the network changes. Options set the
+// thresholds; a Clock can be injected, so that tests drive freezes and
+// sleeps under testing/synctest (with NoSignal and NoNetwork: the real
+// watchers block outside the bubble's control).
 //
 // # Time and tests
 //

@@ -31,3 +31,10 @@ func WithSignals(o DetectorOptions, ch <-chan os.Signal) DetectorOptions {
 	o.signals = ch
 	return o
 }
+
+// WithNetwork returns o with ch standing in for the kernel's network
+// changes: a value on ch is a change that may cut a connection's path.
+func WithNetwork(o DetectorOptions, ch <-chan struct{}) DetectorOptions {
+	o.network = ch
+	return o
+}

@@ -38,6 +38,7 @@ func goldenChatEvents() []driver.Event {
 		driver.Woke{Stamp: at, Cause: suspend.Continued, Late: 95432 * time.Millisecond, Action: reconnect.WakeProbe},
 		driver.Woke{Stamp: at, Cause: suspend.Slept, Slept: 8 * time.Hour, Action: reconnect.WakeRetry},
 		driver.Woke{Stamp: at, Cause: suspend.LateTimer, Late: 61 * time.Second, Action: reconnect.WakeIgnored},
+		driver.Woke{Stamp: at, Cause: suspend.NetworkChanged, Action: reconnect.WakeProbe},
 		driver.StateChanged{Stamp: at, State: driver.Resuming},
 		driver.Dead{Stamp: at, ByProbe: true, Took: 2 * time.Second, Err: errGolden},
 		driver.Dead{Stamp: at, Err: errGolden},

@@ -18,7 +18,7 @@ import (
 // The flag that turns the suspension detector off (chat, listen, demo).
 const (
 	noDetectFlag  = "no-detect-suspend"
-	noDetectUsage = "do not watch for suspensions nobody announces (SIGCONT, the machine sleeping, timers firing late); by default each one makes the client probe its connection and repair it"
+	noDetectUsage = "do not watch for suspensions nobody announces (SIGCONT, the machine sleeping, timers firing late, the network changing); by default each one makes the client probe its connection and repair it"
 )
 
 // listenOptions are the listen command's options.

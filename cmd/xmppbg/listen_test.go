@@ -95,9 +95,15 @@ func TestListenRepairsAndNoticesSIGCONT(t *testing.T) {
 		if err := syscall.Kill(os.Getpid(), syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}
-		woke := waitEvents(t, done, listen, "woke", 1, 30*time.Second)
-		if woke[0]["cause"] != "sigcont" || woke[0]["action"] != "probe" {
-			t.Fatalf("woke %v, want cause sigcont, action probe", woke[0])
+		// (A change of the shared machine's network may be noticed too.)
+		for n := 1; ; n++ {
+			woke := waitEvents(t, done, listen, "woke", n, 30*time.Second)
+			if w := woke[n-1]; w["cause"] == "sigcont" {
+				if w["action"] != "probe" {
+					t.Fatalf("woke %v, want action probe", w)
+				}
+				break
+			}
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for {

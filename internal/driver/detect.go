@@ -32,6 +32,8 @@ func (w Woke) String() string {
 		s += "the machine slept " + w.Slept.Round(time.Millisecond).String()
 	case suspend.LateTimer:
 		s += "a timer fired " + w.Late.Round(time.Millisecond).String() + " late"
+	case suspend.NetworkChanged:
+		s += "the network changed"
 	default:
 		s += w.Cause.String()
 	}
