@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -16,7 +17,10 @@ import (
 // all has come for Config.AckTimeout since the request, the session ends with
 // ErrAckTimeout (in a *ConnError); the stanzas stay in the State and the next
 // session resends them. Any <a/> proves the connection alive and restarts the
-// wait while stanzas remain unacknowledged.
+// wait while stanzas remain unacknowledged. A resumed stream that has
+// acknowledged nothing at all is given up as after an unanswered probe (the
+// error wraps ErrResumedStreamSilent too): resuming it again would meet the
+// same silence.
 //
 // Without stream management, a message or presence written is followed by a
 // XEP-0199 ping unless one is under way; a ping unanswered within AckTimeout
@@ -66,11 +70,19 @@ func (s *Session) deadByAckTimeout() {
 		return
 	}
 	n := len(s.st.Unacked)
+	cause := ErrAckTimeout
+	if s.login.Resumed && s.acks == 0 {
+		// As after an unanswered probe (giveUpSilentResumption): a
+		// resumed stream that acknowledged nothing is not resumed again.
+		s.st.ID = ""
+		s.st.Location = ""
+		cause = fmt.Errorf("%w: %w", ErrAckTimeout, ErrResumedStreamSilent)
+	}
 	if s.ending == nil {
-		s.ending = &ConnError{Op: "read", Err: ErrAckTimeout}
+		s.ending = &ConnError{Op: "read", Err: cause}
 	}
 	s.mu.Unlock()
-	s.log.Warn("no acknowledgement within the ack timeout: the connection is dead", slog.Duration("ack_timeout", s.cfg.AckTimeout), slog.Int("unacked", n))
+	s.log.Warn("no acknowledgement within the ack timeout: the connection is dead", slog.Duration("ack_timeout", s.cfg.AckTimeout), slog.Int("unacked", n), slog.Bool("resumed_stream_given_up", cause != ErrAckTimeout))
 	s.fail(nil)
 	s.failIQs()
 }

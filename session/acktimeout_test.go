@@ -171,3 +171,36 @@ func TestAckTimeoutWithoutSM(t *testing.T) {
 		wantAckTimeout(t, s)
 	})
 }
+
+// A resumed stream that acknowledges nothing, not even the resend, is given
+// up by the ack timeout as by an unanswered probe: no loop of resumptions
+// into the same silence.
+func TestAckTimeoutGivesUpSilentResumedStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fake{resume: func(string, uint32) string {
+			return `<resumed xmlns='urn:xmpp:sm:3' previd='RID' h='0'/>`
+		}}
+		f.t = t
+		st := &session.State{ID: "RID", JID: "alice@example.org/res1", LastAlive: time.Now(),
+			Unacked: []session.Stanza{msgStanza("m1")}}
+		cfg := testConfig(f, (&collector{}).on)
+		cfg.AckTimeout = 0
+		s, err := session.Connect(context.Background(), cfg, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Abort)
+		f.expect("message") // the resend, swallowed
+		start := time.Now()
+		if d := endedAt(t, s, start); d != session.DefaultAckTimeout {
+			t.Fatalf("ended after %v, want %v", d, session.DefaultAckTimeout)
+		}
+		wantAckTimeout(t, s)
+		if !errors.Is(s.Err(), session.ErrResumedStreamSilent) {
+			t.Fatalf("Err = %v, want it to wrap ErrResumedStreamSilent too", s.Err())
+		}
+		if st2 := s.State(); st2.Resumable(time.Now()) || st2.Pending() != 1 {
+			t.Fatalf("state %v, want not resumable, the message kept", st2)
+		}
+	})
+}
