@@ -48,6 +48,13 @@ after the sender for messages the server stored (offline storage). With --json,
 a "state" event says when the client is online, then one "message" event per
 message.
 
+The connection is kept as chat keeps it: when it breaks, or is found dead by
+a probe (every 5 minutes, and after a suspension nobody announced: SIGCONT,
+the machine sleeping, timers firing late, the network changing), listen logs
+in again and resumes the stream, so no message is lost; with --json it says
+so ("dead", "retry", "resumed", "woke" events). Only a first login that fails
+ends it.
+
 --count counts every message printed, stored ones included, and listen stops
 once it is reached; but the messages the server has already sent by then (a
 burst of stored messages after the login) are all printed, even past the
