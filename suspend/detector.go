@@ -211,9 +211,9 @@ func (d *Detector) Run(ctx context.Context, onWake func(Woke)) error {
 	var lastReport time.Duration
 	reported := false
 
-	// check measures the clocks now; it returns the wake-up to report (zero
-	// Cause for none), what trigger (Continued, NetworkChanged or zero for
-	// the timer) woke it, and starts a new period.
+	// check measures the clocks now, when trigger (Continued,
+	// NetworkChanged, or zero for the timer) woke the detector; it returns
+	// the wake-up to report (zero Cause for none) and starts a new period.
 	check := func(trigger Cause) Woke {
 		now := clk.Monotonic()
 		var w Woke
