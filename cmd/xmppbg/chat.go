@@ -79,6 +79,8 @@ type chatOptions struct {
 	QuitTimeout time.Duration
 	// NoDetect turns off the suspension detector.
 	NoDetect bool
+	// NoHistory keeps the interactive chat's history in memory only.
+	NoHistory bool
 }
 
 // newCmdChat returns the chat command. runF does the work (runChat when nil);
@@ -99,8 +101,18 @@ resumption. A line starting with "//" sends the text after the first "/".
 On a terminal, incoming messages and what happens to the connection are shown
 as they happen, above the line being typed, which stays intact; the prompt shows
 the connection state and the peer; contacts coming online or going offline are
-shown too. Up and down browse the history. Ctrl-D leaves like /quit, Ctrl-C
-like SIGINT. Colours are off when NO_COLOR is set.
+shown too. Line editing as in readline's emacs mode: Home/End (Ctrl-A/E),
+Alt-b/Alt-f (Ctrl-arrows) by word, Ctrl-W, Ctrl-K, Ctrl-U; Up and down browse
+the history, Ctrl-R searches it (Ctrl-G gives up); Tab completes commands, their
+arguments and the JIDs of contacts seen. Pasted text is never taken for keys: a
+pasted line break shows as "↵" and is sent as a line break. Ctrl-D leaves like
+/quit, Ctrl-C like SIGINT. Colours are off when NO_COLOR is set.
+
+The lines typed, messages included, are kept across runs in
+$XDG_STATE_HOME/xmppbg/history (~/.local/state/xmppbg/history; on macOS and
+Windows in the user's configuration directory), readable by the user only, at
+most 1000 lines. A line starting with a space, and a line containing the
+password, is never kept; --no-history keeps nothing on disk.
 
 A fault hits a socket: /suspend then /tear needs --bg-policy hold (the app
 keeps its frozen socket); with detach the socket is closed at suspension (the
@@ -158,6 +170,7 @@ succeed (see xmppbg --help).`,
 	f.StringVar(&opts.StateFile, "state-file", "", "keep the stream-management state in `FILE` so that a later chat resumes the stream")
 	f.DurationVar(&opts.QuitTimeout, "quit-timeout", defaultQuitTimeout, "when leaving, wait at most `DURATION` for the server to acknowledge what was sent")
 	f.BoolVar(&opts.NoDetect, noDetectFlag, false, noDetectUsage)
+	f.BoolVar(&opts.NoHistory, "no-history", false, "on a terminal, keep the lines typed in memory only, not in the history file")
 	return cmd
 }
 
@@ -248,7 +261,7 @@ func runChat(ctx context.Context, opts *chatOptions) error {
 		c.cooked, _ = term.GetState(c.ttyFd)
 	}
 
-	ui, err := c.newUI(cfg.Logger)
+	ui, err := c.newUI(cfg.Logger, cfg.Password)
 	if err != nil {
 		return err
 	}
@@ -795,12 +808,16 @@ type chatUI interface {
 	setPeer(jid string)
 	// interrupted reports whether the input ended with Ctrl-C.
 	interrupted() bool
+	// interrupts receives a value for each Ctrl-C typed on a raw terminal
+	// (which sends no SIGINT), also while no line is read; nil without
+	// one. The first also ends the line being read (io.EOF, interrupted).
+	interrupts() <-chan struct{}
 	close()
 }
 
 // newUI picks the interface: JSON with --json, a line-editing terminal when
 // stdin and stdout are terminals, plain text otherwise.
-func (c *chat) newUI(base *slog.Logger) (chatUI, error) {
+func (c *chat) newUI(base *slog.Logger, password string) (chatUI, error) {
 	o := c.opts.Output()
 	if o.JSON() {
 		return &jsonUI{o: o, in: newLineReader(c.opts.IO.In), jid: c.jid, addr: c.addr}, nil
@@ -809,7 +826,7 @@ func (c *chat) newUI(base *slog.Logger) (chatUI, error) {
 	out, outOK := c.opts.IO.Out.(*os.File)
 	color := c.opts.Getenv("NO_COLOR") == "" && c.opts.Getenv("TERM") != "dumb"
 	if inOK && outOK && term.IsTerminal(int(in.Fd())) && term.IsTerminal(int(out.Fd())) {
-		return newTermUI(in, out, newPalette(color), base, c.jid, c.addr)
+		return newTermUI(in, out, newPalette(color), base, c.jid, c.addr, c.termOptions(password))
 	}
 	// Plain text: colours only when both streams it writes are terminals.
 	errOut, errOK := c.opts.IO.ErrOut.(*os.File)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/term"
 
@@ -16,16 +16,26 @@ import (
 )
 
 // termUI is the interactive chat on a terminal: a term.Terminal edits the
-// input line (with history), and everything shown goes through its Write,
-// which clears the prompt and the line being typed, prints, then redraws
-// them intact with the cursor where it was.
+// input line, and everything shown goes through its Write, which clears
+// the prompt and the line being typed, prints, then redraws them intact
+// with the cursor where it was. keyReader reads the keys (see
+// chat_keys.go), editor adds completion, reverse search and the history
+// file to the Terminal's editing (chat_editor.go, chat_history.go).
+//
+// The interface with chat.go: source().ReadLine returns a line typed, or
+// io.EOF for Ctrl-D on an empty line and for Ctrl-C, which interrupted()
+// then tells apart; interrupts() receives a value for every Ctrl-C typed,
+// also while no line is read (a command runs, the chat is leaving), since
+// the raw terminal sends no SIGINT.
 type termUI struct {
 	textUI
 	t     *term.Terminal
+	ed    *editor
+	hist  *lineHistory
 	file  *os.File
 	fd    int
 	saved *term.State
-	keys  *interruptReader
+	keys  *keyReader
 	base  *slog.Logger
 	stop  func()
 
@@ -35,25 +45,49 @@ type termUI struct {
 	done  bool // leaving: no prompt any more
 }
 
+// termOptions are the interactive chat's settings.
+type termOptions struct {
+	// historyFile keeps the lines entered across runs; "" keeps them in
+	// memory only.
+	historyFile string
+	// secret reports a line never to write to the history (it contains
+	// the password).
+	secret func(string) bool
+}
+
 // newTermUI puts the terminal in raw mode and sets up line editing. close
 // restores it.
-func newTermUI(in, out *os.File, p palette, base *slog.Logger, jid, addr string) (*termUI, error) {
+func newTermUI(in, out *os.File, p palette, base *slog.Logger, jid, addr string, opts termOptions) (*termUI, error) {
 	fd := int(in.Fd())
 	saved, err := term.MakeRaw(fd)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the terminal: %w", err)
 	}
-	keys := &interruptReader{r: in}
+	keys := newKeyReader(in)
 	t := term.NewTerminal(struct {
 		io.Reader
 		io.Writer
 	}{keys, out}, "")
-	u := &termUI{t: t, file: out, fd: fd, saved: saved, keys: keys, base: base, state: driver.Connecting}
-	u.textUI = textUI{out: t, notes: t, p: p, in: t, jid: jid, addr: addr}
+	hist, histErr := openHistory(opts.historyFile, opts.secret)
+	u := &termUI{t: t, ed: newEditor(t, hist), hist: hist, file: out, fd: fd, saved: saved, keys: keys, base: base, state: driver.Connecting}
+	u.textUI = textUI{out: t, notes: t, p: p, in: termLines{t}, jid: jid, addr: addr}
+	t.SetBracketedPasteMode(true)
 	u.resize()
 	u.stop = watchResize(u.resize)
 	u.refresh()
+	if histErr != nil {
+		u.warn(histErr.Error() + "; the history is kept in memory only")
+	}
 	return u, nil
+}
+
+// termLines reads lines from the Terminal; a line break pasted into a line
+// (shown as pasteBreak) is a line break of the message.
+type termLines struct{ t *term.Terminal }
+
+func (l termLines) ReadLine() (string, error) {
+	line, err := l.t.ReadLine()
+	return strings.ReplaceAll(line, string(pasteBreak), "\n"), err
 }
 
 // resize tells the line editor the terminal's size.
@@ -101,20 +135,25 @@ func (u *termUI) prompt() string {
 // refresh sets the prompt; the next write redraws it.
 func (u *termUI) refresh() {
 	u.mu.Lock()
-	defer u.mu.Unlock()
+	p := u.prompt()
 	if u.done {
-		u.t.SetPrompt("")
-		return
+		p = ""
 	}
-	u.t.SetPrompt(u.prompt())
+	u.mu.Unlock()
+	u.ed.setPrompt(p)
 }
 
 func (u *termUI) event(e driver.Event) {
-	if sc, ok := e.(driver.StateChanged); ok {
+	switch e := e.(type) {
+	case driver.StateChanged:
 		u.mu.Lock()
-		u.state = sc.State
+		u.state = e.State
 		u.mu.Unlock()
 		u.refresh()
+	case driver.Received:
+		u.ed.addJID(e.Message.From)
+	case driver.Sent:
+		u.ed.addJID(e.Message.To)
 	}
 	u.textUI.event(e)
 }
@@ -123,6 +162,7 @@ func (u *termUI) setPeer(jid string) {
 	u.mu.Lock()
 	u.peer = jid
 	u.mu.Unlock()
+	u.ed.addJID(jid)
 	u.refresh()
 }
 
@@ -136,29 +176,38 @@ func (u *termUI) quit(reason string) {
 
 func (u *termUI) interrupted() bool { return u.keys.hit.Load() }
 
-// close removes what is left of the prompt and restores the terminal.
+func (u *termUI) interrupts() <-chan struct{} { return u.keys.intr }
+
+// close removes what is left of the prompt, restores the terminal and
+// closes the history file.
 func (u *termUI) close() {
 	u.stop()
 	u.mu.Lock()
 	u.done = true
 	u.mu.Unlock()
 	u.refresh()
+	u.t.SetBracketedPasteMode(false)
 	_, _ = u.t.Write(nil)
 	_, _ = io.WriteString(u.file, "\r\x1b[K")
 	_ = term.Restore(u.fd, u.saved)
-}
-
-// interruptReader notes a Ctrl-C among the keys read: term.Terminal turns
-// it into io.EOF, like Ctrl-D, but it asks to leave at once.
-type interruptReader struct {
-	r   io.Reader
-	hit atomic.Bool
-}
-
-func (r *interruptReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if bytes.IndexByte(p[:n], 3) >= 0 {
-		r.hit.Store(true)
+	if err := u.hist.Close(); err != nil {
+		_, _ = io.WriteString(u.file, u.p.paint(u.p.yellow, "warning: writing the history: "+sanitize(err.Error()))+"\n")
 	}
-	return n, err
+}
+
+// termOptions returns the interactive chat's settings: the history file
+// unless --no-history, and the password kept out of it.
+func (c *chat) termOptions(password string) termOptions {
+	o := termOptions{secret: func(line string) bool {
+		if len(password) < 4 {
+			return password != "" && strings.TrimSpace(line) == password
+		}
+		return strings.Contains(line, password)
+	}}
+	if !c.opts.NoHistory {
+		if p, err := historyPath(c.opts.Getenv); err == nil {
+			o.historyFile = p
+		}
+	}
+	return o
 }

@@ -106,7 +106,9 @@ func (u *jsonUI) source() lineSource   { return u.in }
 func (u *jsonUI) logger() *slog.Logger { return nil }
 func (u *jsonUI) setPeer(string)       {}
 func (u *jsonUI) interrupted() bool    { return false }
-func (u *jsonUI) close()               {}
+
+func (u *jsonUI) interrupts() <-chan struct{} { return nil }
+func (u *jsonUI) close()                      {}
 
 func (u *jsonUI) event(e driver.Event) {
 	o := u.o
@@ -263,7 +265,9 @@ func (u *textUI) source() lineSource   { return u.in }
 func (u *textUI) logger() *slog.Logger { return nil }
 func (u *textUI) setPeer(string)       {}
 func (u *textUI) interrupted() bool    { return false }
-func (u *textUI) close()               {}
+
+func (u *textUI) interrupts() <-chan struct{} { return nil }
+func (u *textUI) close()                      {}
 
 func (u *textUI) event(e driver.Event) {
 	line, status := u.format(e)

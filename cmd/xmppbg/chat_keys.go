@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"sync"
+	"sync/atomic"
+	"unicode/utf8"
+)
+
+// The keys that the line editor's callback (see chat_editor.go) must see
+// although term.Terminal would handle them itself: markKey comes before
+// every key that the Terminal handles (moves, kills, history, Enter,
+// Ctrl-D), so that a reverse search ends before the key acts; backspace is
+// handed over as markBackspace, so that it shortens the search instead of
+// the line while one runs. Both are in the Unicode private use area: the
+// keyboard does not send them.
+// markWordLeft and markWordRight move by word as readline does (to the
+// end of the next word, where the Terminal would go to its start).
+const (
+	markKey       = '\ue000'
+	markBackspace = '\ue001'
+	markWordLeft  = '\ue002'
+	markWordRight = '\ue003'
+)
+
+// isMark reports whether r is one of the marks above.
+func isMark(r rune) bool { return r >= markKey && r <= markWordRight }
+
+// pasteBreak stands for a line break in pasted text: it shows in the line
+// being edited, and becomes "\n" in the message sent.
+const pasteBreak = '↵'
+
+// Bracketed paste (xterm): the terminal wraps pasted text in these.
+var (
+	pasteStart = []byte("\x1b[200~")
+	pasteEnd   = []byte("\x1b[201~")
+)
+
+// Key sequences as term.Terminal understands them.
+const (
+	seqHome      = "\x1b[H"
+	seqEnd       = "\x1b[F"
+	seqWordLeft  = string(markWordLeft)
+	seqWordRight = string(markWordRight)
+)
+
+// keyReader reads the terminal's keys on its own goroutine, from the start
+// of the chat to its end, and hands them to term.Terminal in the form it
+// understands: Home and End as tmux, xterm, rxvt and the Linux console send
+// them, Alt-b, Alt-f and Ctrl-arrows as moves by word, pasted text as text
+// (never as keys: a pasted line break does not send the line, a pasted
+// Ctrl-C does not interrupt). It also sees Ctrl-C whether or not a line is
+// being read, which the raw terminal does not turn into SIGINT: see
+// interrupts.
+type keyReader struct {
+	in io.Reader
+
+	mu   sync.Mutex
+	cond *sync.Cond
+	buf  []byte // translated keys the Terminal has not read yet
+	err  error  // why reading the terminal stopped
+
+	hit  atomic.Bool   // a Ctrl-C was typed
+	intr chan struct{} // one value per Ctrl-C, dropped when full
+
+	// The decoder's state, on the reading goroutine only.
+	dec keyDecoder
+}
+
+// newKeyReader starts reading in. The goroutine ends when reading fails;
+// on a terminal that is the end of the process, since a read cannot be
+// cancelled (whatever it reads after close is dropped).
+func newKeyReader(in io.Reader) *keyReader {
+	k := &keyReader{in: in, intr: make(chan struct{}, 4)}
+	k.cond = sync.NewCond(&k.mu)
+	go k.run()
+	return k
+}
+
+func (k *keyReader) run() {
+	chunk := make([]byte, 1024)
+	for {
+		n, err := k.in.Read(chunk)
+		out, intr := k.dec.decode(chunk[:n])
+		for range intr {
+			k.hit.Store(true)
+			select {
+			case k.intr <- struct{}{}:
+			default:
+			}
+		}
+		k.mu.Lock()
+		k.buf = append(k.buf, out...)
+		if err != nil {
+			k.err = err
+		}
+		k.cond.Broadcast()
+		k.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Read gives the Terminal the keys read so far, waiting for some.
+func (k *keyReader) Read(p []byte) (int, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for len(k.buf) == 0 && k.err == nil {
+		k.cond.Wait()
+	}
+	if len(k.buf) == 0 {
+		return 0, k.err
+	}
+	n := copy(p, k.buf)
+	k.buf = k.buf[n:]
+	return n, nil
+}
+
+// keyDecoder translates the bytes a terminal sends into what term.Terminal
+// and the editor's callback understand. It keeps an incomplete sequence for
+// the next call.
+type keyDecoder struct {
+	rest  []byte
+	paste bool
+	cr    bool // the last byte was CR: a LF after it is the same line break
+}
+
+// maxSeq bounds an escape sequence: longer ones are not keys, and are
+// dropped.
+const maxSeq = 16
+
+// decode translates p (after what was left of the last call) and returns
+// the translation and the number of Ctrl-Cs typed (outside pastes).
+func (d *keyDecoder) decode(p []byte) (out []byte, interrupts int) {
+	b := append(d.rest, p...)
+	d.rest = nil
+	i := 0
+	for i < len(b) {
+		if d.cr {
+			d.cr = false
+			if b[i] == '\n' {
+				i++
+				continue
+			}
+		}
+		if d.paste {
+			if bytes.HasPrefix(b[i:], pasteEnd) {
+				d.paste = false
+				i += len(pasteEnd)
+				continue
+			}
+			if bytes.HasPrefix(pasteEnd, b[i:]) {
+				break // perhaps the end of the paste: wait for the rest
+			}
+			switch c := b[i]; {
+			case c == '\r' || c == '\n':
+				d.cr = c == '\r'
+				out = append(out, string(pasteBreak)...)
+			case c == '\t':
+				out = append(out, ' ')
+			case c < 0x20 || c == 0x7f:
+				// Other control characters, escape sequences included,
+				// are not text: dropped.
+			default:
+				out = append(out, c)
+			}
+			i++
+			continue
+		}
+		c := b[i]
+		switch c {
+		case 0x1b:
+			seq, ok := escapeSeq(b[i:])
+			if !ok {
+				d.rest = append([]byte(nil), b[i:]...)
+				return out, interrupts
+			}
+			i += len(seq)
+			if bytes.Equal(seq, pasteStart) {
+				d.paste = true
+				continue
+			}
+			if key := translateEscape(seq); key == seqWordLeft || key == seqWordRight {
+				out = append(out, key...)
+			} else if key != "" {
+				out = append(out, string(markKey)...)
+				out = append(out, key...)
+			}
+			continue
+		case 3: // Ctrl-C: the Terminal ends the line with io.EOF
+			interrupts++
+			out = append(out, c)
+		case 0x7f, 8: // Backspace, Ctrl-H
+			out = append(out, string(markBackspace)...)
+		case '\t', 7, 0x12: // Tab, Ctrl-G, Ctrl-R: the editor's callback
+			out = append(out, c)
+		case '\r':
+			out = append(out, string(markKey)...)
+			out = append(out, c)
+			d.cr = true
+		case '\n', 1, 2, 4, 5, 6, 0x0b, 0x0c, 0x0e, 0x10, 0x14, 0x15, 0x17:
+			// Enter, and the Ctrl keys the Terminal edits with: A B D E F
+			// K L N P T U W.
+			out = append(out, string(markKey)...)
+			out = append(out, c)
+		default:
+			if c >= 0x20 {
+				out = append(out, c)
+			}
+			// Other control keys do nothing.
+		}
+		i++
+	}
+	if i < len(b) {
+		d.rest = append([]byte(nil), b[i:]...)
+	}
+	return out, interrupts
+}
+
+// escapeSeq returns the escape sequence at the start of b (which starts
+// with ESC), or false when b ends before it does.
+func escapeSeq(b []byte) ([]byte, bool) {
+	if len(b) < 2 {
+		return nil, false
+	}
+	switch b[1] {
+	case '[': // CSI: parameters and intermediates, then a final byte
+		for j := 2; j < len(b); j++ {
+			if b[j] >= 0x40 && b[j] <= 0x7e {
+				return b[:j+1], true
+			}
+			if b[j] < 0x20 || b[j] > 0x3f || j >= maxSeq {
+				return b[:j], true // not a key: dropped
+			}
+		}
+		return nil, false
+	case 'O': // SS3: one more byte
+		if len(b) < 3 {
+			return nil, false
+		}
+		return b[:3], true
+	}
+	if b[1] >= utf8.RuneSelf { // Alt and a letter beyond ASCII
+		if !utf8.FullRune(b[1:]) {
+			return nil, false
+		}
+		_, n := utf8.DecodeRune(b[1:])
+		return b[:1+n], true
+	}
+	return b[:2], true // ESC and a key: Alt (Meta) and that key
+}
+
+// translateEscape maps an escape sequence to what the Terminal
+// understands, "" for none (the key is dropped).
+func translateEscape(seq []byte) string {
+	switch string(seq) {
+	case "\x1b[A", "\x1bOA":
+		return "\x1b[A"
+	case "\x1b[B", "\x1bOB":
+		return "\x1b[B"
+	case "\x1b[C", "\x1bOC":
+		return "\x1b[C"
+	case "\x1b[D", "\x1bOD":
+		return "\x1b[D"
+	case "\x1b[H", "\x1bOH", "\x1b[1~", "\x1b[7~":
+		return seqHome
+	case "\x1b[F", "\x1bOF", "\x1b[4~", "\x1b[8~":
+		return seqEnd
+	case "\x1b[3~":
+		return "\x1b[3~"
+	case "\x1bb", "\x1bB", "\x1b[1;3D", "\x1b[1;5D":
+		return seqWordLeft
+	case "\x1bf", "\x1bF", "\x1b[1;3C", "\x1b[1;5C":
+		return seqWordRight
+	case "\x1b\x7f", "\x1b\x08": // Alt-Backspace: delete the word before
+		return "\x17"
+	}
+	return ""
+}
