@@ -26,9 +26,11 @@ var (
 )
 
 // forbiddenInBinary are import path prefixes of test-only dependencies:
-// toxiproxy and what it pulls in, and package testing.
+// toxiproxy and what it pulls in, the DNS server of session's SRV tests,
+// and package testing.
 var forbiddenInBinary = []string{
 	"github.com/Shopify/toxiproxy",
+	"github.com/miekg/dns",
 	"github.com/prometheus/",
 	"github.com/rs/zerolog",
 	"github.com/gorilla/",

@@ -50,10 +50,19 @@ type Config struct {
 	JID string
 	// Password is the account's password. It is never logged.
 	Password string
-	// Addr is the host:port to connect to. Default: the JID's domain on
-	// DefaultPort. A resumable State's location, when the server gave one,
-	// is tried first.
+	// Addr is the host:port to connect to. Default: the server found
+	// through DNS SRV for the JID's domain (RFC 6120 §3.2, XEP-0368; see
+	// Resolver), else the domain on DefaultPort. A resumable State's
+	// location, when the server gave one, is tried first.
 	Addr string
+	// Resolver looks up the SRV records of the JID's domain when Addr is
+	// empty: _xmpps-client._tcp (direct TLS, only these with DirectTLS) and
+	// _xmpp-client._tcp (STARTTLS), merged and tried in the order of their
+	// priority and weight, each given a share of LoginTimeout; without
+	// records, the domain on DefaultPort. The certificate is verified
+	// against the JID's domain, never an SRV target. Default
+	// net.DefaultResolver.
+	Resolver Resolver
 	// TLS configures STARTTLS. Default: certificates verified against the
 	// system roots for the JID's domain, TLS 1.2 at least. See TLSConfig.
 	TLS *tls.Config
@@ -128,6 +137,9 @@ type Config struct {
 	// DefaultMaxStanzaBytes.
 	MaxStanzaBytes int
 
+	// srvDomain is the domain whose SRV records give the addresses to
+	// try, "" when Addr was given.
+	srvDomain string
 	// plaintext skips TLS; for in-memory tests only (export_test.go).
 	plaintext bool
 	// now is the clock; tests may replace it.
@@ -151,7 +163,11 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 		return cfg, j, fmt.Errorf("%w: JID %q has no user part", ErrConfig, cfg.JID)
 	}
 	if cfg.Addr == "" {
+		cfg.srvDomain = j.Domainpart()
 		cfg.Addr = net.JoinHostPort(j.Domainpart(), DefaultPort)
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
 	}
 	if cfg.TLS == nil {
 		cfg.TLS = &tls.Config{ServerName: j.Domainpart(), MinVersion: tls.VersionTLS12}

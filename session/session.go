@@ -106,6 +106,7 @@ type Session struct {
 	// pendingSeen holds the de-duplication keys of messages queued for the
 	// application and not yet remembered in the State.
 	pendingSeen map[uint64]bool
+	atLocation  bool  // the login was at the resumption location
 	ending      error // why the client is ending the connection
 	err         error
 	done        chan struct{}
@@ -150,7 +151,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		// <failed h/>) are still delivered, before Connect returns.
 		s.notes.close()
 		s.notes.wait()
-		if s.login.Addr != "" && s.login.Addr != cfg.Addr && ctx.Err() == nil {
+		if s.atLocation && ctx.Err() == nil {
 			// The resumption location answered but the login there
 			// failed (its certificate, its stream): XEP-0198 says to
 			// use the normal connection method then, not to give up.
@@ -225,13 +226,17 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 		// has a chance when it is silent (XEP-0198 §5: on failure, use
 		// the normal connection method).
 		conn, err = dial(addr, time.Now().Add(time.Until(deadline)/2))
+		s.atLocation = err == nil
 		if err != nil {
 			s.log.Info("resumption location unreachable, using the normal address", slog.String("location", addr), slog.Any("err", err))
 			addr = cfg.Addr
 		}
 	}
 	if conn == nil {
-		conn, err = dial(addr, deadline)
+		// Addr, or the servers DNS SRV names for the domain (srv.go).
+		var ep endpoint
+		conn, ep, err = s.dialDiscovered(ctx, dial, deadline)
+		addr, cfg.DirectTLS = ep.addr, ep.directTLS
 	}
 	if err != nil {
 		return nil, &ConnError{Op: "dial", Err: err}

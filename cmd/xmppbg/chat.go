@@ -254,7 +254,7 @@ func runChat(ctx context.Context, opts *chatOptions) error {
 	if err != nil {
 		return err
 	}
-	c := &chat{opts: opts, jid: cfg.JID, addr: cfg.Addr, runDone: make(chan struct{}), started: make(chan struct{}),
+	c := &chat{opts: opts, jid: cfg.JID, addr: connectAddr(cfg), runDone: make(chan struct{}), started: make(chan struct{}),
 		sendQ: make(chan sendJob, reconnect.DefaultQueueSize)}
 	if f, ok := opts.IO.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		c.ttyFd = int(f.Fd())

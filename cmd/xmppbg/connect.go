@@ -27,9 +27,11 @@ func (g *globalOptions) account() (jid, domain, addr string, err error) {
 		return "", "", "", err
 	}
 	domain, _, _ = strings.Cut(jid[strings.IndexByte(jid, '@')+1:], "/")
+	// Without --addr, package session finds the server through DNS SRV
+	// (else the domain's port 5222); the domain stands for it in messages.
 	addr = g.Addr
 	if addr == "" {
-		addr = net.JoinHostPort(domain, session.DefaultPort)
+		addr = domain
 	} else if err := checkHostPort(addr); err != nil {
 		return "", "", "", usageErrorf("invalid --addr %q: %v", sanitize(addr), err)
 	}
@@ -59,7 +61,7 @@ func checkHostPort(addr string) error {
 // are off.
 func (g *globalOptions) sessionConfig() (session.Config, error) {
 	o := g.Output()
-	jid, domain, addr, err := g.account()
+	jid, domain, _, err := g.account()
 	if err != nil {
 		return session.Config{}, err
 	}
@@ -81,7 +83,7 @@ func (g *globalOptions) sessionConfig() (session.Config, error) {
 	return session.Config{
 		JID:          jid,
 		Password:     pw,
-		Addr:         addr,
+		Addr:         g.Addr,
 		TLS:          tlsCfg,
 		Logger:       g.logger(),
 		LoginTimeout: g.LoginTimeout,
@@ -103,7 +105,7 @@ func (g *globalOptions) connect(ctx context.Context, onEvent func(session.Event)
 	for _, f := range adjust {
 		f(&cfg)
 	}
-	jid, addr := cfg.JID, cfg.Addr
+	jid, addr := cfg.JID, connectAddr(cfg)
 	cfg.OnEvent = func(ev session.Event) {
 		if w, ok := ev.(session.Warning); ok {
 			o.Warn(w.Text)
@@ -171,6 +173,17 @@ func fileErrText(err error) string {
 		return pe.Err.Error()
 	}
 	return userText(err)
+}
+
+// connectAddr is where cfg connects, for messages: its address, or the
+// JID's domain when the server is found through DNS SRV.
+func connectAddr(cfg session.Config) string {
+	if cfg.Addr != "" {
+		return cfg.Addr
+	}
+	_, domain, _ := strings.Cut(cfg.JID, "@")
+	domain, _, _ = strings.Cut(domain, "/")
+	return domain
 }
 
 // describeConnectError explains a failed login to the user.
