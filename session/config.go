@@ -60,8 +60,8 @@ type Config struct {
 	// _xmpp-client._tcp (STARTTLS), merged and tried in the order of their
 	// priority and weight, each given a share of LoginTimeout; without
 	// records, the domain on DefaultPort. The certificate is verified
-	// against the JID's domain, never an SRV target. Default
-	// net.DefaultResolver.
+	// against the JID's domain, never an SRV target. It must return when
+	// its context ends. Default net.DefaultResolver.
 	Resolver Resolver
 	// TLS configures STARTTLS. Default: certificates verified against the
 	// system roots for the JID's domain, TLS 1.2 at least. See TLSConfig.
