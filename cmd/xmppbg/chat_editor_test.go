@@ -378,8 +378,9 @@ func TestChatEditor(t *testing.T) {
 	x.keys("one", "Enter")
 	bob.waitBody(t, "hello there, world!")
 
-	// A message arriving while a line is typed leaves it intact, also
-	// during a reverse search.
+	// A message arriving while a line is typed leaves it intact (and
+	// during a reverse search, below).
+	var s string
 	x.text("one", "tail")
 	x.keys("one", "Left", "Left")
 	bob.send(t, alice, "from bob, while typing")
@@ -404,7 +405,7 @@ func TestChatEditor(t *testing.T) {
 	// Two candidates: a second Tab lists them above the line.
 	x.text("one", "/s")
 	x.keys("one", "Tab", "Tab")
-	s := x.wait("one", "the candidates", func(s string) bool { return strings.Contains(s, "/status  /suspend") })
+	s = x.wait("one", "the candidates", func(s string) bool { return strings.Contains(s, "/status  /suspend") })
 	if lastScreenLine(s) != x.prompt+"/s" {
 		t.Errorf("the line after listing candidates: %q", lastScreenLine(s))
 	}
@@ -417,6 +418,11 @@ func TestChatEditor(t *testing.T) {
 	x.wait("one", "the search", func(s string) bool {
 		return lastScreenLine(s) == "(reverse-i-search)`there': hello there, world!"
 	})
+	bob.send(t, alice, "from bob, during a search")
+	s = x.wait("one", "bob's message", func(s string) bool { return strings.Contains(s, "from bob, during a search") })
+	if got := lastScreenLine(s); got != "(reverse-i-search)`there': hello there, world!" {
+		t.Errorf("the search was garbled by a message: %q; screen:\n%s", got, s)
+	}
 	x.keys("one", "C-g")
 	x.waitLine("one", "draft|")
 	x.keys("one", "C-u", "C-r")

@@ -91,7 +91,9 @@ func (k *keyReader) run() {
 			}
 		}
 		k.mu.Lock()
-		k.buf = append(k.buf, out...)
+		if len(k.buf)+len(out) <= maxPendingKeys {
+			k.buf = append(k.buf, out...)
+		}
 		if err != nil {
 			k.err = err
 		}
@@ -126,6 +128,10 @@ type keyDecoder struct {
 	paste bool
 	cr    bool // the last byte was CR: a LF after it is the same line break
 }
+
+// maxPendingKeys bounds the keys kept while no line is read (a command
+// runs): what is typed or pasted beyond is dropped.
+const maxPendingKeys = 1 << 20
 
 // maxSeq bounds an escape sequence: longer ones are not keys, and are
 // dropped.
