@@ -13,6 +13,16 @@ import (
 	"github.com/xmppbg/xmppbg/internal/driver"
 )
 
+// Why x/term's Terminal and not a line-editing library: the chat prints
+// messages while a line is typed, from other goroutines, and the Terminal's
+// Write redraws the prompt and the line under its own lock. peterh/liner
+// has no way to print while a prompt is up, nor bracketed paste;
+// reeflective/readline's Printf touches its display state without a lock
+// while Readline redraws it (the race detector reports it, and a test
+// typing while messages arrive left a garbled line on the screen);
+// chzyer/readline is unmaintained. What the Terminal lacks is added here
+// and in keyReader.
+//
 // editor adds to term.Terminal's line editing, through its
 // AutoCompleteCallback: Tab completion, Ctrl-R reverse search of the
 // history, and backspace (which keyReader hands over as markBackspace).
