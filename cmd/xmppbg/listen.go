@@ -104,7 +104,7 @@ func runListen(ctx context.Context, opts *listenOptions) error {
 		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
 		defer cancel()
 	}
-	l := &listening{o: o, jid: cfg.JID, addr: cfg.Addr, count: opts.Count,
+	l := &listening{o: o, jid: cfg.JID, addr: connectAddr(cfg), count: opts.Count,
 		online: make(chan struct{}), reached: make(chan struct{}), failed: make(chan struct{})}
 	dc := driver.Config{Session: cfg, OnEvent: l.event, Logger: cfg.Logger}
 	if !opts.NoDetect {

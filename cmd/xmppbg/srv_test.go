@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestNoAddrUsesSRV: without --addr the session gets no address, so that
@@ -27,5 +29,33 @@ func TestNoAddrUsesSRV(t *testing.T) {
 		if cfg.Addr != tc.wantCfg || connectAddr(cfg) != tc.wantShown {
 			t.Errorf("--addr %q: session address %q, shown %q; want %q, %q", tc.addr, cfg.Addr, connectAddr(cfg), tc.wantCfg, tc.wantShown)
 		}
+	}
+}
+
+// TestListenWithoutAddrNamesTheDomain: listen without --addr names the
+// JID's domain where it connects, as send and chat do, never an empty
+// address ("cannot connect to : ...").
+func TestListenWithoutAddrNamesTheDomain(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// Nothing serves XMPP on 127.0.0.1:5222 (the fallback without SRV
+	// records): the first login fails, which ends listen.
+	r := runXmppbg(ctx, map[string]string{envPassword: "pw"}, "listen", "--json", "--no-detect-suspend",
+		"--login-timeout", "3s", "--jid", "alice@127.0.0.1")
+	if r.code == exitOK {
+		t.Fatalf("listen succeeded without a server; stderr %q", r.stderr)
+	}
+	var connecting []map[string]any
+	for _, ev := range eventsNamed(jsonLines(t, r.stdout), "state") {
+		if ev["state"] == "connecting" {
+			connecting = append(connecting, ev)
+		}
+	}
+	if len(connecting) == 0 || connecting[0]["addr"] != "127.0.0.1" {
+		t.Errorf("connecting states %v: want addr \"127.0.0.1\" (the domain)", connecting)
+	}
+	if strings.Contains(r.stderr, " : ") || strings.Contains(r.stderr, "to  ") {
+		t.Errorf("the error names no address: %q", r.stderr)
 	}
 }
