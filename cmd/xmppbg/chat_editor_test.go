@@ -36,6 +36,10 @@ func TestKeyDecoder(t *testing.T) {
 		{"other control keys dropped", "\x00\x16\x1ca", "a", 0},
 		{"paste is text", "\x1b[200~one\r\ntwo\nthree\x03\x1b[A\tx\x1b[201~\r",
 			"one" + string(pasteBreak) + "two" + string(pasteBreak) + "three[A x" + mk + "\r", 0},
+		// The marks are the decoder's own: text that holds them (pasted,
+		// or from an input method) must not act as keys.
+		{"marks in a paste are text", "\x1b[200~ab\ue001\ue000\ue002\ue003\ue004\x1b[201~", "ab\ufffd\ufffd\ufffd\ufffd\ue004", 0},
+		{"marks typed are text", "a\ue001b", "a\ufffdb", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var d keyDecoder

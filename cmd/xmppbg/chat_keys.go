@@ -24,6 +24,14 @@ const (
 	markWordRight = '\ue003'
 )
 
+// The UTF-8 encoding of the marks: markLead, markMid, then markLast0 to
+// markLast0+3.
+const (
+	markLead  = 0xee
+	markMid   = 0x80
+	markLast0 = 0x80
+)
+
 // isMark reports whether r is one of the marks above.
 func isMark(r rune) bool { return r >= markKey && r <= markWordRight }
 
@@ -148,6 +156,18 @@ func (d *keyDecoder) decode(p []byte) (out []byte, interrupts int) {
 			d.cr = false
 			if b[i] == '\n' {
 				i++
+				continue
+			}
+		}
+		if b[i] == markLead {
+			// The marks' own encoding in the text read (pasted, or from
+			// an input method) is text, never a key: U+FFFD stands for it.
+			if len(b)-i < 3 && (len(b)-i == 1 || b[i+1] == markMid) {
+				break // perhaps a mark: wait for the rest
+			}
+			if b[i+1] == markMid && b[i+2] >= markLast0 && b[i+2] <= markLast0+3 {
+				out = append(out, string(utf8.RuneError)...)
+				i += 3
 				continue
 			}
 		}
