@@ -25,7 +25,8 @@ import (
 // or, as in go-sendxmpp's configuration file, "key: value". Keys are flag
 // names; a key applies to every command that has that flag. Of go-sendxmpp's
 // keys, username (jid) and eval_password (password-command) are understood;
-// jserver and port become one addr = HOST:PORT. Flags and environment
+// jserver and port are refused with a hint to write one addr = HOST:PORT
+// instead. Flags and environment
 // variables override the file. A password cannot be stored here (use
 // password-file or password-command).
 const envConfig = "XMPPBG_CONFIG"
