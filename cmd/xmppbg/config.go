@@ -70,7 +70,9 @@ func parseConfig(name string, r io.Reader) ([]configEntry, error) {
 		}
 		key, value, ok := strings.Cut(line, sep)
 		if !ok {
-			return nil, &configError{name, n, fmt.Sprintf("want key = value, got %q", sanitize(line))}
+			// The line is not shown: it may be a secret (the perl
+			// sendxmpp's "user@server password").
+			return nil, &configError{name, n, "want key = value (or key: value)"}
 		}
 		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
 		if alias, ok := sendxmppKeys[key]; ok {
@@ -86,7 +88,8 @@ func parseConfig(name string, r io.Reader) ([]configEntry, error) {
 		case key == "":
 			return nil, &configError{name, n, "empty key"}
 		case strings.ContainsAny(key, " \t"):
-			return nil, &configError{name, n, fmt.Sprintf("invalid key %q", key)}
+			// Not shown either: "user@server pass=word" lands here.
+			return nil, &configError{name, n, "invalid key: a key is a flag name, without spaces"}
 		case key == "password":
 			return nil, &configError{name, n, "passwords are not kept in the configuration file: use password-file = FILE (mode 0600), password-command = CMD or XMPPBG_PASSWORD"}
 		case key == "config":

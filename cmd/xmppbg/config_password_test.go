@@ -42,6 +42,22 @@ func TestParseConfigSendxmppForm(t *testing.T) {
 	}
 }
 
+// A line that is not a setting may be a secret (the old perl sendxmpp's
+// ~/.sendxmpprc holds "user@server password" lines): the error names the
+// line, never shows it.
+func TestParseConfigErrorsHideTheLine(t *testing.T) {
+	for _, tc := range []struct{ in, msg string }{
+		{"alice@example.org hunter2", "cfg:1: want key = value"},
+		{"jid = a@b\nalice@example.org hunt=er2", "cfg:2: invalid key"},
+		{"alice@example.org\thunter2: x", "cfg:1: invalid key"},
+	} {
+		_, err := parseConfig("cfg", strings.NewReader(tc.in))
+		if err == nil || !strings.HasPrefix(err.Error(), tc.msg) || strings.Contains(err.Error(), "hunt") {
+			t.Errorf("parseConfig(%q) = %v, want %q without the line's text", tc.in, err, tc.msg)
+		}
+	}
+}
+
 // A bad value in the file names the file and the line, in words.
 func TestConfigValueErrors(t *testing.T) {
 	dir := t.TempDir()
