@@ -169,6 +169,17 @@ func (b *bounces) get(id string) (session.Bounced, bool) {
 	return e, ok
 }
 
+// sendSession adjusts the configuration of send's session. No initial
+// presence: the server keeps the account's offline messages for a client
+// that reads them. No ack timeout: send has one session and resends
+// nothing, so --timeout alone bounds the wait for the acknowledgement (a
+// message not acknowledged in time is exit 6, as the help says, not a
+// connection error after the session's 10 s).
+func sendSession(c *session.Config) {
+	c.NoPresence = true
+	c.AckTimeout = -1
+}
+
 // runSend connects without presence, sends the message to every recipient,
 // waits for the server's acknowledgements and for a bounce (one round
 // trip), and closes the stream.
@@ -191,11 +202,7 @@ func runSend(ctx context.Context, opts *sendOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	var bounced bounces
-	s, err := opts.connect(ctx, bounced.event, func(c *session.Config) {
-		// No initial presence: the server keeps the account's offline
-		// messages for a client that reads them.
-		c.NoPresence = true
-	})
+	s, err := opts.connect(ctx, bounced.event, sendSession)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xmppbg/xmppbg/session"
 )
 
 // TestNoAddrUsesSRV: without --addr the session gets no address, so that
@@ -57,5 +59,18 @@ func TestListenWithoutAddrNamesTheDomain(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, " : ") || strings.Contains(r.stderr, "to  ") {
 		t.Errorf("the error names no address: %q", r.stderr)
+	}
+}
+
+// send's --timeout bounds the wait for the acknowledgement, and a message
+// not acknowledged in time exits 6 as the help says: the session's own ack
+// timeout (10 s, for a supervisor that resends on a new connection) must not
+// end send's one session first, with exit 5, when --timeout is longer.
+func TestSendSessionHasNoAckTimeout(t *testing.T) {
+	t.Parallel()
+	var c session.Config
+	sendSession(&c)
+	if !c.NoPresence || c.AckTimeout >= 0 {
+		t.Errorf("send's session: NoPresence %v, AckTimeout %v; want true and negative (off)", c.NoPresence, c.AckTimeout)
 	}
 }
