@@ -32,3 +32,8 @@ func PauseAt(cfg *Config, f func(point string)) { cfg.pause = f }
 func (s *Session) SendRaw(ctx context.Context, kind, id, to, raw string) error {
 	return s.sendRaw(ctx, kind, id, to, nil, func(string) []byte { return []byte(raw) })
 }
+
+// Delivered returns a channel closed once every event queued so far has
+// been delivered to Config.OnEvent (events reach it on their own goroutine,
+// so a successful Connect may return before its login's events do).
+func Delivered(s *Session) <-chan struct{} { return s.notes.barrier() }

@@ -114,7 +114,8 @@ func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (i
 		if err != nil {
 			return total, err
 		}
-		// The results came before the reply and were handled by then.
+		// The results came before the reply: they were read and counted
+		// by then (mamSeen), and queued for the application in order.
 		var complete bool
 		var last string
 		if p := reply.payload(); p != nil && p.XMLName.Space == nsMAM && p.XMLName.Local == "fin" {

@@ -102,7 +102,7 @@ type Session struct {
 	pinging  bool
 	unpinged bool
 	mamQuery string // the queryid of the archive query under way
-	mamSeen  int    // archived messages handled for it
+	mamSeen  int    // archived messages read for it
 	// pendingSeen holds the de-duplication keys of messages queued for the
 	// application and not yet remembered in the State.
 	pendingSeen map[uint64]bool

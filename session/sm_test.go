@@ -23,7 +23,20 @@ func connect(t *testing.T, f *fake, c *collector, st *session.State) *session.Se
 		t.Fatalf("Connect: %v", err)
 	}
 	t.Cleanup(s.Abort)
+	delivered(t, s)
 	return s
+}
+
+// delivered waits until the events queued so far (those of the login, for
+// one) have reached Config.OnEvent: they go out on the session's event
+// goroutine, which may not have run yet when Connect returns.
+func delivered(t *testing.T, s *session.Session) {
+	t.Helper()
+	select {
+	case <-session.Delivered(s):
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session's events were not delivered")
+	}
 }
 
 func TestFreshLoginEnablesSM(t *testing.T) {
@@ -646,6 +659,9 @@ func TestArchiveCatchUpResults(t *testing.T) {
 		t.FailNow()
 	}
 	defer s.Abort()
+	// The results were read before the reply that ended Connect's query;
+	// the application gets them on the event goroutine.
+	delivered(t, s)
 	var got []string
 	for _, e := range c.all() {
 		if r, ok := e.(session.Received); ok {
