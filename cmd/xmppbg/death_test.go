@@ -117,25 +117,33 @@ func (p *chatProcess) send(line string) {
 	}
 }
 
+// waitFor returns once match is true for an event. match sees each event
+// once, in order, so it may count (a match that counts would otherwise
+// count an event again at each wake, and return early).
 func (p *chatProcess) waitFor(desc string, match func(map[string]any) bool) {
 	p.t.Helper()
 	deadline := time.After(20 * time.Second)
+	next, ended := 0, false
 	for {
 		p.mu.Lock()
-		for _, e := range p.evs {
-			if match(e) {
+		for ; next < len(p.evs); next++ {
+			if match(p.evs[next]) {
 				p.mu.Unlock()
 				return
 			}
 		}
+		evs := p.evs
 		p.mu.Unlock()
+		if ended {
+			// Every event was read before done was closed, and seen.
+			p.t.Fatalf("chat ended before %s: %v", desc, evs)
+		}
 		select {
 		case <-p.wake:
 		case <-p.done:
-			p.mu.Lock()
-			p.t.Fatalf("chat ended before %s: %v", desc, p.evs)
+			ended = true
 		case <-deadline:
-			p.t.Fatalf("no %s after 20s: %v", desc, p.evs)
+			p.t.Fatalf("no %s after 20s: %v", desc, evs)
 		}
 	}
 }
