@@ -590,7 +590,7 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 			quitted = true
 		}
 	}
-	force, stopForce := c.forceExit()
+	force, stopForce := c.forceExit(reason)
 	defer stopForce()
 
 	interrupted := reason == quitSignal || reason == quitInterrupt
@@ -711,18 +711,36 @@ func (c *chat) leave(reason string, cancelRun context.CancelFunc) error {
 // while leaving: the user does not want to wait any more. On a terminal
 // the line editor keeps the terminal raw, where Ctrl-C is a key and not a
 // signal: the terminal is put back as it was before the chat (Ctrl-C a
-// signal again) for the time it takes to leave.
-func (c *chat) forceExit() (context.Context, func()) {
+// signal again) for the time it takes to leave, and a Ctrl-C typed before
+// that (the UI's interrupts) forces as a signal does. reason is why the
+// chat leaves: when it is the Ctrl-C that ended the line (quitInterrupt),
+// that key's own value is on interrupts already, and is not a second one.
+func (c *chat) forceExit(reason string) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	if c.cooked != nil {
 		_ = term.Restore(c.ttyFd, c.cooked)
 	}
+	var intr <-chan struct{}
+	if c.ui != nil {
+		intr = c.ui.interrupts()
+	}
+	if reason == quitInterrupt && intr != nil {
+		// The key reader queues a Ctrl-C's value before the line editor
+		// reads the key, so the value of the one that ended the line is
+		// there now; any other is a Ctrl-C typed after it.
+		select {
+		case <-intr:
+		default:
+		}
+	}
 	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:
+			cancel()
+		case <-intr:
 			cancel()
 		case <-done:
 		}
