@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs every check and test: gofmt, go vet, a build for macOS, Windows and
-# linux/arm64 (the tests themselves are Linux's), the whole test suite with the race
-# detector (integration tests start real Prosody servers), and a short run of
-# every fuzz target. With CI=true, integration tests never skip.
+# Runs every check and test: gofmt, go vet, a build and go vet for macOS,
+# Windows and linux/arm64 (the tests themselves run on Linux), the whole
+# test suite with the race detector (integration tests start real Prosody
+# servers), and a short run of every fuzz target. With CI=true,
+# integration tests never skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -18,10 +19,16 @@ fi
 echo "== go vet"
 go vet ./...
 
-echo "== cross-compile (macOS, Windows, linux/arm64)"
+echo "== cross-compile and vet (macOS, Windows, linux/arm64)"
+# vet too: it type-checks the tests, which go build skips (a Unix-only
+# call in a test without a build tag breaks the tests on other systems).
 for target in darwin/amd64 darwin/arm64 windows/amd64 linux/arm64; do
 	GOOS=${target%/*} GOARCH=${target#*/} go build -o /dev/null ./... || {
 		echo "cross-compile: the module does not build for $target" >&2
+		exit 1
+	}
+	GOOS=${target%/*} GOARCH=${target#*/} go vet ./... || {
+		echo "cross vet: go vet fails for $target (Unix-only tests need a build tag: _unix_test.go or //go:build unix)" >&2
 		exit 1
 	}
 done

@@ -2,9 +2,7 @@ package suspend_test
 
 import (
 	"context"
-	"os"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -216,42 +214,6 @@ func TestDetectorWithoutBoottime(t *testing.T) {
 		clk.freeze(time.Hour)
 		time.Sleep(30 * time.Second)
 		wantWakes(t, w, suspend.Woke{Cause: suspend.LateTimer, Late: time.Hour})
-	})
-}
-
-func TestDetectorSignal(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		clk := newFakeClock()
-		sig := make(chan os.Signal, 1)
-		w := runDetector(t, suspend.WithSignals(suspend.DetectorOptions{Clock: clk, NoNetwork: true}, sig))
-
-		// A short stop: the timer was not due, only SIGCONT tells.
-		time.Sleep(5 * time.Second)
-		clk.freeze(3 * time.Second)
-		sig <- syscall.SIGCONT
-		wantWakes(t, w, suspend.Woke{Cause: suspend.Continued})
-
-		// A long stop: SIGCONT comes first and carries the lateness; the
-		// late timer is part of the same report.
-		time.Sleep(10 * time.Second)
-		clk.freeze(10 * time.Minute)
-		sig <- syscall.SIGCONT
-		wantWakes(t, w, suspend.Woke{Cause: suspend.Continued, Late: 10*time.Minute - 20*time.Second})
-		time.Sleep(30 * time.Second)
-		wantWakes(t, w)
-
-		// The late timer first, SIGCONT just after: one report.
-		time.Sleep(29 * time.Second)
-		clk.freeze(time.Minute)
-		time.Sleep(time.Second)
-		time.Sleep(100 * time.Millisecond)
-		sig <- syscall.SIGCONT
-		wantWakes(t, w, suspend.Woke{Cause: suspend.LateTimer, Late: time.Minute})
-
-		// A SIGCONT well after the last report is a new stop.
-		time.Sleep(5 * time.Second)
-		sig <- syscall.SIGCONT
-		wantWakes(t, w, suspend.Woke{Cause: suspend.Continued})
 	})
 }
 

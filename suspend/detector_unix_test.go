@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/xmppbg/xmppbg/suspend"
@@ -170,4 +171,41 @@ func TestDetectorStoppedProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// SIGCONT exists on Unix only: the detector listens for it there.
+func TestDetectorSignal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clk := newFakeClock()
+		sig := make(chan os.Signal, 1)
+		w := runDetector(t, suspend.WithSignals(suspend.DetectorOptions{Clock: clk, NoNetwork: true}, sig))
+
+		// A short stop: the timer was not due, only SIGCONT tells.
+		time.Sleep(5 * time.Second)
+		clk.freeze(3 * time.Second)
+		sig <- syscall.SIGCONT
+		wantWakes(t, w, suspend.Woke{Cause: suspend.Continued})
+
+		// A long stop: SIGCONT comes first and carries the lateness; the
+		// late timer is part of the same report.
+		time.Sleep(10 * time.Second)
+		clk.freeze(10 * time.Minute)
+		sig <- syscall.SIGCONT
+		wantWakes(t, w, suspend.Woke{Cause: suspend.Continued, Late: 10*time.Minute - 20*time.Second})
+		time.Sleep(30 * time.Second)
+		wantWakes(t, w)
+
+		// The late timer first, SIGCONT just after: one report.
+		time.Sleep(29 * time.Second)
+		clk.freeze(time.Minute)
+		time.Sleep(time.Second)
+		time.Sleep(100 * time.Millisecond)
+		sig <- syscall.SIGCONT
+		wantWakes(t, w, suspend.Woke{Cause: suspend.LateTimer, Late: time.Minute})
+
+		// A SIGCONT well after the last report is a new stop.
+		time.Sleep(5 * time.Second)
+		sig <- syscall.SIGCONT
+		wantWakes(t, w, suspend.Woke{Cause: suspend.Continued})
+	})
 }

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -91,7 +93,8 @@ func TestListenRepairsAndNoticesSIGCONT(t *testing.T) {
 			waitEvents(t, done, listen, "resumed", 1, time.Minute)
 		}
 
-		// Stopped and continued: probe, back online, say why.
+		// Stopped and continued (SIGCONT: Unix only, as this file): probe,
+		// back online, say why.
 		if err := syscall.Kill(os.Getpid(), syscall.SIGCONT); err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,23 +77,6 @@ func sessionConfig(tb testing.TB, srv *prosody.Server, user, addr string) sessio
 		Addr:     addr,
 		TLS:      tlsCfg,
 		Logger:   quiet,
-	}
-}
-
-// raiseNoFile raises the soft limit on open files to the hard limit: a
-// thousand sessions need more than the usual 1024. Prosody, a child process,
-// inherits it.
-func raiseNoFile(tb testing.TB) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		tb.Logf("getrlimit: %v", err)
-		return
-	}
-	if lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-			tb.Logf("setrlimit: %v", err)
-		}
 	}
 }
 

@@ -170,11 +170,6 @@ func enableSM(t *testing.T, s *ejabberd.Server, user, password string) (features
 	return features, enabled
 }
 
-// groupGone reports whether no process is left in process group pgid.
-func groupGone(pgid int) bool {
-	return errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
-}
-
 func TestStartAccountsAndFeatures(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()

@@ -8,6 +8,9 @@ import (
 	"github.com/xmppbg/xmppbg/internal/bench"
 )
 
+// quickAckSupported: TCP_QUICKACK is a Linux socket option.
+const quickAckSupported = true
+
 // quickAckConn re-arms TCP_QUICKACK after every read, so that the kernel
 // acknowledges what the server sends at once instead of delaying the ACK
 // (Linux only; an experiment, see the recovery report).
