@@ -411,7 +411,8 @@ func permanent(err error) bool {
 	)
 	switch {
 	case errors.As(err, &ae), errors.As(err, &ce), errors.As(err, &te),
-		errors.Is(err, session.ErrConfig), errors.Is(err, session.ErrLoginIncomplete):
+		errors.Is(err, session.ErrConfig), errors.Is(err, session.ErrLoginIncomplete),
+		errors.Is(err, session.ErrNoService):
 		return true
 	case errors.As(err, &se) && !se.Local:
 		switch se.Condition {

@@ -314,6 +314,7 @@ func TestPermanentErrorsStop(t *testing.T) {
 		&session.StreamError{Condition: "conflict"},
 		&session.StreamError{Condition: "policy-violation"},
 		fmt.Errorf("%w: bad JID", session.ErrConfig),
+		&session.ConnError{Op: "dial", Err: session.ErrNoService},
 	} {
 		t.Run(perm.Error(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {

@@ -21,7 +21,8 @@ type Resolver interface {
 
 // ErrNoService is returned by Connect when the account's domain publishes
 // an SRV record with the target "." (RFC 6120 §3.2.1): it says it offers no
-// XMPP client service, and no address is tried.
+// XMPP client service, and no address is tried. reconnect takes it for
+// permanent (retrying cannot change DNS), and the CLI exits 1 for it.
 var ErrNoService = errors.New("the domain's DNS says it offers no XMPP client service (SRV target \".\")")
 
 // The SRV services of XMPP clients.

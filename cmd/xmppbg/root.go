@@ -143,6 +143,10 @@ func exitCode(err error) int {
 		// A file named by a flag or the configuration (a syscall.Errno
 		// inside would otherwise pass for a network error).
 		return exitUsage
+	case errors.Is(err, session.ErrNoService):
+		// The domain's DNS says it has no XMPP service: the server does
+		// not serve the domain, not a network fault.
+		return exitError
 	case errors.Is(err, errScenarioFailed):
 		return exitFailed
 	case errors.Is(err, errBounced):

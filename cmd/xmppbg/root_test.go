@@ -42,6 +42,7 @@ func TestExitCode(t *testing.T) {
 		{"timeout", &cliError{msg: "m", err: errTimeout}, exitTimeout},
 		{"deadline", fmt.Errorf("%w: %w", session.ErrNotAcked, context.DeadlineExceeded), exitTimeout},
 		{"stream error", &session.StreamError{Condition: "conflict"}, exitError},
+		{"no service (SRV '.')", &session.ConnError{Op: "dial", Err: session.ErrNoService}, exitError},
 		{"canceled", context.Canceled, exitError},
 	}
 	for _, tt := range tests {
