@@ -237,8 +237,8 @@ func element(text, id string) string {
 }
 
 // TestDifferencesFromProsody checks, on the wire, the differences between
-// ejabberd 23.01 and Prosody 0.12.3 that the package doc lists, on both
-// servers side by side.
+// ejabberd and Prosody that the package doc lists, on the four servers
+// side by side (23.01 and 24.12, 0.12.3 and 13.0.1 behave alike here).
 func TestDifferencesFromProsody(t *testing.T) {
 	type expect struct {
 		honoursClientMax  bool   // <enable max='1'/> gives <enabled max='1'/>
@@ -250,29 +250,42 @@ func TestDifferencesFromProsody(t *testing.T) {
 		failedHAfterStart bool   // <failed h/> after a SIGTERM restart
 	}
 	const hibernation = 2 * time.Second
+	ejabberdWant := expect{honoursClientMax: true, heldPresenceText: "Client Inactive", conflictOnResume: true,
+		expiredText: "Previous session timed out", expiryDelays: 1, shutdownError: true}
+	prosodyWant := expect{expiryDelays: 2, failedHAfterStart: true}
 	servers := map[string]struct {
 		start func(t *testing.T) server
 		want  expect
 	}{
-		"ejabberd": {
+		"ejabberd-23.01": {
 			start: func(t *testing.T) server {
 				return integration.StartEjabberd(t, ejabberd.Options{Hibernation: hibernation})
 			},
-			want: expect{honoursClientMax: true, heldPresenceText: "Client Inactive", conflictOnResume: true,
-				expiredText: "Previous session timed out", expiryDelays: 1, shutdownError: true},
+			want: ejabberdWant,
 		},
-		"prosody": {
+		"ejabberd-24.12": {
+			start: func(t *testing.T) server {
+				return integration.StartEjabberd(t, ejabberd.Options{Hibernation: hibernation, Version: ejabberd.Version2412})
+			},
+			want: ejabberdWant,
+		},
+		"prosody-0.12": {
 			start: func(t *testing.T) server {
 				return integration.StartProsody(t, prosody.Options{Hibernation: hibernation})
 			},
-			want: expect{expiryDelays: 2, failedHAfterStart: true},
+			want: prosodyWant,
+		},
+		"prosody-13": {
+			start: func(t *testing.T) server {
+				return integration.StartProsody(t, prosody.Options{Hibernation: hibernation, Version: prosody.Version13})
+			},
+			want: prosodyWant,
 		},
 	}
 	// The integration suites rely on integration.Caps for these
 	// differences: the harnesses must say what is observed here.
-	for _, h := range integration.Harnesses() {
-		name, _, _ := strings.Cut(h.Name, "-")
-		tc, ok := servers[name]
+	for _, h := range integration.AllHarnesses() {
+		tc, ok := servers[h.Name]
 		if !ok {
 			t.Errorf("no expectations for the %s harness", h.Name)
 			continue

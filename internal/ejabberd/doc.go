@@ -1,8 +1,10 @@
 // Package ejabberd runs a throwaway local ejabberd XMPP server for
 // integration tests: Debian's ejabberd 23.01 (`apt-get install -y ejabberd`,
 // which scripts/setup.sh does), the second real server beside package
-// prosody, with the same API: Options{Domain, Accounts, Hibernation, MAM,
-// DisableOffline, DisableSM, DirectTLSPort, Dir, LogLevel}, Start, and
+// prosody, or with Options.Version = Version2412 ejabberd 24.12 from
+// bookworm-backports (see "ejabberd 24.12" below), with the same API as
+// package prosody: Options{Domain, Accounts, Hibernation, MAM,
+// DisableOffline, DisableSM, DirectTLSPort, Version, Dir, LogLevel}, Start, and
 // Server's Addr, DirectTLSAddr, Domain, CAFile, CertPool, Hibernation, PID,
 // Register, RegisterMany, Restart, Stop, LogTail, Dir and ConfigFile. It adds Options.ResendOnTimeout, BootTime,
 // APIAddr and Call (any ejabberd API command). There is no attached mode.
@@ -54,6 +56,24 @@
 // stored as SCRAM-SHA-1 hashes (auth_password_format: scram), and
 // hide_sensitive_log_data keeps them out of the log (mod_http_api logs its
 // arguments otherwise).
+//
+// # ejabberd 24.12
+//
+// scripts/setup.sh extracts ejabberd 24.12 and the 15 Erlang libraries it
+// needs newer than bookworm's (erlang-jose, erlang-p1-*) from
+// bookworm-backports into prosody.ServersDir()/ejabberd-24.12, never over
+// the system's 23.01, and writes the ERL_LIBS that run it (the private
+// tree first) to its libs file. Start runs it exactly as it runs 23.01, on
+// bookworm's Erlang 25: a VM that is not distributed, so there is no
+// node name, no epmd and no cookie (the private HOME stays empty), and
+// nothing like ejabberdctl's `epmd -kill` can touch other Erlang nodes.
+// Start checks that the running code is the asked for version (the
+// API's status names it). The config adds mod_auth_fast (XEP-0484 FAST;
+// SASL2 and Bind2 are built in), with its default token lifetimes (24.12
+// misparses token_lifetime and token_refresh_age), and auth_scram_hash:
+// sha256: 24.12 then offers SCRAM-SHA-256 and -PLUS (tls-exporter and
+// tls-server-end-point) instead of SHA-1. Find says whether a version is
+// installed, and how to get it.
 //
 // # Timings (2 cores)
 //

@@ -88,6 +88,10 @@ type Options struct {
 	// DirectTLSPort also listens for XEP-0368 direct TLS on a third free
 	// port (see Server.DirectTLSAddr).
 	DirectTLSPort bool
+	// Version is the ejabberd to run: Version2301 (the default, Debian's
+	// package) or Version2412 (scripts/setup.sh's, see Find). 24.12 has
+	// SASL2 and Bind2 built in; the harness adds mod_auth_fast (FAST).
+	Version string
 	// Dir holds config, certificate, Mnesia spool and logs. Default: a new
 	// temp dir, removed by Stop. A given Dir is created if needed and never
 	// removed.
@@ -107,6 +111,7 @@ type Server struct {
 	caFile      string
 	pool        *x509.CertPool
 	hibernation time.Duration
+	version     string
 	params      configParams
 
 	erlBin      string
@@ -158,6 +163,13 @@ type configParams struct {
 	MAM             bool
 	Offline         bool
 	StreamMgmt      bool
+	// FAST loads mod_auth_fast (24.12), with its default token lifetimes:
+	// token_lifetime and token_refresh_age are parsed wrongly in 24.12
+	// (milliseconds added to seconds).
+	FAST bool
+	// SCRAMSHA256 stores SCRAM-SHA-256 hashes (auth_scram_hash: sha256)
+	// instead of SHA-1: the server then offers SCRAM-SHA-256(-PLUS) only.
+	SCRAMSHA256 bool
 }
 
 // testdataParams are the parameters testdata/ejabberd/ejabberd.yml is
@@ -230,11 +242,11 @@ func newLocal(opts Options) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("ejabberd: ResendOnTimeout %q: want if_offline, true or false", resend)
 	}
-	inst, err := findInstall()
+	inst, err := Find(opts.Version)
 	if err != nil {
 		return nil, err
 	}
-	s.erlBin = inst.erl
+	s.erlBin, s.version = inst.erl, inst.Version
 
 	if opts.Dir == "" {
 		if s.dir, err = os.MkdirTemp("", "xmppbg-ejabberd-*"); err != nil {
@@ -288,6 +300,8 @@ func newLocal(opts Options) (*Server, error) {
 		MAM:             opts.MAM,
 		Offline:         !opts.DisableOffline,
 		StreamMgmt:      !opts.DisableSM,
+		FAST:            inst.Modern(),
+		SCRAMSHA256:     inst.Modern(),
 	}
 
 	// Inherited Erlang and ejabberd variables (ERL_FLAGS, ERL_AFLAGS,
@@ -317,12 +331,6 @@ func newLocal(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// install is where Debian's ejabberd package put things.
-type install struct {
-	erl  string // the erl launcher
-	libs string // ERL_LIBS: the directory holding ejabberd-VERSION/
-}
-
 // ctlScript is Debian's ejabberdctl; it knows where the ejabberd
 // application is (ERL_LIBS) and which erl to use.
 const ctlScript = "/usr/sbin/ejabberdctl"
@@ -332,9 +340,9 @@ var (
 	ctlErlRE  = regexp.MustCompile(`(?m)^ERL="?([^"\n]+)"?$`)
 )
 
-// findInstall locates erl and the ejabberd application.
-func findInstall() (install, error) {
-	var inst install
+// findStable locates erl and the ejabberd application of Debian's package.
+func findStable() (Install, error) {
+	inst := Install{Version: Version2301}
 	var candidates []string
 	if script, err := os.ReadFile(ctlScript); err == nil {
 		if m := ctlLibsRE.FindSubmatch(script); m != nil {
@@ -365,13 +373,70 @@ func findInstall() (install, error) {
 	return inst, nil
 }
 
-// ErrNotInstalled is returned by Start when Debian's ejabberd package (erl
-// and the ejabberd Erlang application) is not installed.
+// findModern locates ejabberd 24.12 where scripts/setup.sh extracted it:
+// its ERL_LIBS (the private tree's ejabberd and backported libraries, ahead
+// of bookworm's /usr/lib/erlang/lib) and bookworm's erl (Erlang 25).
+func findModern() (Install, error) {
+	inst := Install{Version: Version2412}
+	dir := filepath.Join(prosody.ServersDir(), "ejabberd-24.12")
+	howTo := fmt.Errorf("%w: ejabberd 24.12: run scripts/setup.sh, which extracts it from Debian's bookworm-backports into %s (XMPPBG_SERVERS_DIR)", ErrNotInstalled, prosody.ServersDir())
+	libs, err := os.ReadFile(filepath.Join(dir, "libs"))
+	if err != nil {
+		return inst, howTo
+	}
+	inst.libs = strings.TrimSpace(string(libs))
+	first, _, _ := strings.Cut(inst.libs, ":")
+	if m, _ := filepath.Glob(filepath.Join(first, "ejabberd-24.12*", "ebin", "ejabberd.app")); len(m) == 0 {
+		return inst, howTo
+	}
+	if inst.erl, err = exec.LookPath("erl"); err != nil {
+		return inst, fmt.Errorf("%w: ejabberd 24.12 runs on bookworm's Erlang: apt-get install -y ejabberd (or scripts/setup.sh) brings it", ErrNotInstalled)
+	}
+	return inst, nil
+}
+
+// Versions of ejabberd that Start can run (Options.Version).
+const (
+	// Version2301 is Debian 12's ejabberd 23.01, the default.
+	Version2301 = "23.01"
+	// Version2412 is ejabberd 24.12 from bookworm-backports, extracted by
+	// scripts/setup.sh under prosody.ServersDir() and run on bookworm's
+	// Erlang 25.
+	Version2412 = "24.12"
+)
+
+// Install is where one ejabberd version is.
+type Install struct {
+	// Version is Version2301 or Version2412.
+	Version string
+	erl     string // the erl launcher
+	libs    string // ERL_LIBS: directories holding ejabberd-VERSION/ and its libraries
+}
+
+// Modern reports whether this ejabberd offers SASL2, Bind2 and FAST.
+func (i Install) Modern() bool { return i.Version == Version2412 }
+
+// Find locates the given version ("" is Version2301). The error wraps
+// ErrNotInstalled and says how to install it.
+func Find(version string) (Install, error) {
+	switch version {
+	case "", Version2301:
+		return findStable()
+	case Version2412:
+		return findModern()
+	default:
+		return Install{}, fmt.Errorf("ejabberd: Version %q: want %q or %q", version, Version2301, Version2412)
+	}
+}
+
+// ErrNotInstalled is returned (wrapped) by Start when the asked for
+// ejabberd is not installed.
 var ErrNotInstalled = errors.New("ejabberd: not installed (apt-get install -y ejabberd)")
 
-// Installed reports whether Start can find ejabberd.
+// Installed reports whether Start can find Debian's ejabberd; see Find for
+// the others.
 func Installed() bool {
-	_, err := findInstall()
+	_, err := Find("")
 	return err == nil
 }
 
@@ -487,7 +552,14 @@ func (s *Server) waitReady(ctx context.Context, p *process, logStart int64) erro
 			(s.tlsPort != 0 && !serverproc.Listening(pid, s.tlsPort)) {
 			err = errors.New("server process not listening yet")
 		} else if err = serverproc.ProbeStream(ctx, s.Addr(), s.domain, nil); err == nil {
-			if _, err = s.Call(ctx, "status", struct{}{}); err == nil {
+			var status json.RawMessage
+			if status, err = s.Call(ctx, "status", struct{}{}); err == nil {
+				// "... ejabberd 24.12-3~bpo12+1 is running in that
+				// node": the asked for code runs, not another
+				// install's.
+				if !regexp.MustCompile(`ejabberd ` + regexp.QuoteMeta(s.version) + `[- ]`).Match(status) {
+					return fmt.Errorf("ejabberd: status says %s, want ejabberd %s", status, s.version)
+				}
 				return nil
 			}
 		}
@@ -632,6 +704,9 @@ func (s *Server) CAFile() string { return s.caFile }
 
 // CertPool is a pool holding CAFile's certificate.
 func (s *Server) CertPool() *x509.CertPool { return s.pool }
+
+// Version is the ejabberd that runs: Version2301 or Version2412.
+func (s *Server) Version() string { return s.version }
 
 // Hibernation is the server's resume_timeout.
 func (s *Server) Hibernation() time.Duration { return s.hibernation }

@@ -10,6 +10,9 @@ import (
 	"github.com/xmppbg/xmppbg/internal/prosody"
 )
 
+// EnvServers selects the servers Each runs on (see the package doc).
+const EnvServers = "XMPPBG_TEST_SERVERS"
+
 // Environment variables that attach the tests to a running Prosody (see the
 // package doc).
 const (

@@ -14,18 +14,53 @@
 //	}
 //
 // Each runs one subtest per harness, named after the server and its version
-// (prosody-0.12, ejabberd-23.01), on a server of its own started with the
-// given [Options] and stopped at the end of the subtest. Where the servers
+// (prosody-0.12, ejabberd-23.01, prosody-13, ejabberd-24.12), on a server of
+// its own started with the given [Options] and stopped at the end of the
+// subtest. Where the servers
 // really differ, the test asks [Server.Caps] rather than the server's name;
 // a harness that cannot honour an option (Options.DirectTLSPort or
 // DisableSM without Caps.DirectTLS or Caps.NoSM) is left out of that test,
 // and Each logs why. Adding a server costs one harness in harness.go, not a
 // copy of the suites.
 //
+// # The four servers
+//
+//	prosody-0.12    Debian 12's Prosody 0.12.3 (apt-get install -y prosody)
+//	ejabberd-23.01  Debian 12's ejabberd 23.01 (apt-get install -y ejabberd)
+//	prosody-13      Prosody 13.0.1 + prosody-modules (sasl2, sasl2_bind2,
+//	                sasl2_fast, sasl2_sm, sasl_ssdp), from bookworm-backports
+//	ejabberd-24.12  ejabberd 24.12 from bookworm-backports, with
+//	                mod_auth_fast and SCRAM-SHA-256 hashes
+//
+// scripts/setup.sh installs the first two and extracts the modern two into
+// /opt/xmppbg/servers (XMPPBG_SERVERS_DIR) beside them; see
+// prosody.Find and ejabberd.Find. The modern servers have Caps.SASL2:
+// SASL2, Bind2, FAST, inline resumption, XEP-0474 and CSI, and their
+// harnesses always open a direct TLS port (Server.DirectTLSAddr) beside
+// the STARTTLS one (Server.Addr). A test of the modern login:
+//
+//	integration.Each(t, integration.Options{}, func(t *testing.T, srv integration.Server) {
+//		if !srv.Caps().SASL2 {
+//			// the classic path: SASL, bind, <enable/>
+//		}
+//		// dial srv.DirectTLSAddr(), trust srv.CAFile(), log in as alice
+//	})
+//
+// Starting one directly: StartProsody(t, prosody.Options{Version:
+// prosody.Version13, DirectTLSPort: true}) or StartEjabberd(t,
+// ejabberd.Options{Version: ejabberd.Version2412, DirectTLSPort: true}).
+//
+// XMPPBG_TEST_SERVERS selects servers: a comma-separated list of harness
+// names or server names (prosody, ejabberd), e.g.
+// XMPPBG_TEST_SERVERS=prosody-13,ejabberd-24.12; unset, all four. An
+// unknown name fails the test.
+//
 // # Missing servers
 //
 // When a server's binary is missing, its subtests skip, except under
-// CI=true, where they fail: integration tests never skip under CI.
+// CI=true, where they fail: integration tests never skip under CI (and
+// with XMPPBG_TEST_SERVERS unset, CI needs all four: run
+// scripts/setup.sh).
 //
 // # Starting one server
 //
@@ -35,8 +70,9 @@
 //
 // # Attached Prosody
 //
-// When XMPPBG_TEST_SERVER is set, the Prosody harness and StartProsody start
-// nothing and attach to that server instead (prosody.Attach), for instance
+// When XMPPBG_TEST_SERVER is set, the prosody-0.12 harness and
+// StartProsody (for Prosody 0.12) start nothing and attach to that server
+// instead (prosody.Attach), for instance
 // the container of testdata/compose.yaml:
 //
 //	XMPPBG_TEST_SERVER       host:port of the server's c2s (STARTTLS) port; enables attaching

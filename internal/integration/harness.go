@@ -96,6 +96,42 @@ type Caps struct {
 	// recipient as it came (Prosody 0.12). ejabberd 23.01 does not: it ends
 	// the sender's stream and the recipient's when one is sent.
 	RelaysDeepXML bool
+
+	// The modern login (see ../shared/MODERN-SERVERS.md for the exchange).
+
+	// SASL2: the server offers XEP-0388 SASL2 with XEP-0386 Bind2 (inline
+	// <enable/> of XEP-0198), XEP-0484 FAST (HT-SHA-256-EXPR and -NONE),
+	// XEP-0198 <resume/> inside <authenticate>, and XEP-0474 downgrade
+	// protection (Prosody 13 with prosody-modules, ejabberd 24.12; both
+	// only when the stream header carries from='user@domain'). Its
+	// harness always opens a direct TLS port (DirectTLSAddr), where the
+	// modern login takes its fewest round trips.
+	SASL2 bool
+	// SCRAM lists the SCRAM mechanisms the server offers over TLS 1.3,
+	// -PLUS ones included. SHA-1 on the Prosodies (internal_hashed stores
+	// SHA-1 keys; 0.12 has no -PLUS on TLS 1.3) and ejabberd 23.01;
+	// SHA-256 only on ejabberd 24.12, which the harness configures with
+	// auth_scram_hash: sha256 so that the suites see both hashes on real
+	// servers. TestCapsMatchFeatures checks it.
+	SCRAM []string
+	// ChannelBindings are the XEP-0440 channel-binding types the server
+	// advertises: tls-exporter on Prosody 13, and tls-server-end-point
+	// too on ejabberd 24.12; none on Prosody 0.12 and ejabberd 23.01
+	// (23.01 offers SCRAM-SHA-1-PLUS without saying which binding).
+	// TestCapsMatchFeatures checks it.
+	ChannelBindings []string
+	// FeaturesAfterInlineResume: after a successful <resume/> inside SASL2
+	// the server still sends <stream:features> (Prosody 13; XEP-0198 says
+	// it must not), which a client must ignore.
+	FeaturesAfterInlineResume bool
+	// TokenOnEveryFASTLogin: the server issues a new FAST token on every
+	// FAST authentication with <resume/> (Prosody 13): a client must always
+	// keep the newest.
+	TokenOnEveryFASTLogin bool
+	// WrappedResumeFailure: on the SASL2 path the server wraps the
+	// resumption failure's condition in <error type='cancel'> inside
+	// <failed> (Prosody 13).
+	WrappedResumeFailure bool
 }
 
 // Options configures the server Each starts. The zero value is the server's
@@ -129,12 +165,55 @@ type Harness struct {
 	Caps Caps
 	// start starts a server for the test (stopped at its end), or skips
 	// (fails under CI) when the server is not installed.
-	start func(t *testing.T, o Options) Server
+	start func(t *testing.T, o Options, h Harness) Server
 }
 
-// Harnesses returns the servers the suites run against, in order.
+// Harnesses returns the servers the suites run against, in order: all
+// of them, or those EnvServers selects.
 func Harnesses() []Harness {
-	return []Harness{prosodyHarness, ejabberdHarness}
+	hs, _ := selectHarnesses(os.Getenv(EnvServers))
+	return hs
+}
+
+// AllHarnesses returns every harness, whatever EnvServers says.
+func AllHarnesses() []Harness {
+	return []Harness{prosodyHarness, ejabberdHarness, prosody13Harness, ejabberd2412Harness}
+}
+
+// selectHarnesses returns the harnesses sel (EnvServers's value) names, in
+// the order of AllHarnesses: all of them when sel is empty. A name is a
+// harness's (prosody-13) or the server's part of it (prosody: both
+// Prosodies); an unknown name is an error.
+func selectHarnesses(sel string) ([]Harness, error) {
+	all := AllHarnesses()
+	if strings.TrimSpace(sel) == "" {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, name := range strings.FieldsFunc(sel, func(r rune) bool { return r == ',' || r == ' ' }) {
+		known := false
+		for _, h := range all {
+			if server, _, _ := strings.Cut(h.Name, "-"); name == h.Name || name == server {
+				want[h.Name] = true
+				known = true
+			}
+		}
+		if !known {
+			var names []string
+			for _, h := range all {
+				names = append(names, h.Name)
+			}
+			return nil, fmt.Errorf("%s: unknown server %q: want a comma-separated list of %s, prosody or ejabberd",
+				EnvServers, name, strings.Join(names, ", "))
+		}
+	}
+	var hs []Harness
+	for _, h := range all {
+		if want[h.Name] {
+			hs = append(hs, h)
+		}
+	}
+	return hs, nil
 }
 
 // Start starts a server for the test with o (alice and bob when o has no
@@ -147,7 +226,7 @@ func (h Harness) Start(t *testing.T, o Options) Server {
 	if o.Accounts == nil {
 		o.Accounts = map[string]string{"alice": Password, "bob": Password}
 	}
-	return h.start(t, o)
+	return h.start(t, o, h)
 }
 
 // unsupported says why the harness cannot honour o, or "".
@@ -167,8 +246,12 @@ func (h Harness) unsupported(o Options) string {
 // Each logs why; when none can, the test fails.
 func Each(t *testing.T, o Options, f func(t *testing.T, srv Server)) {
 	t.Helper()
+	hs, err := selectHarnesses(os.Getenv(EnvServers))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ran := 0
-	for _, h := range Harnesses() {
+	for _, h := range hs {
 		if why := h.unsupported(o); why != "" {
 			t.Logf("not run on %s: %s", h.Name, why)
 			continue
@@ -179,6 +262,9 @@ func Each(t *testing.T, o Options, f func(t *testing.T, srv Server)) {
 		})
 	}
 	if ran == 0 {
+		if len(hs) < len(AllHarnesses()) {
+			t.Skipf("none of the servers %s=%q selects can run this test", EnvServers, os.Getenv(EnvServers))
+		}
 		t.Fatal("no server can run this test")
 	}
 }
@@ -192,13 +278,42 @@ var prosodyHarness = Harness{
 		DirectTLS:           true,
 		NoSM:                true,
 		RelaysDeepXML:       true,
+		SCRAM:               []string{"SCRAM-SHA-1"},
 	},
 	start: startProsodyServer,
 }
 
-func startProsodyServer(t *testing.T, o Options) Server {
+// prosody13Harness is Prosody 13.0.1 with prosody-modules' sasl2,
+// sasl2_bind2, sasl2_fast, sasl2_sm and sasl_ssdp, from bookworm-backports
+// (scripts/setup.sh).
+var prosody13Harness = Harness{
+	Name: "prosody-13",
+	Caps: Caps{
+		ReusesParser:        true,
+		FailedHAfterSIGTERM: true,
+		ExpiredToOffline:    true,
+		DirectTLS:           true,
+		NoSM:                true,
+		RelaysDeepXML:       true,
+		SASL2:               true,
+		SCRAM:               []string{"SCRAM-SHA-1", "SCRAM-SHA-1-PLUS"},
+		ChannelBindings:     []string{"tls-exporter"},
+
+		FeaturesAfterInlineResume: true,
+		TokenOnEveryFASTLogin:     true,
+		WrappedResumeFailure:      true,
+	},
+	start: startProsodyServer,
+}
+
+func startProsodyServer(t *testing.T, o Options, h Harness) Server {
 	t.Helper()
-	if Attached() {
+	version := prosody.Version012
+	if h.Caps.SASL2 {
+		version = prosody.Version13
+	}
+	// An attached server stands in for Prosody 0.12 only.
+	if Attached() && version == prosody.Version012 {
 		// An attached server keeps its own settings: skip what needs
 		// others (the user chose it; this is not a missing binary).
 		var why []string
@@ -218,18 +333,22 @@ func startProsodyServer(t *testing.T, o Options) Server {
 		MAM:            o.MAM,
 		DisableOffline: o.DisableOffline,
 		DisableSM:      o.DisableSM,
-		DirectTLSPort:  o.DirectTLSPort,
+		DirectTLSPort:  o.DirectTLSPort || h.Caps.SASL2,
+		Version:        version,
 	})
 	if s.External() && o.Hibernation > 0 && s.Hibernation() > o.Hibernation+3*time.Second {
 		t.Skipf("the attached server's hibernation time (%v) is too long for this test", s.Hibernation())
 	}
-	return prosodyServer{s}
+	return prosodyServer{s, h}
 }
 
-type prosodyServer struct{ *prosody.Server }
+type prosodyServer struct {
+	*prosody.Server
+	h Harness
+}
 
-func (prosodyServer) Name() string { return prosodyHarness.Name }
-func (prosodyServer) Caps() Caps   { return prosodyHarness.Caps }
+func (s prosodyServer) Name() string { return s.h.Name }
+func (s prosodyServer) Caps() Caps   { return s.h.Caps }
 
 func (prosodyServer) OfflineCount(context.Context, string) (int, error) {
 	return 0, errors.ErrUnsupported
@@ -244,24 +363,53 @@ var ejabberdHarness = Harness{
 		ExpiredToOffline:   true,
 		DirectTLS:          true,
 		NoSM:               true,
+		SCRAM:              []string{"SCRAM-SHA-1", "SCRAM-SHA-1-PLUS"},
 	},
-	start: func(t *testing.T, o Options) Server {
-		t.Helper()
-		return ejabberdServer{StartEjabberd(t, ejabberd.Options{
-			Accounts:       o.Accounts,
-			Hibernation:    o.Hibernation,
-			MAM:            o.MAM,
-			DisableOffline: o.DisableOffline,
-			DisableSM:      o.DisableSM,
-			DirectTLSPort:  o.DirectTLSPort,
-		})}
-	},
+	start: startEjabberdServer,
 }
 
-type ejabberdServer struct{ *ejabberd.Server }
+// ejabberd2412Harness is ejabberd 24.12 from bookworm-backports
+// (scripts/setup.sh), with mod_auth_fast and SCRAM-SHA-256 hashes.
+var ejabberd2412Harness = Harness{
+	Name: "ejabberd-24.12",
+	Caps: Caps{
+		ShutdownError:      "system-shutdown",
+		OfflineRace:        true,
+		ResumeHandoverRace: true,
+		ExpiredToOffline:   true,
+		DirectTLS:          true,
+		NoSM:               true,
+		SASL2:              true,
+		SCRAM:              []string{"SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"},
+		ChannelBindings:    []string{"tls-exporter", "tls-server-end-point"},
+	},
+	start: startEjabberdServer,
+}
 
-func (ejabberdServer) Name() string { return ejabberdHarness.Name }
-func (ejabberdServer) Caps() Caps   { return ejabberdHarness.Caps }
+func startEjabberdServer(t *testing.T, o Options, h Harness) Server {
+	t.Helper()
+	version := ejabberd.Version2301
+	if h.Caps.SASL2 {
+		version = ejabberd.Version2412
+	}
+	return ejabberdServer{StartEjabberd(t, ejabberd.Options{
+		Accounts:       o.Accounts,
+		Hibernation:    o.Hibernation,
+		MAM:            o.MAM,
+		DisableOffline: o.DisableOffline,
+		DisableSM:      o.DisableSM,
+		DirectTLSPort:  o.DirectTLSPort || h.Caps.SASL2,
+		Version:        version,
+	}), h}
+}
+
+type ejabberdServer struct {
+	*ejabberd.Server
+	h Harness
+}
+
+func (s ejabberdServer) Name() string { return s.h.Name }
+func (s ejabberdServer) Caps() Caps   { return s.h.Caps }
 
 func (s ejabberdServer) OfflineCount(ctx context.Context, user string) (int, error) {
 	raw, err := s.Call(ctx, "get_offline_count", map[string]string{"user": user, "server": s.Domain()})

@@ -23,10 +23,34 @@ func TestUnsupported(t *testing.T) {
 // Every harness has a distinct name, the subtest's name.
 func TestHarnessNames(t *testing.T) {
 	seen := map[string]bool{}
-	for _, h := range Harnesses() {
+	for _, h := range AllHarnesses() {
 		if h.Name == "" || seen[h.Name] || h.start == nil {
 			t.Errorf("harness %q: empty, duplicate or without start", h.Name)
 		}
 		seen[h.Name] = true
+	}
+}
+
+func TestSelectHarnesses(t *testing.T) {
+	names := func(hs []Harness) string {
+		var n []string
+		for _, h := range hs {
+			n = append(n, h.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	for sel, want := range map[string]string{
+		"":                           "prosody-0.12,ejabberd-23.01,prosody-13,ejabberd-24.12",
+		"prosody":                    "prosody-0.12,prosody-13",
+		"ejabberd-24.12, prosody-13": "prosody-13,ejabberd-24.12",
+		"ejabberd,prosody-0.12":      "prosody-0.12,ejabberd-23.01,ejabberd-24.12",
+	} {
+		hs, err := selectHarnesses(sel)
+		if err != nil || names(hs) != want {
+			t.Errorf("selectHarnesses(%q) = %s, %v; want %s", sel, names(hs), err, want)
+		}
+	}
+	if _, err := selectHarnesses("prosody-14"); err == nil || !strings.Contains(err.Error(), EnvServers) {
+		t.Errorf("unknown server: %v", err)
 	}
 }

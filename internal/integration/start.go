@@ -2,8 +2,8 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -26,10 +26,11 @@ func missing(t testing.TB, msg string) {
 	t.Skip(msg)
 }
 
-// StartProsody starts a local Prosody for a test (or attaches to the one
-// XMPPBG_TEST_SERVER names, see the package doc) and stops it at the end of
-// the test, logging the last 40 log lines first if the test failed. When the
-// prosody binary is missing it skips the test, or fails it when CI=true.
+// StartProsody starts a local Prosody for a test (or, for Prosody 0.12,
+// attaches to the one XMPPBG_TEST_SERVER names, see the package doc) and
+// stops it at the end of the test, logging the last 40 log lines first if
+// the test failed. When the asked for Prosody (opts.Version) is missing it
+// skips the test, or fails it when CI=true.
 func StartProsody(t testing.TB, opts prosody.Options) *prosody.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
@@ -38,13 +39,14 @@ func StartProsody(t testing.TB, opts prosody.Options) *prosody.Server {
 		s   *prosody.Server
 		err error
 	)
+	stable := opts.Version == "" || opts.Version == prosody.Version012
 	if r, ok, rerr := attachedProsody(); rerr != nil {
 		t.Fatal(rerr)
-	} else if ok {
+	} else if ok && stable {
 		s, err = prosody.Attach(ctx, r, opts.Accounts)
 	} else {
-		if _, lerr := exec.LookPath("prosody"); lerr != nil {
-			missing(t, "prosody not found: install it with apt-get install -y prosody")
+		if _, ferr := prosody.Find(opts.Version); errors.Is(ferr, prosody.ErrNotInstalled) {
+			missing(t, ferr.Error())
 		}
 		s, err = prosody.Start(ctx, opts)
 	}
@@ -75,8 +77,10 @@ func StartEjabberd(t testing.TB, opts ejabberd.Options) *ejabberd.Server {
 // slow to start). It returns them in the order of opts.
 func StartEjabberds(t testing.TB, opts ...ejabberd.Options) []*ejabberd.Server {
 	t.Helper()
-	if !ejabberd.Installed() {
-		missing(t, "ejabberd not found: install it with apt-get install -y ejabberd (scripts/setup.sh does)")
+	for _, o := range opts {
+		if _, err := ejabberd.Find(o.Version); errors.Is(err, ejabberd.ErrNotInstalled) {
+			missing(t, err.Error())
+		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), startTimeout)
 	defer cancel()

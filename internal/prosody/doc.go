@@ -11,6 +11,14 @@
 //
 // Start runs the Debian/Ubuntu prosody binary (0.12; `apt-get install -y
 // prosody`) in the foreground as a child process: `prosody -F --config FILE`.
+// With Options.Version = Version13 it runs Prosody 13.0.1 instead, which
+// scripts/setup.sh extracts from bookworm-backports (with prosody-modules)
+// into ServersDir()/prosody-13 beside the system's 0.12: its launchers are
+// copies whose CFG_* paths point into that tree (the packaged ones would
+// run the 0.12 code under /usr/lib/prosody). The config then also loads
+// mod_sasl2, mod_sasl2_bind2, mod_sasl2_fast, mod_sasl2_sm and
+// mod_sasl_ssdp (SASL2, Bind2, FAST, inline resumption, XEP-0474). Find
+// says whether a version is installed, and how to get it.
 // Everything lives in one directory (by default a new temp dir, removed by
 // Stop): the config (the embedded prosody.cfg.lua, parameterised through
 // XMPPBG_* environment variables of the child that Prosody's config sandbox

@@ -65,6 +65,11 @@ type Options struct {
 	// DirectTLSPort also listens for XEP-0368 direct TLS on a second free
 	// port (see Server.DirectTLSAddr).
 	DirectTLSPort bool
+	// Version is the Prosody to run: Version012 (the default, Debian's
+	// package on PATH) or Version13 (scripts/setup.sh's, see Find). Prosody
+	// 13 also loads mod_sasl2, mod_sasl2_bind2, mod_sasl2_fast,
+	// mod_sasl2_sm (unless DisableSM) and mod_sasl_ssdp.
+	Version string
 	// Dir holds config, certificate, data and log. Default: a new temp dir,
 	// removed by Stop. A given Dir is created if needed and never removed.
 	Dir string
@@ -84,6 +89,7 @@ type Server struct {
 	caFile      string
 	pool        *x509.CertPool
 	hibernation time.Duration
+	version     string // Version012 or Version13
 
 	// Local mode.
 	prosodyBin, prosodyctlBin string
@@ -154,13 +160,11 @@ func newLocal(opts Options) (*Server, error) {
 	default:
 		return nil, fmt.Errorf("prosody: LogLevel %q: want debug, info, warn or error", level)
 	}
-	var err error
-	if s.prosodyBin, err = exec.LookPath("prosody"); err != nil {
-		return nil, fmt.Errorf("prosody: %w (install it with apt-get install -y prosody)", err)
+	inst, err := Find(opts.Version)
+	if err != nil {
+		return nil, err
 	}
-	if s.prosodyctlBin, err = exec.LookPath("prosodyctl"); err != nil {
-		return nil, fmt.Errorf("prosody: %w (install it with apt-get install -y prosody)", err)
-	}
+	s.prosodyBin, s.prosodyctlBin, s.version = inst.Prosody, inst.Prosodyctl, inst.Version
 
 	if opts.Dir == "" {
 		if s.dir, err = os.MkdirTemp("", "xmppbg-prosody-*"); err != nil {
@@ -215,6 +219,7 @@ func newLocal(opts Options) (*Server, error) {
 		"XMPPBG_MAM":         boolEnv(opts.MAM),
 		"XMPPBG_OFFLINE":     boolEnv(!opts.DisableOffline),
 		"XMPPBG_SMACKS":      boolEnv(!opts.DisableSM),
+		"XMPPBG_MODERN":      boolEnv(inst.Modern()),
 		// Harmless when not root; see prosody.cfg.lua.
 		"XMPPBG_RUN_AS_ROOT": "1",
 	}
@@ -462,6 +467,10 @@ func (s *Server) CAFile() string { return s.caFile }
 
 // CertPool is a pool holding CAFile's certificate(s).
 func (s *Server) CertPool() *x509.CertPool { return s.pool }
+
+// Version is the Prosody that runs: Version012 or Version13 ("" for an
+// attached server).
+func (s *Server) Version() string { return s.version }
 
 // Hibernation is the server's smacks hibernation time.
 func (s *Server) Hibernation() time.Duration { return s.hibernation }

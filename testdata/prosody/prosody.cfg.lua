@@ -1,4 +1,4 @@
--- xmppbg throwaway test server configuration for Prosody 0.12.
+-- xmppbg throwaway test server configuration for Prosody 0.12 and 13.
 --
 -- This one file serves both ways of running the test server:
 --   * the Go package internal/prosody embeds it (canonical copy:
@@ -26,8 +26,17 @@
 --   XMPPBG_OFFLINE         "0" disables mod_offline (default on)
 --   XMPPBG_SMACKS          "0" leaves out mod_smacks: a server without XEP-0198
 --                          (default on)
+--   XMPPBG_MODERN          "1" (Prosody 13 with prosody-modules) loads the
+--                          modern login: mod_sasl2, mod_sasl2_bind2,
+--                          mod_sasl2_fast, mod_sasl2_sm (with smacks) and
+--                          mod_sasl_ssdp (default off; they crash 0.12)
 --   XMPPBG_RUN_AS_ROOT     "1" lets prosody and prosodyctl run as root without
 --                          switching to the "prosody" user (default off)
+
+-- Prosody 13 warns about the Lua library used directly in a config and
+-- offers it as Lua.*; 0.12 has no Lua global.
+local Lua = Lua or { tonumber = tonumber; table = table; ipairs = ipairs }
+local tonumber, table, ipairs = Lua.tonumber, Lua.table, Lua.ipairs
 
 local domain = ENV_XMPPBG_DOMAIN or "localhost"
 local interface = ENV_XMPPBG_INTERFACE or "127.0.0.1"
@@ -80,6 +89,17 @@ if ENV_XMPPBG_SMACKS ~= "0" then
 end
 if ENV_XMPPBG_MAM == "1" then
 	table.insert(enabled, "mam")
+end
+if ENV_XMPPBG_MODERN == "1" then
+	-- XEP-0388 SASL2, XEP-0386 Bind2, XEP-0484 FAST, XEP-0198 inside SASL2,
+	-- XEP-0474 downgrade protection. FAST tokens keep their defaults
+	-- (sasl2_fast_token_ttl 21 days).
+	for _, m in ipairs({ "sasl2"; "sasl2_bind2"; "sasl2_fast"; "sasl_ssdp" }) do
+		table.insert(enabled, m)
+	end
+	if ENV_XMPPBG_SMACKS ~= "0" then
+		table.insert(enabled, "sasl2_sm")
+	end
 end
 modules_enabled = enabled
 
