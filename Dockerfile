@@ -4,8 +4,10 @@
 #   docker build -t xmppbg .
 #   docker run --rm -e XMPPBG_PASSWORD xmppbg send --jid alice@example.org bob@example.org hello
 #
-# To talk to the Prosody container of testdata/compose.yaml, use the host
-# network and its CA file: see README.md.
+# To talk to the Prosody containers of testdata/compose.yaml (prosody/prosody:0.12,
+# and prosody/prosody:13.0 with --profile modern, direct TLS on 5323: add
+# --direct-tls --addr 127.0.0.1:5323), use the host network and its CA file:
+# see README.md.
 
 FROM golang:1.26-bookworm AS build
 WORKDIR /src

@@ -85,6 +85,7 @@ func (g *globalOptions) sessionConfig() (session.Config, error) {
 		Password:     pw,
 		Addr:         g.Addr,
 		TLS:          tlsCfg,
+		DirectTLS:    g.DirectTLS,
 		Logger:       g.logger(),
 		LoginTimeout: g.LoginTimeout,
 	}, nil

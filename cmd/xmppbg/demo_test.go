@@ -154,6 +154,7 @@ func TestDemoUsage(t *testing.T) {
 		{[]string{"demo", "no-such-scenario"}, "no scenario file no-such-scenario, and no bundled scenario of that name (bundled: "},
 		{[]string{"demo", "--addr", "127.0.0.1:5222"}, "--addr does not apply to demo"},
 		{[]string{"demo", "--jid", "a@b"}, "--jid does not apply to demo"},
+		{[]string{"demo", "--direct-tls"}, "--direct-tls does not apply to demo"},
 		{[]string{"demo", "--hibernation", "1500ms"}, "--hibernation 1.5s: want a whole number of seconds"},
 		{[]string{"demo", "a", "b"}, "accepts at most 1 arg"},
 	} {

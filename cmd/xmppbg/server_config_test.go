@@ -12,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
+	"github.com/xmppbg/xmppbg/session"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -139,8 +142,17 @@ func TestCompletion(t *testing.T) {
 
 // "xmppbg server" runs a real Prosody, prints how to connect, and leaves
 // nothing behind.
+// xmppbg server runs either Prosody; a client logs in with what it prints
+// (with Prosody 13 over direct TLS, as printed).
 func TestServerCommand(t *testing.T) {
-	integration.StartProsody(t, prosody.Options{}) // skips (or fails under CI) without prosody
+	for _, version := range []string{prosody.Version012, prosody.Version13} {
+		t.Run(version, func(t *testing.T) { testServerCommand(t, version) })
+	}
+}
+
+func testServerCommand(t *testing.T, version string) {
+	t.Setenv(integration.EnvServer, "")
+	integration.StartProsody(t, prosody.Options{Version: version}) // skips (or fails under CI) when missing
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out bytes.Buffer
@@ -158,7 +170,7 @@ func TestServerCommand(t *testing.T) {
 		o.ready = func(s *prosody.Server, f map[string]string) { srv, files = s, f; close(ready) }
 		return runServer(ctx, o)
 	}))
-	root.SetArgs([]string{"server", "--json", "--hibernation", "5s"})
+	root.SetArgs([]string{"server", "--json", "--hibernation", "5s", "--prosody", version})
 	errc := make(chan error, 1)
 	go func() { errc <- root.ExecuteContext(ctx) }()
 	select {
@@ -175,15 +187,23 @@ func TestServerCommand(t *testing.T) {
 		}
 	}
 	var ev map[string]any
-	if err := json.Unmarshal(bytes.SplitN(out.Bytes(), []byte("\n"), 2)[0], &ev); err != nil || ev["event"] != "server" || ev["addr"] != srv.Addr() {
+	if err := json.Unmarshal(bytes.SplitN(out.Bytes(), []byte("\n"), 2)[0], &ev); err != nil || ev["event"] != "server" || ev["addr"] != srv.Addr() ||
+		ev["version"] != version {
 		t.Fatalf("first line %q: %v", out.String(), err)
+	}
+	args := []string{"send", "--jid", "alice@" + srv.Domain(), "--addr", srv.Addr(), "--ca-file", srv.CAFile(), "--password-file", files["alice"], "bob@" + srv.Domain(), "hi"}
+	if version == prosody.Version13 {
+		if ev["direct_tls_addr"] != srv.DirectTLSAddr() || srv.DirectTLSAddr() == "" {
+			t.Errorf("no direct TLS address printed: %q", out.String())
+		}
+		args = append(args[:3], append([]string{"--direct-tls", "--addr", srv.DirectTLSAddr()}, args[5:]...)...)
 	}
 	if strings.Contains(out.String(), readFirstLine(t, files["alice"])) {
 		t.Error("a password was printed")
 	}
 	// A client can log in with what was printed.
 	var sendOut bytes.Buffer
-	code := runContext(context.Background(), []string{"send", "--jid", "alice@" + srv.Domain(), "--addr", srv.Addr(), "--ca-file", srv.CAFile(), "--password-file", files["alice"], "bob@" + srv.Domain(), "hi"},
+	code := runContext(context.Background(), args,
 		&IOStreams{In: strings.NewReader(""), Out: &sendOut, ErrOut: &bytes.Buffer{}}, func(string) string { return "" })
 	if code != 0 {
 		t.Fatalf("send exit %d: %s", code, sendOut.String())
@@ -212,4 +232,48 @@ func readFirstLine(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// --direct-tls reaches the session's config; without --addr the session
+// finds the direct TLS port through DNS SRV (_xmpps-client).
+func TestDirectTLSFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args     []string
+		wantAddr string
+	}{
+		{[]string{"--direct-tls"}, ""},
+		{[]string{"--direct-tls", "--addr", "127.0.0.1:5999"}, "127.0.0.1:5999"},
+		{nil, ""},
+	} {
+		g := &globalOptions{IO: &IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}},
+			Getenv: func(k string) string {
+				if k == envPassword {
+					return "pw"
+				}
+				return ""
+			}}
+		var cfg sessionConfigResult
+		root := newCmdRoot(g)
+		root.SetArgs(append([]string{"send", "--jid", "alice@example.org"}, append(tc.args, "bob@example.org", "hi")...))
+		for _, c := range root.Commands() {
+			if c.Name() == "send" {
+				c.RunE = func(*cobra.Command, []string) error {
+					cfg.cfg, cfg.err = g.sessionConfig()
+					return nil
+				}
+			}
+		}
+		if err := root.Execute(); err != nil || cfg.err != nil {
+			t.Fatalf("%v: %v, %v", tc.args, err, cfg.err)
+		}
+		wantDirect := len(tc.args) > 0
+		if cfg.cfg.Addr != tc.wantAddr || cfg.cfg.DirectTLS != wantDirect {
+			t.Errorf("%v: Addr %q DirectTLS %v, want %q %v", tc.args, cfg.cfg.Addr, cfg.cfg.DirectTLS, tc.wantAddr, wantDirect)
+		}
+	}
+}
+
+type sessionConfigResult struct {
+	cfg session.Config
+	err error
 }
