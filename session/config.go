@@ -64,7 +64,11 @@ type Config struct {
 	// its context ends. Default net.DefaultResolver.
 	Resolver Resolver
 	// TLS configures STARTTLS. Default: certificates verified against the
-	// system roots for the JID's domain, TLS 1.2 at least. See TLSConfig.
+	// system roots for the JID's domain, TLS 1.2 at least, and TLS sessions
+	// resumed across connections (a process-wide ClientSessionCache). See
+	// TLSConfig. A given configuration is used as it is: keep one value for
+	// all the connections of an account, with a ClientSessionCache, so that
+	// reconnects resume its TLS session.
 	TLS *tls.Config
 	// DirectTLS starts TLS at once (XEP-0368, ALPN "xmpp-client") instead of
 	// STARTTLS, saving two round trips; Addr must then be the server's
@@ -170,7 +174,7 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 		cfg.Resolver = net.DefaultResolver
 	}
 	if cfg.TLS == nil {
-		cfg.TLS = &tls.Config{ServerName: j.Domainpart(), MinVersion: tls.VersionTLS12}
+		cfg.TLS = &tls.Config{ServerName: j.Domainpart(), MinVersion: tls.VersionTLS12, ClientSessionCache: defaultTLSSessions}
 	} else if cfg.TLS.ServerName == "" {
 		cfg.TLS = cfg.TLS.Clone()
 		cfg.TLS.ServerName = j.Domainpart()
@@ -212,12 +216,15 @@ func (c *Config) pauseAt(point string) {
 // roots, or only the PEM certificates in caFile when it is not empty. An empty
 // serverName is filled in by Connect with the JID's domain. With
 // insecureSkipVerify, certificates are not checked at all: only for test
-// servers, and only when asked for explicitly.
+// servers, and only when asked for explicitly. It has a ClientSessionCache
+// of its own: connections that share the configuration resume each other's
+// TLS sessions (reconnects cost less CPU on both sides).
 func TLSConfig(serverName, caFile string, insecureSkipVerify bool) (*tls.Config, error) {
 	cfg := &tls.Config{
 		ServerName:         serverName,
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: insecureSkipVerify, //nolint:gosec // explicit opt-in, documented
+		ClientSessionCache: newTLSSessionCache(),
 	}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)

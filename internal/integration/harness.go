@@ -128,6 +128,10 @@ type Caps struct {
 	// FAST authentication with <resume/> (Prosody 13): a client must always
 	// keep the newest.
 	TokenOnEveryFASTLogin bool
+	// TLSResumption: the server resumes a TLS session from its session
+	// ticket (none of the four: they send tickets but always complete a
+	// full handshake; a client's session cache gains nothing there yet).
+	TLSResumption bool
 	// WrappedResumeFailure: on the SASL2 path the server wraps the
 	// resumption failure's condition in <error type='cancel'> inside
 	// <failed> (Prosody 13).
