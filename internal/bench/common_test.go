@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,19 +57,26 @@ func users(prefix string, n int) []string {
 // (the server's, or a proxy's).
 // One TLS configuration per server, shared by its sessions as an app shares
 // one (each holds a parsed certificate pool).
-var tlsConfigs sync.Map // *prosody.Server → *tls.Config
+var tlsConfigs sync.Map // CA file → *tls.Config
 
-func sessionConfig(tb testing.TB, srv *prosody.Server, user, addr string) session.Config {
+// tlsServer is what sessionConfig needs of a server: a *prosody.Server, or
+// any integration.Server.
+type tlsServer interface {
+	Domain() string
+	CAFile() string
+}
+
+func sessionConfig(tb testing.TB, srv tlsServer, user, addr string) session.Config {
 	tb.Helper()
 	var tlsCfg *tls.Config
-	if c, ok := tlsConfigs.Load(srv); ok {
+	if c, ok := tlsConfigs.Load(srv.CAFile()); ok {
 		tlsCfg = c.(*tls.Config)
 	} else {
 		c, err := session.TLSConfig(srv.Domain(), srv.CAFile(), false)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		c2, _ := tlsConfigs.LoadOrStore(srv, c)
+		c2, _ := tlsConfigs.LoadOrStore(srv.CAFile(), c)
 		tlsCfg = c2.(*tls.Config)
 	}
 	return session.Config{
@@ -169,4 +177,25 @@ func cpuTime(pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const hz = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / hz
+}
+
+// withoutNagle restarts srv with Prosody's Nagle algorithm off
+// (network_settings = { nagle = false }, a global option, so it goes first
+// in the config file). An experiment only: the package's config keeps
+// Prosody's default. Sessions to srv are cut.
+func withoutNagle(tb testing.TB, srv *prosody.Server) {
+	tb.Helper()
+	path := srv.ConfigFile()
+	old, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(path, append([]byte("network_settings = { nagle = false }\n"), old...), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Restart(ctx, syscall.SIGTERM); err != nil {
+		tb.Fatal(err)
+	}
 }

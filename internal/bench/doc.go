@@ -2,7 +2,9 @@
 // recovery (XEP-0198 resumption against a full login), detection of a dead
 // socket after a suspension, throughput with and without stream management,
 // memory per idle session, and a reconnect storm. All run against a real,
-// throwaway Prosody (package internal/prosody) on 127.0.0.1.
+// throwaway Prosody (package internal/prosody) on 127.0.0.1; recovery runs
+// on each of the four servers of internal/integration (XMPPBG_TEST_SERVERS
+// selects some).
 //
 // # Running
 //

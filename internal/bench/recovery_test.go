@@ -3,14 +3,12 @@ package bench_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/bench"
-	"github.com/xmppbg/xmppbg/internal/prosody"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/toxic"
 	"github.com/xmppbg/xmppbg/session"
 )
@@ -25,12 +23,26 @@ type variant struct {
 	name   string
 	direct bool // XEP-0368 direct TLS
 	noPipe bool // session.Config.NoPipelining
+	// stall hides the socket from the session (stallDial): no quick ACKs
+	// during the login, as before the session had them.
+	stall bool
 }
 
 var variants = []variant{
 	{name: "STARTTLS, no pipelining", noPipe: true},
 	{name: "STARTTLS, pipelined"},
 	{name: "direct TLS, pipelined", direct: true},
+}
+
+// withStalled returns vs followed by each of them without quick ACKs.
+func withStalled(vs []variant) []variant {
+	out := append([]variant(nil), vs...)
+	for _, v := range vs {
+		v.name += ", no quick ACK"
+		v.stall = true
+		out = append(out, v)
+	}
+	return out
 }
 
 type recovery struct {
@@ -45,17 +57,22 @@ type recovery struct {
 // recoveryRig is a server and, with latency, proxies in front of its two
 // ports.
 type recoveryRig struct {
-	srv              *prosody.Server
+	srv              integration.Server
 	addr, directAddr string
 }
 
-func startRecoveryRig(tb testing.TB, latency time.Duration) *recoveryRig {
+// recoveryAccounts is how many accounts a rig has: one per variant, stalled
+// ones included.
+const recoveryAccounts = 6
+
+func startRecoveryRig(tb testing.TB, h integration.Harness, latency time.Duration) *recoveryRig {
 	tb.Helper()
-	us := make([]string, len(variants))
-	for i := range variants {
-		us[i] = fmt.Sprintf("rec%d", i)
+	raiseNoFile(tb)
+	acc := map[string]string{}
+	for i := range recoveryAccounts {
+		acc[fmt.Sprintf("rec%d", i)] = pw
 	}
-	srv := startServer(tb, prosody.Options{DirectTLSPort: true}, us...)
+	srv := h.Start(tb, integration.Options{DirectTLSPort: true, Accounts: acc})
 	r := &recoveryRig{srv: srv, addr: srv.Addr(), directAddr: srv.DirectTLSAddr()}
 	if latency > 0 {
 		r.addr = proxy(tb, r.addr, latency)
@@ -76,39 +93,9 @@ func proxy(tb testing.TB, upstream string, latency time.Duration) string {
 	return p.Addr()
 }
 
-// withoutNagle restarts the rig's server with Prosody's Nagle algorithm off.
-func (r *recoveryRig) withoutNagle(tb testing.TB) { withoutNagle(tb, r.srv) }
-
-// withoutNagle restarts srv with Prosody's Nagle algorithm off
-// (network_settings = { nagle = false }, a global option, so it goes first
-// in the config file). An experiment only: the package's config keeps
-// Prosody's default. Sessions to srv are cut.
-func withoutNagle(tb testing.TB, srv *prosody.Server) {
-	tb.Helper()
-	path := srv.ConfigFile()
-	old, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(path, append([]byte("network_settings = { nagle = false }\n"), old...), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Restart(ctx, syscall.SIGTERM); err != nil {
-		tb.Fatal(err)
-	}
-}
-
 // measureRecovery runs cycles of one resumption and one fresh login for each
-// variant, alternating which comes first.
+// variant (at most recoveryAccounts), alternating which comes first.
 func measureRecovery(tb testing.TB, rig *recoveryRig, vs []variant, cycles int) []*recovery {
-	return measureRecoveryDial(tb, rig, vs, cycles, nil)
-}
-
-// measureRecoveryDial is measureRecovery with the TCP dialer wrapped by wrap
-// (under the round-trip meter).
-func measureRecoveryDial(tb testing.TB, rig *recoveryRig, vs []variant, cycles int, wrap func(bench.DialFunc) bench.DialFunc) []*recovery {
 	tb.Helper()
 	ctx := context.Background()
 	type acct struct {
@@ -120,7 +107,10 @@ func measureRecoveryDial(tb testing.TB, rig *recoveryRig, vs []variant, cycles i
 	}
 	var accts []*acct
 	for i, v := range vs {
-		a := &acct{dialer: &bench.MeteredDialer{Wrap: wrap}, st: &session.State{}, r: &recovery{name: v.name}}
+		a := &acct{dialer: &bench.MeteredDialer{}, st: &session.State{}, r: &recovery{name: v.name}}
+		if v.stall {
+			a.dialer.Wrap = stallDial
+		}
 		addr := rig.addr
 		if v.direct {
 			addr = rig.directAddr
@@ -218,7 +208,8 @@ func (r *recovery) reportMetrics(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
-// BenchmarkRecovery: one op is one resumption plus one fresh login.
+// BenchmarkRecovery: one op is one resumption plus one fresh login, on each
+// server (XMPPBG_TEST_SERVERS selects), with and without quick ACKs.
 //
 //	go test -run '^$' -bench 'Recovery/loopback' -benchtime 200x ./internal/bench
 //	go test -run '^$' -bench 'Recovery/latency50ms' -benchtime 50x ./internal/bench
@@ -229,11 +220,19 @@ func BenchmarkRecovery(b *testing.B) {
 			name = fmt.Sprintf("latency%dms", lat.Milliseconds())
 		}
 		b.Run(name, func(b *testing.B) {
-			rig := startRecoveryRig(b, lat)
-			for _, v := range variants {
-				b.Run(strings.NewReplacer(" ", "", ",", "-").Replace(v.name), func(b *testing.B) {
-					r := measureRecovery(b, rig, []variant{v}, b.N)
-					r[0].reportMetrics(b)
+			for _, h := range integration.Harnesses() {
+				b.Run(h.Name, func(b *testing.B) {
+					rig := startRecoveryRig(b, h, lat)
+					vs := variants
+					if lat == 0 {
+						vs = withStalled(variants)
+					}
+					for _, v := range vs {
+						b.Run(strings.NewReplacer(" ", "", ",", "-").Replace(v.name), func(b *testing.B) {
+							r := measureRecovery(b, rig, []variant{v}, b.N)
+							r[0].reportMetrics(b)
+						})
+					}
 				})
 			}
 		})
@@ -243,87 +242,83 @@ func BenchmarkRecovery(b *testing.B) {
 func reportRecovery(t *testing.T) {
 	cycles := envInt("XMPPBG_BENCH_CYCLES", 200)
 	latCycles := envInt("XMPPBG_BENCH_LATENCY_CYCLES", 50)
-	type table struct {
-		title string
-		rows  []*recovery
-	}
-	var tables []table
-	for _, c := range []struct {
-		lat    time.Duration
-		cycles int
-	}{{0, cycles}, {50 * time.Millisecond, latCycles}} {
-		rig := startRecoveryRig(t, c.lat)
-		title := fmt.Sprintf("loopback, %d cycles, load %s", c.cycles, loadAvg())
-		if c.lat > 0 {
-			title = fmt.Sprintf("+%v each way (toxic.Latency), %d cycles, load %s", c.lat, c.cycles, loadAvg())
-		}
-		tables = append(tables, table{title, measureRecovery(t, rig, variants, c.cycles)})
-		if c.lat == 0 {
-			// Two experiments on the ~40 ms stall seen on loopback after the
-			// TLS handshake (Prosody's Nagle algorithm holding its features
-			// until the client's delayed ACK): the client quick-ACKs, or
-			// the same server restarted with Nagle off.
-			n := envInt("XMPPBG_BENCH_NAGLE_CYCLES", 50)
-			if quickAckSupported {
-				tables = append(tables, table{fmt.Sprintf("loopback, the client re-arms TCP_QUICKACK after every read (experiment), %d cycles, load %s", n, loadAvg()),
-					measureRecoveryDial(t, rig, variants, n, quickAckDial)})
-			}
-			rig.withoutNagle(t)
-			tables = append(tables, table{fmt.Sprintf("loopback, Prosody with network_settings = { nagle = false } (experiment), %d cycles, load %s", n, loadAvg()),
-				measureRecovery(t, rig, variants, n)})
-		}
-	}
 	reportf("### Recovery: resume (a) vs full login (b)\n\n")
-	// The latency tables are compared with the loopback figures without the
-	// delayed-ACK stall (client quick-ACKs; same server), as the stall does
-	// not happen through the proxy.
-	loop := tables[0].rows
-	if len(tables) > 1 && strings.Contains(tables[1].title, "QUICKACK") {
-		loop = tables[1].rows
-	}
-	for _, tb := range tables {
-		lat := strings.Contains(tb.title, "toxic.Latency")
-		reportf("%s:\n\n", tb.title)
-		reportf("| connection | (a) resume median | (a) p99 | (b) full login median | (b) p99 | a/b (medians) | round trips a / b (+1 TCP) |")
-		if lat {
-			reportf(" round trips from the added latency a / b |\n|---|---|---|---|---|---|---|---|\n")
-		} else {
-			reportf("\n|---|---|---|---|---|---|---|\n")
-		}
-		for i, r := range tb.rows {
-			rs, fs := bench.Summarize(r.resume), bench.Summarize(r.fresh)
-			reportf("| %s | %s ms | %s ms | %s ms | %s ms | %.2f | %d / %d |", r.name, bench.Ms(rs.Median), bench.Ms(rs.P99),
-				bench.Ms(fs.Median), bench.Ms(fs.P99), float64(rs.Median)/float64(fs.Median),
-				bench.MedianInt(r.resumeRTT), bench.MedianInt(r.freshRTT))
-			if lat {
-				// (latency median - loopback median) / (2 × 50 ms): the
-				// round trips on the critical path, whatever the counter
-				// makes of them.
-				rtt := float64(2 * 50 * time.Millisecond)
-				reportf(" %.1f / %.1f |", float64(rs.Median-bench.Summarize(loop[i].resume).Median)/rtt,
-					float64(fs.Median-bench.Summarize(loop[i].fresh).Median)/rtt)
+	for _, h := range integration.Harnesses() {
+		t.Run(h.Name, func(t *testing.T) {
+			// Loopback: every variant with and without quick ACKs,
+			// interleaved in one run.
+			rig := startRecoveryRig(t, h, 0)
+			title := fmt.Sprintf("%s, loopback, %d cycles, load %s", h.Name, cycles, loadAvg())
+			loop := measureRecovery(t, rig, withStalled(variants), cycles)
+			reportf("%s:\n\n", title)
+			reportf("| connection | (a) resume median | (a) p99 | (b) full login median | (b) p99 | a/b (medians) | round trips a / b (+1 TCP) | (a) / (a) without quick ACK |\n|---|---|---|---|---|---|---|---|\n")
+			n := len(variants)
+			for i, r := range loop {
+				reportRow(r)
+				if i < n {
+					reportf(" %.2f |\n", float64(bench.Summarize(r.resume).Median)/float64(bench.Summarize(loop[i+n].resume).Median))
+				} else {
+					reportf(" – |\n")
+				}
 			}
 			reportf("\n")
-		}
-		reportf("\n")
-	}
-	for _, tb := range tables {
-		reportf("<details><summary>Wire of the last cycle, %s</summary>\n\n```\n", tb.title)
-		for _, r := range tb.rows {
-			reportf("== %s (TCP connect %s ms / %s ms, not counted)\n%s%s", r.name,
-				bench.Ms(r.resumeTCP[len(r.resumeTCP)-1]), bench.Ms(r.freshTCP[len(r.freshTCP)-1]),
-				wireTable("(a) resume", r.resumeWire, r.resumeBytes), wireTable("(b) full login", r.freshWire, r.freshBytes))
-			rtts := map[string]int{}
-			for _, n := range r.resumeRTT {
-				rtts[fmt.Sprintf("a:%d", n)]++
+			wires := []struct {
+				title string
+				rows  []*recovery
+			}{{title, loop}}
+
+			// +50 ms each way, compared with the loopback figures with
+			// quick ACKs (the stall does not show through the proxy,
+			// which acknowledges at once).
+			const lat = 50 * time.Millisecond
+			lrig := startRecoveryRig(t, h, lat)
+			title = fmt.Sprintf("%s, +%v each way (toxic.Latency), %d cycles, load %s", h.Name, lat, latCycles, loadAvg())
+			rows := measureRecovery(t, lrig, variants, latCycles)
+			reportf("%s:\n\n", title)
+			reportf("| connection | (a) resume median | (a) p99 | (b) full login median | (b) p99 | a/b (medians) | round trips a / b (+1 TCP) | round trips from the added latency a / b |\n|---|---|---|---|---|---|---|---|\n")
+			for i, r := range rows {
+				reportRow(r)
+				rtt := float64(2 * lat)
+				reportf(" %.1f / %.1f |\n", float64(bench.Summarize(r.resume).Median-bench.Summarize(loop[i].resume).Median)/rtt,
+					float64(bench.Summarize(r.fresh).Median-bench.Summarize(loop[i].fresh).Median)/rtt)
 			}
-			for _, n := range r.freshRTT {
-				rtts[fmt.Sprintf("b:%d", n)]++
+			reportf("\n")
+			wires = append(wires, struct {
+				title string
+				rows  []*recovery
+			}{title, rows})
+			for _, w := range wires {
+				reportWire(w.title, w.rows)
 			}
-			reportf("round-trip counts over all cycles (kind:count → cycles): %v\n\n", rtts)
-		}
-		reportf("```\n\n</details>\n\n")
+		})
 	}
+}
+
+// reportRow writes a table row's first seven cells.
+func reportRow(r *recovery) {
+	rs, fs := bench.Summarize(r.resume), bench.Summarize(r.fresh)
+	reportf("| %s | %s ms | %s ms | %s ms | %s ms | %.2f | %d / %d |", r.name, bench.Ms(rs.Median), bench.Ms(rs.P99),
+		bench.Ms(fs.Median), bench.Ms(fs.P99), float64(rs.Median)/float64(fs.Median),
+		bench.MedianInt(r.resumeRTT), bench.MedianInt(r.freshRTT))
+}
+
+// reportWire writes the wire of the last cycle of each row, collapsed.
+func reportWire(title string, rows []*recovery) {
+	reportf("<details><summary>Wire of the last cycle, %s</summary>\n\n```\n", title)
+	for _, r := range rows {
+		reportf("== %s (TCP connect %s ms / %s ms, not counted)\n%s%s", r.name,
+			bench.Ms(r.resumeTCP[len(r.resumeTCP)-1]), bench.Ms(r.freshTCP[len(r.freshTCP)-1]),
+			wireTable("(a) resume", r.resumeWire, r.resumeBytes), wireTable("(b) full login", r.freshWire, r.freshBytes))
+		rtts := map[string]int{}
+		for _, n := range r.resumeRTT {
+			rtts[fmt.Sprintf("a:%d", n)]++
+		}
+		for _, n := range r.freshRTT {
+			rtts[fmt.Sprintf("b:%d", n)]++
+		}
+		reportf("round-trip counts over all cycles (kind:count → cycles): %v\n\n", rtts)
+	}
+	reportf("```\n\n</details>\n\n")
 }
 
 func wireTable(name string, turns []bench.Turn, bytes [2]int64) string {

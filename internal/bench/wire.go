@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -70,6 +72,18 @@ func (m *WireMeter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// SyscallConn returns the socket under the meter, so that the session
+// still sets its socket options (TCP_QUICKACK during the login) through it.
+func (m *WireMeter) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := m.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errNoSocket
+	}
+	return sc.SyscallConn()
+}
+
+var errNoSocket = errors.New("bench: the metered connection has no socket")
 
 // RoundTrips returns how many round trips have been counted so far (the TCP
 // handshake not included).

@@ -169,7 +169,7 @@ type Harness struct {
 	Caps Caps
 	// start starts a server for the test (stopped at its end), or skips
 	// (fails under CI) when the server is not installed.
-	start func(t *testing.T, o Options, h Harness) Server
+	start func(t testing.TB, o Options, h Harness) Server
 }
 
 // Harnesses returns the servers the suites run against, in order: all
@@ -222,7 +222,7 @@ func selectHarnesses(sel string) ([]Harness, error) {
 
 // Start starts a server for the test with o (alice and bob when o has no
 // Accounts) and stops it at the end of the test.
-func (h Harness) Start(t *testing.T, o Options) Server {
+func (h Harness) Start(t testing.TB, o Options) Server {
 	t.Helper()
 	if why := h.unsupported(o); why != "" {
 		t.Fatalf("%s: %s", h.Name, why)
@@ -310,7 +310,7 @@ var prosody13Harness = Harness{
 	start: startProsodyServer,
 }
 
-func startProsodyServer(t *testing.T, o Options, h Harness) Server {
+func startProsodyServer(t testing.TB, o Options, h Harness) Server {
 	t.Helper()
 	version := prosody.Version012
 	if h.Caps.SASL2 {
@@ -390,7 +390,7 @@ var ejabberd2412Harness = Harness{
 	start: startEjabberdServer,
 }
 
-func startEjabberdServer(t *testing.T, o Options, h Harness) Server {
+func startEjabberdServer(t testing.TB, o Options, h Harness) Server {
 	t.Helper()
 	version := ejabberd.Version2301
 	if h.Caps.SASL2 {
