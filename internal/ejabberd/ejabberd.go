@@ -368,7 +368,7 @@ func findStable() (Install, error) {
 		inst.erl, _ = exec.LookPath("erl")
 	}
 	if inst.erl == "" || inst.libs == "" {
-		return inst, ErrNotInstalled
+		return inst, fmt.Errorf("%w: install it with apt-get install -y ejabberd (scripts/setup.sh does)", ErrNotInstalled)
 	}
 	return inst, nil
 }
@@ -379,7 +379,7 @@ func findStable() (Install, error) {
 func findModern() (Install, error) {
 	inst := Install{Version: Version2412}
 	dir := filepath.Join(prosody.ServersDir(), "ejabberd-24.12")
-	howTo := fmt.Errorf("%w: ejabberd 24.12: run scripts/setup.sh, which extracts it from Debian's bookworm-backports into %s (XMPPBG_SERVERS_DIR)", ErrNotInstalled, prosody.ServersDir())
+	howTo := fmt.Errorf("%w: 24.12: run scripts/setup.sh, which extracts it from Debian's bookworm-backports into %s (XMPPBG_SERVERS_DIR)", ErrNotInstalled, prosody.ServersDir())
 	libs, err := os.ReadFile(filepath.Join(dir, "libs"))
 	if err != nil {
 		return inst, howTo
@@ -431,7 +431,7 @@ func Find(version string) (Install, error) {
 
 // ErrNotInstalled is returned (wrapped) by Start when the asked for
 // ejabberd is not installed.
-var ErrNotInstalled = errors.New("ejabberd: not installed (apt-get install -y ejabberd)")
+var ErrNotInstalled = errors.New("ejabberd: not installed")
 
 // Installed reports whether Start can find Debian's ejabberd; see Find for
 // the others.
