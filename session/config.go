@@ -80,6 +80,15 @@ type Config struct {
 	// <enable/> goes out with the bind request, saving round trips. Turn it
 	// off for a server that mishandles it.
 	NoPipelining bool
+	// NoSASL2 turns off SASL2 (XEP-0388) and what comes with it: Bind2
+	// (XEP-0386), FAST tokens (XEP-0484) and the resumption inside the
+	// authentication. The login is then the classic one (SASL, a stream
+	// restart, bind or <resume/>) even when the server offers SASL2. By
+	// default SASL2 is used whenever the server offers it, and the login
+	// after one that saw it sends the stream header and <authenticate/>
+	// together: with a FAST token and direct TLS, a resumption takes three
+	// round trips, TCP's included.
+	NoSASL2 bool
 	// Dial opens the TCP connection. Default: Config.Dialer's, with the
 	// keepalive and TCP_USER_TIMEOUT below. Package suspend and the tests
 	// wrap connections here to inject faults.

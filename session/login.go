@@ -73,6 +73,13 @@ func (s *Session) saslFeature(password string, tlsKnown bool) xmpp.StreamFeature
 	}
 	negotiate := f.Negotiate
 	f.Negotiate = func(ctx context.Context, xs *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		if s.offered(xs) != nil {
+			// The server offers SASL2 too: that is the login to use,
+			// whichever of the two features mellium picked first.
+			return s.negotiateSASL2(ctx, xs)
+		}
+		// The classic login: forget any SASL2 seen before.
+		s.st.SASL2, s.st.ChannelBindings = nil, nil
 		mask, rw, err := negotiate(ctx, xs, data)
 		if err == nil {
 			s.armPipeline()
@@ -180,39 +187,9 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 		}
 		switch el.Name {
 		case "resumed":
-			if el.PrevID != "" && el.PrevID != st.ID {
-				// Never the ids themselves in an error: they are secrets.
-				return s.violation(xs, errors.New("session: the server resumed another stream than the one asked for"), "")
-			}
-			acked, err := st.ack(el.H)
-			if err != nil {
-				return s.violation(xs, err, handledCountTooHigh(el.H, st))
-			}
-			s.sm = true
-			st.SM = true
-			s.login.Resumed = true
-			s.bound = true
-			if j, err := jid.Parse(st.JID); err == nil {
-				xs.UpdateAddr(j)
-			}
-			if len(acked) > 0 {
-				s.emit(Acked{Stanzas: refs(acked)})
-			}
-			return nil
+			return s.onResumed(xs, el)
 		case "failed":
-			rf := &ResumeFailedError{Condition: el.Condition, H: el.H, HKnown: el.HSet}
-			if el.HSet {
-				acked, err := st.ack(el.H)
-				if err != nil {
-					// The old stream is gone anyway; keep everything
-					// rather than trust a count that cannot be right.
-					s.log.Warn("ignoring impossible h in <failed/>", slog.Any("err", err))
-					rf.HKnown = false
-				} else if len(acked) > 0 {
-					s.emit(Acked{Stanzas: refs(acked)})
-				}
-			}
-			s.login.ResumeFailed = rf
+			s.onResumeFailed(el)
 		default:
 			return fmt.Errorf("session: unexpected <%s/> in answer to <resume/>", el.Name)
 		}
@@ -262,6 +239,55 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	if err != nil {
 		return err
 	}
+	return s.onEnabled(el)
+}
+
+// onResumed applies the server's <resumed/>: the stream is the old one,
+// and h says which of our stanzas it got.
+func (s *Session) onResumed(xs *xmpp.Session, el smElement) error {
+	st := s.st
+	if el.PrevID != "" && el.PrevID != st.ID {
+		// Never the ids themselves in an error: they are secrets.
+		return s.violation(xs, errors.New("session: the server resumed another stream than the one asked for"), "")
+	}
+	acked, err := st.ack(el.H)
+	if err != nil {
+		return s.violation(xs, err, handledCountTooHigh(el.H, st))
+	}
+	s.sm = true
+	st.SM = true
+	s.login.Resumed = true
+	s.bound = true
+	if j, err := jid.Parse(st.JID); err == nil {
+		xs.UpdateAddr(j)
+	}
+	if len(acked) > 0 {
+		s.emit(Acked{Stanzas: refs(acked)})
+	}
+	return nil
+}
+
+// onResumeFailed records the server's <failed/> in answer to <resume/>;
+// its h, when it has one, confirms what the old stream delivered.
+func (s *Session) onResumeFailed(el smElement) {
+	rf := &ResumeFailedError{Condition: el.Condition, H: el.H, HKnown: el.HSet}
+	if el.HSet {
+		acked, err := s.st.ack(el.H)
+		if err != nil {
+			// The old stream is gone anyway; keep everything
+			// rather than trust a count that cannot be right.
+			s.log.Warn("ignoring impossible h in <failed/>", slog.Any("err", err))
+			rf.HKnown = false
+		} else if len(acked) > 0 {
+			s.emit(Acked{Stanzas: refs(acked)})
+		}
+	}
+	s.login.ResumeFailed = rf
+}
+
+// onEnabled applies the answer to <enable/>.
+func (s *Session) onEnabled(el smElement) error {
+	st := s.st
 	switch el.Name {
 	case "enabled":
 		s.sm = true

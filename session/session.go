@@ -151,6 +151,9 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		// <failed h/>) are still delivered, before Connect returns.
 		s.notes.close()
 		s.notes.wait()
+		if retry := s.retryLogin(err); retry && ctx.Err() == nil {
+			return Connect(ctx, cfg, st)
+		}
 		if s.atLocation && ctx.Err() == nil {
 			// The resumption location answered but the login there
 			// failed (its certificate, its stream): XEP-0198 says to
@@ -271,11 +274,15 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 	}
 	// mellium takes only a *tls.Conn as secure from the start; the SASL
 	// feature may skip its check when TLS is known to be on.
-	features := []xmpp.StreamFeature{s.saslFeature(cfg.Password, cfg.plaintext || cfg.DirectTLS), s.bindFeature()}
+	tlsKnown := cfg.plaintext || cfg.DirectTLS
+	features := []xmpp.StreamFeature{s.saslFeature(cfg.Password, tlsKnown), s.bindFeature()}
+	if s.sasl2On() {
+		features = append(features, s.sasl2Feature(tlsKnown), channelBindingFeature())
+	}
 	if !cfg.plaintext && !cfg.DirectTLS {
 		features = append([]xmpp.StreamFeature{s.startTLS(cfg.TLS)}, features...)
 	}
-	xs, err := xmpp.NewClientSession(ctx, j, rw, features...)
+	xs, err := xmpp.NewSession(ctx, j.Domain(), j, rw, 0, s.negotiator(features, tlsKnown))
 	if err == nil {
 		err = s.verifyLogin(xs)
 	}

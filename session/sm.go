@@ -34,15 +34,24 @@ var errBadSM = errors.New("session: malformed stream management element")
 // it from d. It checks every attribute XEP-0198 defines for that element and
 // rejects what does not fit; it never panics on any input.
 func parseSM(d *xml.Decoder, start xml.StartElement) (smElement, error) {
-	el := smElement{Name: start.Name.Local}
 	if start.Name.Space != nsSM {
-		return el, fmt.Errorf("%w: namespace %q", errBadSM, start.Name.Space)
+		return smElement{Name: start.Name.Local}, fmt.Errorf("%w: namespace %q", errBadSM, start.Name.Space)
 	}
 	var children []node
 	if err := decodeChildren(d, start, &children); err != nil {
-		return el, err
+		return smElement{Name: start.Name.Local}, err
 	}
-	for _, a := range start.Attr {
+	return smFromNode(start.Name, start.Attr, children)
+}
+
+// smFromNode is parseSM for an element already decoded (inside SASL2's
+// <success/>).
+func smFromNode(name xml.Name, attrs []xml.Attr, children []node) (smElement, error) {
+	el := smElement{Name: name.Local}
+	if name.Space != nsSM {
+		return el, fmt.Errorf("%w: namespace %q", errBadSM, name.Space)
+	}
+	for _, a := range attrs {
 		if a.Name.Space != "" {
 			continue
 		}
@@ -75,18 +84,33 @@ func parseSM(d *xml.Decoder, start xml.StartElement) (smElement, error) {
 			return el, fmt.Errorf("%w: <%s/> without h", errBadSM, el.Name)
 		}
 	case "failed":
-		el.Condition = "undefined-condition"
-		for _, c := range children {
-			if c.XMLName.Space == nsStanzas && c.XMLName.Local != "text" {
-				el.Condition = c.XMLName.Local
-				break
-			}
-		}
+		el.Condition = failedCondition(children)
 	case "enabled", "r":
 	default:
 		return el, fmt.Errorf("%w: unexpected <%s/>", errBadSM, el.Name)
 	}
 	return el, nil
+}
+
+// failedCondition is the stanza error condition among the children of
+// <failed/>: directly, or wrapped in <error/> as Prosody writes it on the
+// SASL2 path.
+func failedCondition(children []node) string {
+	for _, c := range children {
+		if c.XMLName.Space == nsStanzas && c.XMLName.Local != "text" {
+			return c.XMLName.Local
+		}
+	}
+	for _, c := range children {
+		if c.XMLName.Local == "error" {
+			for _, cc := range c.Nodes {
+				if cc.XMLName.Space == nsStanzas && cc.XMLName.Local != "text" {
+					return cc.XMLName.Local
+				}
+			}
+		}
+	}
+	return "undefined-condition"
 }
 
 // decodeChildren reads the rest of the element start opened into nodes.

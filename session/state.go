@@ -16,8 +16,9 @@ import (
 )
 
 // stateVersion is written into every saved state; a file with another version
-// is refused rather than misread.
-const stateVersion = 1
+// is refused rather than misread. Version 1 (before SASL2 and FAST) is
+// migrated on load: it lacks only fields whose zero value is right.
+const stateVersion = 2
 
 // State is the XEP-0198 stream-management state of one account. It outlives a
 // TCP connection: a Session takes it over when it connects, keeps it current
@@ -90,6 +91,48 @@ type State struct {
 	// storage after a failed resumption, a sender's resend) reaches the
 	// application once.
 	Seen []byte `json:",omitempty"`
+	// SASL2 lists the SASL2 (XEP-0388) mechanisms the server offered at
+	// the last login; empty when it offered none. When set, the next login
+	// sends its <authenticate> with the stream header, in one flight.
+	SASL2 []string `json:",omitempty"`
+	// ChannelBindings lists the channel-binding types (XEP-0440) the server
+	// offered with SASL2.
+	ChannelBindings []string `json:",omitempty"`
+	// UserAgent is this client's SASL2 user-agent id: a random id made on
+	// the first SASL2 login and kept, since the server ties FAST tokens to
+	// it.
+	UserAgent string `json:",omitempty"`
+	// FAST is the newest FAST token (XEP-0484) the server issued, nil when
+	// there is none. Like ID it is a secret: never printed or logged.
+	FAST *FASTToken `json:",omitempty"`
+}
+
+// FASTToken is a XEP-0484 token: whoever holds it can log in as the account
+// from this client (its user-agent id) until it expires. Its String and
+// LogValue never show the token.
+type FASTToken struct {
+	// Mechanism is the HT mechanism it was issued for, e.g. HT-SHA-256-EXPR.
+	Mechanism string
+	// Token is the secret.
+	Token string
+	// Expiry is when the server stops accepting it.
+	Expiry time.Time
+}
+
+// String describes the token without the secret.
+func (t *FASTToken) String() string {
+	if t == nil {
+		return "FAST(none)"
+	}
+	return "FAST(" + t.Mechanism + ", expires " + t.Expiry.UTC().Format(time.RFC3339) + ")"
+}
+
+// LogValue implements slog.LogValuer without the secret.
+func (t *FASTToken) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// usable reports whether the token may still be tried at time now.
+func (t *FASTToken) usable(now time.Time) bool {
+	return t != nil && t.Token != "" && (t.Expiry.IsZero() || now.Before(t.Expiry))
 }
 
 // SeenCap is how many handled messages State.Seen remembers.
@@ -178,6 +221,12 @@ func (st *State) Clone() *State {
 	if st.Outbox == nil {
 		c.Outbox = nil
 	}
+	c.SASL2 = append([]string(nil), st.SASL2...)
+	c.ChannelBindings = append([]string(nil), st.ChannelBindings...)
+	if st.FAST != nil {
+		f := *st.FAST
+		c.FAST = &f
+	}
 	return &c
 }
 
@@ -211,8 +260,8 @@ func (st *State) String() string {
 	if st == nil {
 		return "session.State(nil)"
 	}
-	return fmt.Sprintf("session.State{resumable:%t jid:%s in:%d out:%d unacked:%d orphans:%d}",
-		st.ID != "", st.JID, st.InH, st.OutH, len(st.Unacked), len(st.Orphans))
+	return fmt.Sprintf("session.State{resumable:%t jid:%s in:%d out:%d unacked:%d orphans:%d sasl2:%t fast:%t}",
+		st.ID != "", st.JID, st.InH, st.OutH, len(st.Unacked), len(st.Orphans), len(st.SASL2) > 0, st.FAST != nil)
 }
 
 // LogValue implements slog.LogValuer so that logging a State never logs the
@@ -228,6 +277,8 @@ func (st *State) LogValue() slog.Value {
 		slog.Any("out_h", st.OutH),
 		slog.Int("unacked", len(st.Unacked)),
 		slog.Int("orphans", len(st.Orphans)),
+		slog.Bool("sasl2", len(st.SASL2) > 0),
+		slog.Bool("fast", st.FAST != nil),
 	)
 }
 
@@ -355,8 +406,12 @@ func parseState(b []byte, account string) (*State, error) {
 	if st == nil {
 		st = &State{}
 	}
-	switch {
-	case f.Version != stateVersion:
+	switch f.Version {
+	case 1:
+		// Before SASL2 and FAST: nothing to convert, the new fields are
+		// empty, and the next Save writes version 2.
+	case stateVersion:
+	default:
 		return salvage(b), fmt.Errorf("%w: version %d, want %d", ErrStateFile, f.Version, stateVersion)
 	}
 	if err := st.validate(); err != nil {

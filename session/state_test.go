@@ -105,7 +105,7 @@ func TestLoadStateBadFiles(t *testing.T) {
 	t.Run("other account, other version", func(t *testing.T) {
 		// Never salvaged: its messages would be sent from the wrong account.
 		p := filepath.Join(dir, "foreign-v.json")
-		os.WriteFile(p, bytes.Replace(raw, []byte(`"version":1`), []byte(`"version":99`), 1), 0o600)
+		os.WriteFile(p, bytes.Replace(raw, []byte(`"version":2`), []byte(`"version":99`), 1), 0o600)
 		st, err := session.LoadState(p, "mallory@example.org")
 		if !errors.Is(err, session.ErrForeignStateFile) || !errors.Is(err, session.ErrStateFile) || st.Pending() != 0 {
 			t.Fatalf("got %v, %v; want nothing and ErrForeignStateFile", st, err)
@@ -121,7 +121,7 @@ func TestLoadStateBadFiles(t *testing.T) {
 	})
 	t.Run("other version", func(t *testing.T) {
 		p := filepath.Join(dir, "v.json")
-		os.WriteFile(p, bytes.Replace(raw, []byte(`"version":1`), []byte(`"version":99`), 1), 0o600)
+		os.WriteFile(p, bytes.Replace(raw, []byte(`"version":2`), []byte(`"version":99`), 1), 0o600)
 		st, err := session.LoadState(p, "alice@example.org")
 		if !errors.Is(err, session.ErrStateFile) || st.ID != "" || len(st.Orphans) != 3 {
 			t.Fatalf("got %v, %v; want the messages salvaged", st, err)

@@ -1,0 +1,556 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"mellium.im/sasl"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+	"mellium.im/xmpp/stream"
+)
+
+// How the login is chosen. The server's features decide between SASL2 and
+// classic SASL, never mellium's map order: the classic SASL feature hands
+// over to SASL2 when the server offers it (sasl2Feature does the same for
+// itself). When the State says the server offered SASL2 at the last login,
+// the client does not wait for the features at all: the stream header and
+// <authenticate> go out in one flight (oneFlight), which both Prosody 13
+// and ejabberd 24.12 accept. A server that has dropped SASL2 since answers
+// with an error; the State forgets SASL2 and Connect tries again.
+
+// errSASL2Gone: the server no longer offers SASL2; Connect logs in again
+// the classic way.
+var errSASL2Gone = errors.New("session: the server no longer offers SASL2")
+
+// fastRefusedError: the server refused the FAST token; Connect logs in again
+// with the password.
+type fastRefusedError struct{ auth *AuthError }
+
+func (e *fastRefusedError) Error() string { return "session: FAST token refused: " + e.auth.Error() }
+func (e *fastRefusedError) Unwrap() error { return e.auth }
+
+// auth2 is one SASL2 authentication under way.
+type auth2 struct {
+	mech    string
+	neg     *sasl.Negotiator
+	fast    bool   // with the FAST token, not the password
+	request string // the FAST mechanism a token was requested for
+	resume  bool   // inline <resume/>
+	enable  bool   // inline <enable/> in the Bind2 request
+	steps   int    // challenges answered
+	offer   *sasl2Offer
+}
+
+// sasl2On reports whether SASL2 may be used at all.
+func (s *Session) sasl2On() bool { return !s.cfg.NoSASL2 }
+
+// negotiator runs the login: one flight when the State knows the server
+// does SASL2, else mellium's negotiator over feats (STARTTLS first when
+// needed, also before a one-flight login).
+func (s *Session) negotiator(feats []xmpp.StreamFeature, tlsKnown bool) xmpp.Negotiator {
+	stock := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
+		return xmpp.StreamConfig{Features: feats}
+	})
+	one := s.sasl2On() && len(s.st.SASL2) > 0
+	return func(ctx context.Context, in, out *stream.Info, xs *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, any, error) {
+		if one && (tlsKnown || xs.State()&xmpp.Secure != 0) {
+			one = false
+			mask, err := s.oneFlight(ctx, in, out, xs)
+			return mask, nil, nil, err
+		}
+		return stock(ctx, in, out, xs, data)
+	}
+}
+
+// sasl2Feature negotiates SASL2 when the server offers it in its features.
+func (s *Session) sasl2Feature(tlsKnown bool) xmpp.StreamFeature {
+	f := xmpp.StreamFeature{
+		Name:       xml.Name{Space: nsSASL2, Local: "authentication"},
+		Necessary:  xmpp.Secure,
+		Prohibited: xmpp.Authn,
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
+			var n node
+			if err := d.DecodeElement(&n, start); err != nil {
+				return true, nil, err
+			}
+			return true, parseSASL2Offer(&n), nil
+		},
+		Negotiate: func(ctx context.Context, xs *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+			return s.negotiateSASL2(ctx, xs)
+		},
+	}
+	if tlsKnown {
+		f.Necessary &^= xmpp.Secure
+	}
+	return f
+}
+
+// channelBindingFeature reads XEP-0440's list of channel-binding types,
+// which SASL2 (and XEP-0474's check) needs.
+func channelBindingFeature() xmpp.StreamFeature {
+	return xmpp.StreamFeature{
+		Name: xml.Name{Space: nsSASLCB, Local: "sasl-channel-binding"},
+		Parse: func(ctx context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
+			var n node
+			if err := d.DecodeElement(&n, start); err != nil {
+				return false, nil, err
+			}
+			return false, parseChannelBindings(&n), nil
+		},
+	}
+}
+
+// offered returns the SASL2 offer among the features mellium read, nil
+// when there is none (or SASL2 is off).
+func (s *Session) offered(xs *xmpp.Session) *sasl2Offer {
+	if !s.sasl2On() {
+		return nil
+	}
+	data, _ := xs.Feature(nsSASL2)
+	o, _ := data.(*sasl2Offer)
+	if o == nil {
+		return nil
+	}
+	if cb, ok := xs.Feature(nsSASLCB); ok {
+		o.ChannelBindings, _ = cb.([]string)
+	}
+	return o
+}
+
+// negotiateSASL2 is SASL2 after the features: authenticate, bind (or
+// resume) in one exchange. The stream is then ready, without a restart.
+func (s *Session) negotiateSASL2(ctx context.Context, xs *xmpp.Session) (xmpp.SessionState, io.ReadWriter, error) {
+	o := s.offered(xs)
+	if o == nil {
+		return 0, nil, errors.New("session: SASL2 selected but not offered")
+	}
+	a, req, err := s.startSASL2(o, s.tlsState(xs))
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := xs.Conn().Write(req); err != nil {
+		return 0, nil, err
+	}
+	if err := s.finishSASL2(ctx, xs, a, o); err != nil {
+		return 0, nil, err
+	}
+	return xmpp.Authn | xmpp.Ready, nil, nil
+}
+
+func (s *Session) tlsState(xs *xmpp.Session) *tls.ConnectionState {
+	if s.pipe != nil {
+		if cs := s.pipe.ConnectionState(); cs.HandshakeComplete {
+			return &cs
+		}
+	}
+	if cs := xs.ConnectionState(); cs.HandshakeComplete {
+		return &cs
+	}
+	return nil
+}
+
+// oneFlight writes the stream header and <authenticate> together, as the
+// State remembers the server's offer, then reads the server's header, its
+// features and the answer.
+func (s *Session) oneFlight(ctx context.Context, in, out *stream.Info, xs *xmpp.Session) (xmpp.SessionState, error) {
+	st := s.st
+	remembered := &sasl2Offer{
+		Mechanisms:      st.SASL2,
+		ChannelBindings: st.ChannelBindings,
+		Bind2:           true,
+		SM:              st.SM,
+	}
+	if st.SM {
+		remembered.Bind2Features = []string{nsSM}
+	}
+	if st.FAST != nil {
+		remembered.FAST = []string{st.FAST.Mechanism}
+	}
+	a, req, err := s.startSASL2(remembered, s.tlsState(xs))
+	if err != nil {
+		return 0, err
+	}
+	local := xs.LocalAddr()
+	domain := local.Domain()
+	hdr := []byte(`<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'`)
+	hdr = appendAttr(hdr, "to", domain.String())
+	hdr = appendAttr(hdr, "from", local.Bare().String())
+	hdr = append(hdr, '>')
+	if _, err := xs.Conn().Write(append(hdr, req...)); err != nil {
+		return 0, err
+	}
+	out.XMLNS = stanza.NSClient
+	out.To, out.From = domain, local
+
+	r := xs.TokenReader()
+	d := xml.NewTokenDecoder(r)
+	err = readServerHeader(d, in, domain)
+	var f *features
+	if err == nil {
+		var start xml.StartElement
+		start, err = nextStart(d, "before the stream features")
+		switch {
+		case err != nil:
+		case start.Name.Space == nsStream && start.Name.Local == "error":
+			err = decodeStreamError(d, start)
+		case start.Name.Space != nsStream || start.Name.Local != "features":
+			err = fmt.Errorf("session: unexpected <%s/> instead of the stream features", start.Name.Local)
+		default:
+			f, err = parseFeatures(d, start)
+		}
+	}
+	r.Close()
+	if err != nil {
+		return 0, err
+	}
+	if f.SASL2 == nil {
+		return 0, errSASL2Gone
+	}
+	if f.StartTLS && !s.cfg.plaintext && !s.cfg.DirectTLS && xs.State()&xmpp.Secure == 0 {
+		return 0, &TLSError{Reason: "the server ended negotiation without TLS"}
+	}
+	s.csi = f.CSI
+	if err := s.finishSASL2(ctx, xs, a, f.SASL2); err != nil {
+		return 0, err
+	}
+	return xmpp.Secure | xmpp.Authn | xmpp.Ready, nil
+}
+
+// readServerHeader reads the server's stream header.
+func readServerHeader(d *xml.Decoder, in *stream.Info, domain jid.JID) error {
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.ProcInst, xml.CharData:
+			continue
+		case xml.StartElement:
+			if t.Name.Space != nsStream || t.Name.Local != "stream" {
+				return fmt.Errorf("session: the server did not open a stream but sent <%s/>", t.Name.Local)
+			}
+			in.Name = t.Name
+			in.From = domain
+			for _, a := range t.Attr {
+				switch a.Name.Local {
+				case "id":
+					in.ID = a.Value
+				case "version":
+					_ = in.Version.UnmarshalXMLAttr(a)
+				}
+			}
+			return nil
+		default:
+			return fmt.Errorf("session: unexpected %T before the stream header", tok)
+		}
+	}
+}
+
+// decodeStreamError reads a <stream:error/> into a StreamError.
+func decodeStreamError(d *xml.Decoder, start xml.StartElement) error {
+	var n node
+	if err := d.DecodeElement(&n, &start); err != nil {
+		return err
+	}
+	se := &StreamError{Condition: "undefined-condition"}
+	for _, c := range n.Nodes {
+		switch c.XMLName.Local {
+		case "text":
+			se.Text = c.Text
+		default:
+			if c.XMLName.Space == "urn:ietf:params:xml:ns:xmpp-streams" {
+				se.Condition = c.XMLName.Local
+			}
+		}
+	}
+	return se
+}
+
+// startSASL2 chooses how to authenticate against offer o and builds the
+// <authenticate/> element.
+func (s *Session) startSASL2(o *sasl2Offer, cs *tls.ConnectionState) (*auth2, []byte, error) {
+	st := s.st
+	cfg := s.cfg
+	a := &auth2{offer: o}
+	local, _ := jid.Parse(cfg.JID)
+	user := local.Localpart()
+	secret := cfg.Password
+	if tok := st.FAST; tok.usable(cfg.now()) && slices.Contains(o.FAST, tok.Mechanism) && fastUsable(tok.Mechanism, cs) {
+		a.mech, a.fast, secret = tok.Mechanism, true, tok.Token
+	} else {
+		a.mech = chooseMechanism(o, cs)
+		if a.mech == "" {
+			return nil, nil, &AuthError{Condition: "invalid-mechanism", Text: "the server offers no SASL2 mechanism this client supports: " + strings.Join(o.Mechanisms, " ")}
+		}
+		switch {
+		case o.FAST == nil:
+		case slices.Contains(o.FAST, mechHTExpr) && fastUsable(mechHTExpr, cs):
+			a.request = mechHTExpr
+		case slices.Contains(o.FAST, mechHTNone):
+			a.request = mechHTNone
+		}
+	}
+	var mech sasl.Mechanism
+	switch a.mech {
+	case mechHTExpr, mechHTNone:
+		mech = htMechanism(a.mech)
+	case "SCRAM-SHA-256-PLUS":
+		mech = sasl.ScramSha256Plus
+	case "SCRAM-SHA-1-PLUS":
+		mech = sasl.ScramSha1Plus
+	case "SCRAM-SHA-256":
+		mech = sasl.ScramSha256
+	case "SCRAM-SHA-1":
+		mech = sasl.ScramSha1
+	case "PLAIN":
+		mech = sasl.Plain
+	}
+	opts := []sasl.Option{
+		sasl.Credentials(func() ([]byte, []byte, []byte) { return []byte(user), []byte(secret), nil }),
+		sasl.RemoteMechanisms(o.Mechanisms...),
+	}
+	if cs != nil {
+		opts = append(opts, sasl.TLSState(*cs))
+	}
+	a.neg = sasl.NewClient(mech, opts...)
+	_, first, err := a.neg.Step(nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("session: SASL2 %s: %w", a.mech, err)
+	}
+	if st.UserAgent == "" {
+		st.UserAgent = newUUID()
+	}
+	b := []byte(`<authenticate xmlns="urn:xmpp:sasl:2"`)
+	b = appendAttr(b, "mechanism", a.mech)
+	b = append(b, `><initial-response>`...)
+	b = base64.StdEncoding.AppendEncode(b, first)
+	if len(first) == 0 {
+		b = append(b, '=')
+	}
+	b = append(b, `</initial-response><user-agent`...)
+	b = appendAttr(b, "id", st.UserAgent)
+	b = append(b, `><software>xmppbg</software></user-agent>`...)
+	switch {
+	case a.fast:
+		b = append(b, `<fast xmlns="urn:xmpp:fast:0"/>`...)
+	case a.request != "":
+		b = append(b, `<request-token xmlns="urn:xmpp:fast:0"`...)
+		b = appendAttr(b, "mechanism", a.request)
+		b = append(b, `/>`...)
+	}
+	useSM := !cfg.DisableSM && (o.SM || o.bind2Has(nsSM))
+	if useSM && s.shouldAskResume(st) {
+		a.resume = true
+		b = append(b, smResume(st.ID, st.InH)...)
+	}
+	if o.Bind2 {
+		b = append(b, `<bind xmlns="urn:xmpp:bind:0"><tag>xmppbg</tag>`...)
+		if useSM && o.bind2Has(nsSM) {
+			a.enable = true
+			b = append(b, enableSM...)
+		}
+		b = append(b, `</bind>`...)
+	}
+	b = append(b, `</authenticate>`...)
+	return a, b, nil
+}
+
+// chooseMechanism picks the strongest SCRAM the server offers: with
+// tls-exporter channel binding when TLS 1.3 allows it and the server lists
+// it, SHA-256 before SHA-1, PLAIN last (TLS is always on).
+func chooseMechanism(o *sasl2Offer, cs *tls.ConnectionState) string {
+	_, err := tlsExporter(cs)
+	plus := err == nil && slices.Contains(o.ChannelBindings, "tls-exporter")
+	for _, m := range []string{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"} {
+		if strings.HasSuffix(m, "-PLUS") && !plus {
+			continue
+		}
+		if slices.Contains(o.Mechanisms, m) {
+			return m
+		}
+	}
+	return ""
+}
+
+// finishSASL2 reads the server's answers, answering challenges, until
+// <success/> or <failure/>, and applies the success. o is what the server
+// offered in this stream's features (for XEP-0474).
+func (s *Session) finishSASL2(ctx context.Context, xs *xmpp.Session, a *auth2, o *sasl2Offer) error {
+	for {
+		r := xs.TokenReader()
+		d := xml.NewTokenDecoder(r)
+		start, err := nextStart(d, "during SASL2")
+		for err == nil && start.Name.Space == nsStream && start.Name.Local == "features" {
+			// Prosody may send features where none belong: ignore them.
+			if err = d.Skip(); err == nil {
+				start, err = nextStart(d, "during SASL2")
+			}
+		}
+		var res *sasl2Result
+		if err == nil {
+			switch {
+			case start.Name.Space == nsStream && start.Name.Local == "error":
+				err = decodeStreamError(d, start)
+			case start.Name.Space == nsSASL2 && start.Name.Local == "continue":
+				err = &AuthError{Condition: "unsupported-task", Text: "the server asks for a SASL2 task this client does not support"}
+			default:
+				res, err = parseSASL2(d, start)
+			}
+		}
+		r.Close()
+		if err != nil {
+			return err
+		}
+		switch start.Name.Local {
+		case "challenge":
+			if a.steps == 0 && scramHash(a.mech) != nil {
+				if err := checkDowngrade(res.Data, a.mech, o.Mechanisms, o.ChannelBindings); err != nil {
+					return s.violation(xs, err, "")
+				}
+			}
+			a.steps++
+			if a.steps > 4 {
+				return s.violation(xs, errors.New("session: too many SASL2 challenges"), "")
+			}
+			_, resp, err := a.neg.Step(res.Data)
+			if err != nil {
+				return s.violation(xs, &AuthError{Condition: "malformed-request", Text: "SASL2 " + a.mech + ": " + err.Error()}, "")
+			}
+			b := []byte(`<response xmlns="urn:xmpp:sasl:2">`)
+			b = base64.StdEncoding.AppendEncode(b, resp)
+			b = append(b, `</response>`...)
+			if _, err := xs.Conn().Write(b); err != nil {
+				return err
+			}
+		case "failure":
+			ae := &AuthError{Condition: res.Condition, Text: res.Text}
+			if a.fast {
+				return &fastRefusedError{auth: ae}
+			}
+			return ae
+		case "success":
+			return s.onSuccess2(xs, a, o, res)
+		}
+	}
+}
+
+// onSuccess2 checks the server's proof and applies what <success/> says:
+// the FAST token, the resumed stream or the new one.
+func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sasl2Result) error {
+	st := s.st
+	proof := func() error {
+		if a.mech == "PLAIN" {
+			return nil
+		}
+		// SCRAM has answered one challenge by now; HT none.
+		if !res.HasData || (a.fast && a.steps != 0) || (!a.fast && a.steps != 1) {
+			return errors.New("the server claimed success without proving it knows the credentials")
+		}
+		if _, _, err := a.neg.Step(res.Data); err != nil {
+			return err
+		}
+		return nil
+	}
+	if err := proof(); err != nil {
+		return s.violation(xs, &AuthError{Condition: CondServerAuthFailed, Text: "SASL2 " + a.mech + ": " + err.Error()}, "")
+	}
+	// Authenticated: remember the offer for a one-flight login next time.
+	st.SASL2 = slices.Clone(o.Mechanisms)
+	st.ChannelBindings = slices.Clone(o.ChannelBindings)
+	if res.Token != "" {
+		mech := a.request
+		if a.fast {
+			mech = a.mech
+		}
+		if mech == "" {
+			mech = mechHTNone
+			if slices.Contains(o.FAST, mechHTExpr) {
+				mech = mechHTExpr
+			}
+		}
+		t := &FASTToken{Mechanism: mech, Token: res.Token}
+		if exp, err := time.Parse(time.RFC3339, res.Expiry); err == nil {
+			t.Expiry = exp
+		}
+		st.FAST = t
+	}
+	if res.Resumed != nil {
+		return s.onResumed(xs, *res.Resumed)
+	}
+	if a.resume {
+		el := smElement{Name: "failed", Condition: "undefined-condition"}
+		if res.ResumeFailed != nil {
+			el = *res.ResumeFailed
+		}
+		s.onResumeFailed(el)
+	} else if st.ID != "" {
+		if (o.SM || o.bind2Has(nsSM)) && !s.cfg.DisableSM {
+			s.login.ResumeSkipped = ResumeSkipExpired
+		} else {
+			s.login.ResumeSkipped = ResumeSkipNoSM
+		}
+	}
+	if !res.Bound {
+		return fmt.Errorf("%w: the server authenticated without binding a resource (Bind2)", ErrLoginIncomplete)
+	}
+	j, err := jid.Parse(res.JID)
+	if err != nil || j.Resourcepart() == "" {
+		return fmt.Errorf("session: the server bound an invalid JID %q", res.JID)
+	}
+	st.orphan()
+	st.SM = false
+	xs.UpdateAddr(j)
+	s.bound = true
+	if o.bind2Has(nsCSI) {
+		s.csi = true
+	}
+	switch {
+	case a.enable && res.Enabled != nil:
+		return s.onEnabled(*res.Enabled)
+	case a.enable:
+		s.emit(Warning{Text: "the server did not answer the request for stream management: delivery is not guaranteed"})
+	}
+	return nil
+}
+
+// newUUID is a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// retryLogin reports whether a login that failed with err is worth one more
+// try, with what made it fail forgotten: a FAST token the server refused
+// (the password then), or SASL2 remembered from a server that no longer
+// offers it (the classic login then). Neither can happen twice in a row.
+func (s *Session) retryLogin(err error) bool {
+	var fr *fastRefusedError
+	switch {
+	case errors.As(err, &fr):
+		s.log.Info("FAST token refused, logging in with the password", "condition", fr.auth.Condition)
+		s.st.FAST = nil
+		return true
+	case errors.Is(err, errSASL2Gone):
+		s.log.Info("the server no longer offers SASL2, logging in the classic way")
+		s.st.SASL2, s.st.ChannelBindings = nil, nil
+		return true
+	}
+	return false
+}
