@@ -79,7 +79,7 @@ func (s *Session) saslFeature(password string, tlsKnown bool) xmpp.StreamFeature
 			return s.negotiateSASL2(ctx, xs)
 		}
 		// The classic login: forget any SASL2 seen before.
-		s.st.SASL2, s.st.ChannelBindings = nil, nil
+		s.st.forgetSASL2()
 		mask, rw, err := negotiate(ctx, xs, data)
 		if err == nil {
 			s.armPipeline()

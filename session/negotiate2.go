@@ -175,8 +175,8 @@ func (s *Session) oneFlight(ctx context.Context, in, out *stream.Info, xs *xmpp.
 	if st.SM {
 		remembered.Bind2Features = []string{nsSM}
 	}
-	if st.FAST != nil {
-		remembered.FAST = []string{st.FAST.Mechanism}
+	if len(st.FASTMechanisms) > 0 {
+		remembered.FAST = st.FASTMechanisms
 	}
 	a, req, err := s.startSASL2(remembered, s.tlsState(xs))
 	if err != nil {
@@ -470,6 +470,7 @@ func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 	// Authenticated: remember the offer for a one-flight login next time.
 	st.SASL2 = slices.Clone(o.Mechanisms)
 	st.ChannelBindings = slices.Clone(o.ChannelBindings)
+	st.FASTMechanisms = slices.Clone(o.FAST)
 	if res.Token != "" {
 		mech := a.request
 		if a.fast {
@@ -540,6 +541,11 @@ func newUUID() string {
 // try, with what made it fail forgotten: a FAST token the server refused
 // (the password then), or SASL2 remembered from a server that no longer
 // offers it (the classic login then). Neither can happen twice in a row.
+// forgetSASL2 forgets what the server offered with SASL2.
+func (st *State) forgetSASL2() {
+	st.SASL2, st.ChannelBindings, st.FASTMechanisms = nil, nil, nil
+}
+
 func (s *Session) retryLogin(err error) bool {
 	var fr *fastRefusedError
 	switch {
@@ -549,8 +555,46 @@ func (s *Session) retryLogin(err error) bool {
 		return true
 	case errors.Is(err, errSASL2Gone):
 		s.log.Info("the server no longer offers SASL2, logging in the classic way")
-		s.st.SASL2, s.st.ChannelBindings = nil, nil
+		s.st.forgetSASL2()
 		return true
 	}
 	return false
+}
+
+// errUnknownStreamElement is the text of mellium's (internal) error for a
+// stream-level element it does not know, such as <stream:features/> once
+// the stream is ready.
+const errUnknownStreamElement = "xmpp: unknown stream level element"
+
+// streamFeaturesSkipper drops the <stream:features/> that servers send
+// after a SASL2 success, which mellium's reader refuses once the stream is
+// ready (Prosody even sends them after an inline resumption). mellium has
+// already counted the element open when it says so; its end then comes
+// back as stream.BadFormat, the end of what is skipped. Nothing in it is a
+// stanza, so nothing is counted for XEP-0198.
+type streamFeaturesSkipper struct{ r xml.TokenReader }
+
+func (s streamFeaturesSkipper) Token() (xml.Token, error) {
+	for {
+		tok, err := s.r.Token()
+		if err == nil || err.Error() != errUnknownStreamElement {
+			return tok, err
+		}
+		depth := 0
+		for {
+			tok, err := s.r.Token()
+			if depth == 0 && errors.Is(err, stream.BadFormat) {
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			switch tok.(type) {
+			case xml.StartElement:
+				depth++
+			case xml.EndElement:
+				depth--
+			}
+		}
+	}
 }

@@ -189,7 +189,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 			return nil, err
 		}
 	}
-	go s.readLoop(xs.TokenReader())
+	go s.readLoop(streamFeaturesSkipper{xs.TokenReader()})
 	s.cfg.pauseAt("reading")
 
 	if err := s.afterLogin(ctx); err != nil {

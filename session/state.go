@@ -98,6 +98,10 @@ type State struct {
 	// ChannelBindings lists the channel-binding types (XEP-0440) the server
 	// offered with SASL2.
 	ChannelBindings []string `json:",omitempty"`
+	// FASTMechanisms lists the FAST (XEP-0484) mechanisms the server
+	// offered with SASL2, so that a one-flight password login can ask for
+	// a token.
+	FASTMechanisms []string `json:",omitempty"`
 	// UserAgent is this client's SASL2 user-agent id: a random id made on
 	// the first SASL2 login and kept, since the server ties FAST tokens to
 	// it.
@@ -223,6 +227,7 @@ func (st *State) Clone() *State {
 	}
 	c.SASL2 = append([]string(nil), st.SASL2...)
 	c.ChannelBindings = append([]string(nil), st.ChannelBindings...)
+	c.FASTMechanisms = append([]string(nil), st.FASTMechanisms...)
 	if st.FAST != nil {
 		f := *st.FAST
 		c.FAST = &f

@@ -1,0 +1,175 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+func connectErr(t *testing.T, cfg session.Config, st *session.State) (*session.Session, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s, err := session.Connect(ctx, cfg, st)
+	if err == nil {
+		t.Cleanup(s.Abort)
+	}
+	return s, err
+}
+
+// The modern login against a scripted SASL2 server, round trips counted on
+// the wire (TCP included): the first login reads the features (5), then
+// the State knows SASL2 and every later login sends the stream header and
+// <authenticate/> in one flight: FAST + inline resumption 3, a fresh
+// session after a failed inline resumption 3, a password login 4.
+func TestSASL2FASTResumeRoundTrips(t *testing.T) {
+	srv := newS2Server(t)
+	var rt int
+	cfg := srv.config(&rt)
+	st := &session.State{}
+
+	s := mustConnect(t, cfg, st)
+	if got := srv.lastAuth().attr("mechanism"); got != "SCRAM-SHA-256-PLUS" {
+		t.Errorf("first login with %s, want SCRAM-SHA-256-PLUS", got)
+	}
+	if s.Login().Resumed || !s.Login().SM {
+		t.Fatalf("first login: %+v", s.Login())
+	}
+	if rt != 5 {
+		t.Errorf("first login: %d round trips, want 5", rt)
+	}
+	first := s.State()
+	if first.FAST == nil || first.FAST.Token != srv.issued[0] || first.FAST.Mechanism != "HT-SHA-256-EXPR" {
+		t.Fatalf("no FAST token after the first login: %v", first.FAST)
+	}
+	if err := s.SendRaw(context.Background(), "message", "m1", "bob@example.org", `<message to="bob@example.org" id="m1"><body>hi</body></message>`); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+
+	// FAST and inline resumption, in one flight after TLS.
+	s = mustConnect(t, cfg, st)
+	if !s.Login().Resumed {
+		t.Fatalf("not resumed: %+v", s.Login())
+	}
+	if got := srv.lastAuth().attr("mechanism"); got != "HT-SHA-256-EXPR" {
+		t.Errorf("resumed with %s, want HT-SHA-256-EXPR", got)
+	}
+	if rt != 3 {
+		t.Errorf("FAST resumption: %d round trips, want 3", rt)
+	}
+	if got := s.State().FAST; got == nil || got.Token != srv.issued[len(srv.issued)-1] {
+		t.Errorf("the newest token was not kept: %v", got)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The server lost the stream: <failed/>, then the Bind2 session of the
+	// same request.
+	srv.forget("streams")
+	s = mustConnect(t, cfg, st)
+	l := s.Login()
+	if l.Resumed || l.ResumeFailed == nil || l.ResumeFailed.Condition != "item-not-found" || !l.SM {
+		t.Fatalf("after a failed inline resumption: %+v (%v)", l, l.ResumeFailed)
+	}
+	if rt != 3 {
+		t.Errorf("fresh session after failed inline resumption: %d round trips, want 3", rt)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The server forgot the token: the password, on a new connection,
+	// still in one flight.
+	srv.forget("tokens")
+	s = mustConnect(t, cfg, st)
+	if !s.Login().Resumed {
+		t.Fatalf("not resumed with the password: %+v", s.Login())
+	}
+	if got := srv.lastAuth().attr("mechanism"); !strings.HasPrefix(got, "SCRAM-") {
+		t.Errorf("fell back to %s, want SCRAM", got)
+	}
+	if rt != 4 {
+		t.Errorf("password login in one flight: %d round trips, want 4", rt)
+	}
+	if got := s.State().FAST; got == nil || got.Token != srv.issued[len(srv.issued)-1] {
+		t.Errorf("no new token after the password login: %v", got)
+	}
+}
+
+// A server like Prosody 13: SCRAM-SHA-1 only (with -PLUS), FAST -NONE and
+// -EXPR.
+func TestSASL2ScramSHA1Plus(t *testing.T) {
+	srv := newS2Server(t)
+	srv.mechs = []string{"PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "OAUTHBEARER"}
+	srv.cbs = []string{"tls-exporter"}
+	st := &session.State{}
+	s := mustConnect(t, srv.config(nil), st)
+	if got := srv.lastAuth().attr("mechanism"); got != "SCRAM-SHA-1-PLUS" {
+		t.Errorf("logged in with %s, want SCRAM-SHA-1-PLUS", got)
+	}
+	if s.State().FAST == nil {
+		t.Error("no token")
+	}
+}
+
+// Lying servers: each lie is refused with a clear error before the
+// session is used, and nothing secret is in the error.
+func TestSASL2LyingServer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lie  func(*s2server)
+		fast bool // log in with a token first
+		cond string
+		text string
+	}{
+		{"XEP-0474 downgrade", func(s *s2server) { s.wrongSSDP = true }, false, session.CondDowngrade, "tampered"},
+		{"SCRAM server signature", func(s *s2server) { s.badSignature = true }, false, session.CondServerAuthFailed, "SCRAM-SHA-256-PLUS"},
+		{"FAST additional-data", func(s *s2server) { s.badFASTProof = true }, true, session.CondServerAuthFailed, "FAST proof"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newS2Server(t)
+			cfg := srv.config(nil)
+			st := &session.State{}
+			if tc.fast {
+				s := mustConnect(t, cfg, st)
+				if err := s.Detach(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tc.lie(srv)
+			before := st.Clone()
+			_, err := connectErr(t, cfg, st)
+			var ae *session.AuthError
+			if !errors.As(err, &ae) || ae.Condition != tc.cond || !strings.Contains(err.Error(), tc.text) {
+				t.Fatalf("got %v, want an AuthError %s mentioning %q", err, tc.cond, tc.text)
+			}
+			for _, secret := range append([]string{srv.password}, srv.issued...) {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows a secret: %v", err)
+				}
+			}
+			if tc.fast && (st.ID != before.ID || st.FAST == nil) {
+				t.Errorf("a lying server changed the state: %v", st)
+			}
+		})
+	}
+}
+
+// With SASL2 turned off, a server that offers both gets the classic login.
+func TestSASL2Off(t *testing.T) {
+	f := &fake{t: t}
+	cfg := testConfig(f, nil)
+	cfg.NoSASL2 = true
+	s := mustConnect(t, cfg, &session.State{})
+	if st := s.State(); len(st.SASL2) != 0 || st.FAST != nil {
+		t.Errorf("SASL2 remembered with SASL2 off: %v", st)
+	}
+}
