@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -417,9 +418,11 @@ func (s *Session) finishSASL2(ctx context.Context, xs *xmpp.Session, a *auth2, o
 		switch start.Name.Local {
 		case "challenge":
 			if a.steps == 0 && scramHash(a.mech) != nil {
-				if err := checkDowngrade(res.Data, a.mech, o.Mechanisms, o.ChannelBindings); err != nil {
+				checked, err := checkDowngrade(res.Data, a.mech, o.Mechanisms, o.ChannelBindings)
+				if err != nil {
 					return s.violation(xs, err, "")
 				}
+				s.log.Debug("SASL2", slog.String("mechanism", a.mech), slog.Bool("downgrade_protection", checked), slog.Bool("fast_token_requested", a.request != ""))
 			}
 			a.steps++
 			if a.steps > 4 {
@@ -467,6 +470,7 @@ func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 	if err := proof(); err != nil {
 		return s.violation(xs, &AuthError{Condition: CondServerAuthFailed, Text: "SASL2 " + a.mech + ": " + err.Error()}, "")
 	}
+	s.login.SASL2, s.login.Mechanism = true, a.mech
 	// Authenticated: remember the offer for a one-flight login next time.
 	st.SASL2 = slices.Clone(o.Mechanisms)
 	st.ChannelBindings = slices.Clone(o.ChannelBindings)

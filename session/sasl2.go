@@ -278,26 +278,24 @@ func scramHash(mech string) func() hash.Hash {
 // checkDowngrade checks XEP-0474's h attribute in a SCRAM server-first
 // message against what the client saw offered: the hash of the mechanisms,
 // sorted and joined by 0x1E, then 0x1F and the channel-binding types, sorted
-// and joined by 0x1E. A server-first message without it says nothing.
-func checkDowngrade(serverFirst []byte, mech string, mechs, cbs []string) error {
+// and joined by 0x1E. A server-first message without it says nothing
+// (checked is then false).
+func checkDowngrade(serverFirst []byte, mech string, mechs, cbs []string) (checked bool, err error) {
 	var got string
 	for f := range strings.SplitSeq(string(serverFirst), ",") {
 		if strings.HasPrefix(f, "h=") || strings.HasPrefix(f, "d=") {
 			got = f[2:]
 		}
 	}
-	if got == "" {
-		return nil
-	}
 	hf := scramHash(mech)
-	if hf == nil {
-		return nil
+	if got == "" || hf == nil {
+		return false, nil
 	}
 	want := base64.StdEncoding.EncodeToString(downgradeHash(hf, mechs, cbs))
 	if got != want {
-		return &AuthError{Condition: CondDowngrade, Text: "the server's XEP-0474 hash does not match the SASL mechanisms and channel bindings offered: the offer was tampered with"}
+		return true, &AuthError{Condition: CondDowngrade, Text: "the server's XEP-0474 hash does not match the SASL mechanisms and channel bindings offered: the offer was tampered with"}
 	}
-	return nil
+	return true, nil
 }
 
 func downgradeHash(hf func() hash.Hash, mechs, cbs []string) []byte {

@@ -28,6 +28,12 @@ type Login struct {
 	SM bool
 	// CSI reports that the server offers client state indication (XEP-0352).
 	CSI bool
+	// SASL2 reports that the login used SASL2 (XEP-0388) with Bind2, and
+	// Mechanism which SASL mechanism authenticated it: an HT-SHA-256-*
+	// one for a FAST token (XEP-0484), else SCRAM or PLAIN (empty after
+	// a classic login).
+	SASL2     bool
+	Mechanism string
 	// Archived counts the messages found in the archive (XEP-0313) after a
 	// stream that could not be resumed; duplicates of what offline storage
 	// delivered are among them and were dropped.
