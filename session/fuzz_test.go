@@ -248,3 +248,60 @@ func longestTextRun(b []byte) int {
 	}
 	return longest
 }
+
+// FuzzParseSASL2 feeds arbitrary XML to the SASL2 parsers (challenge,
+// success, failure; stream features): they must never panic, and a success
+// they accept must be consistent.
+func FuzzParseSASL2(f *testing.F) {
+	for _, s := range []string{
+		`<challenge xmlns='urn:xmpp:sasl:2'>cj1hYmMscz1jMkZzZEE9PSxpPTQwOTYsaD1hYmM9</challenge>`,
+		`<success xmlns='urn:xmpp:sasl:2'><additional-data>dj1hYmM=</additional-data><authorization-identifier>a@b/c</authorization-identifier>` +
+			`<bound xmlns='urn:xmpp:bind:0'><enabled xmlns='urn:xmpp:sm:3' id='x' resume='1' max='600'/></bound>` +
+			`<token xmlns='urn:xmpp:fast:0' token='t' expiry='2026-12-01T00:00:00Z'/></success>`,
+		`<success xmlns='urn:xmpp:sasl:2'><additional-data>=</additional-data><resumed xmlns='urn:xmpp:sm:3' h='3' previd='x'/></success>`,
+		`<success xmlns='urn:xmpp:sasl:2'><failed xmlns='urn:xmpp:sm:3'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></failed><bound xmlns='urn:xmpp:bind:0'/></success>`,
+		`<failure xmlns='urn:xmpp:sasl:2'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><text>no</text></failure>`,
+		`<success xmlns='urn:xmpp:sasl:2'><additional-data>!!</additional-data></success>`,
+		`<stream:features xmlns:stream='http://etherx.jabber.org/streams'><authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-1</mechanism>` +
+			`<inline><fast xmlns='urn:xmpp:fast:0'><mechanism>HT-SHA-256-EXPR</mechanism></fast><bind xmlns='urn:xmpp:bind:0'><inline><feature var='urn:xmpp:sm:3'/></inline></bind><sm xmlns='urn:xmpp:sm:3'/></inline>` +
+			`</authentication><sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding></stream:features>`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		d := xml.NewDecoder(strings.NewReader(in))
+		var start xml.StartElement
+		for {
+			tok, err := d.Token()
+			if err != nil {
+				return
+			}
+			if s, ok := tok.(xml.StartElement); ok {
+				start = s
+				break
+			}
+		}
+		if start.Name.Local == "features" {
+			if f, err := parseFeatures(d, start); err == nil && f.SASL2 != nil {
+				_, _ = checkDowngrade([]byte(in), "SCRAM-SHA-1", f.SASL2.Mechanisms, f.SASL2.ChannelBindings)
+			}
+			return
+		}
+		r, err := parseSASL2(d, start)
+		if err != nil {
+			return
+		}
+		if r.Resumed != nil && r.ResumeFailed != nil {
+			t.Fatalf("accepted both <resumed/> and <failed/>: %q", in)
+		}
+		if r.Resumed != nil && !r.Resumed.HSet {
+			t.Fatalf("accepted <resumed/> without h: %q", in)
+		}
+		if r.Token == "" && strings.Contains(in, "urn:xmpp:fast:0") && strings.Contains(in, "<token") && start.Name.Local == "success" && r.Expiry != "" {
+			t.Fatalf("an expiry without a token: %q", in)
+		}
+		if start.Name.Local == "failure" && r.Condition == "" {
+			t.Fatalf("a failure without a condition: %q", in)
+		}
+	})
+}

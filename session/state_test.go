@@ -3,6 +3,7 @@ package session_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -21,6 +22,8 @@ func sampleState() *session.State {
 		Orphans:   []session.Stanza{msgStanza("m0")},
 		LastAlive: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
 		Inactive:  true,
+		SASL2:     []string{"SCRAM-SHA-1"},
+		FAST:      &session.FASTToken{Mechanism: "HT-SHA-256-EXPR", Token: "super-secret-token", Expiry: time.Date(2026, 12, 25, 10, 0, 0, 0, time.UTC)},
 	}
 }
 
@@ -132,8 +135,45 @@ func TestLoadStateBadFiles(t *testing.T) {
 func TestStateNeverLogsItsID(t *testing.T) {
 	var buf bytes.Buffer
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("state", "st", sampleState())
-	if strings.Contains(buf.String(), "super-secret-id") || strings.Contains(sampleState().String(), "super-secret-id") {
-		t.Fatalf("resumption id in output: %s", buf.String())
+	st := sampleState()
+	for _, out := range []string{buf.String(), st.String(), fmt.Sprintf("%v %+v %s", st, st.FAST, st.FAST)} {
+		for _, secret := range []string{"super-secret-id", "super-secret-token"} {
+			if strings.Contains(out, secret) {
+				t.Fatalf("secret in output: %s", out)
+			}
+		}
+	}
+}
+
+// A state file written before SASL2 and FAST (version 1) loads as it was,
+// resumable, and is written back as version 2 with the token.
+func TestLoadStateVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	v1 := `{"version":1,"account":"alice@example.org","ID":"old-id","Location":"","Max":300000000000,` +
+		`"JID":"alice@example.org/r","SM":true,"InH":3,"OutH":2,"Unacked":[{"Kind":"message","ID":"m1","To":"bob@example.org",` +
+		`"Sent":"2026-11-25T10:00:00Z","Raw":"PG1lc3NhZ2UvPg==","Message":{"ID":"m1","To":"bob@example.org","Body":"hi"}}],` +
+		`"Orphans":null,"LastAlive":"2026-11-25T10:00:00Z","Inactive":false}`
+	if err := os.WriteFile(path, []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := session.LoadState(path, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ID != "old-id" || !st.SM || st.InH != 3 || len(st.Unacked) != 1 || st.FAST != nil || len(st.SASL2) != 0 || !st.Resumable(time.Now()) {
+		t.Fatalf("version 1 loaded as %+v", st)
+	}
+	st.FAST = &session.FASTToken{Mechanism: "HT-SHA-256-NONE", Token: "tok"}
+	if err := st.Save(path, "alice@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	if !bytes.Contains(raw, []byte(`"version":2`)) {
+		t.Errorf("saved as %s", raw)
+	}
+	again, err := session.LoadState(path, "alice@example.org")
+	if err != nil || again.FAST == nil || again.FAST.Token != "tok" || again.ID != "old-id" {
+		t.Fatalf("reloaded %+v, %v", again, err)
 	}
 }
 
