@@ -3,7 +3,8 @@
 // nothing lost or duplicated across a broken connection.
 //
 // It builds on mellium.im/xmpp for STARTTLS and SASL and replaces mellium's
-// resource binding with its own feature, since mellium has no XEP-0198. It
+// resource binding with its own feature, since mellium has no XEP-0198; the
+// SASL2 login (negotiate2.go) is a negotiation step of its own. It
 // knows nothing of apps, backgrounds or retry loops: package reconnect
 // decides when to call Connect again, package suspend when to Detach.
 //
@@ -22,6 +23,24 @@
 //	…
 //	<-s.Done()                    // the connection broke
 //	s, err = session.Connect(ctx, cfg, st) // resumes: nothing lost
+//
+// # The modern login
+//
+// Where the server offers SASL2 (XEP-0388), Connect uses it instead of the
+// classic SASL, bind and <resume/> (the features decide, never mellium's
+// map order; Config.NoSASL2 turns it off): one <authenticate/> carries the
+// SCRAM (or FAST) initial response, a Bind2 request (XEP-0386) with
+// <enable/>, and <resume/> when the State is resumable; the <success/>
+// carries the server's proof, the FAST token (XEP-0484) and <resumed/>, or
+// <failed/> and the fresh session bound by the same request. The State
+// remembers what the server offered, the user-agent id and the newest
+// token, so that the next login sends the stream header and
+// <authenticate/> in one flight, with the token (HT-SHA-256-EXPR, bound to
+// the TLS connection by tls-exporter, else -NONE). A refused token makes
+// Connect try once more with the password; a server that no longer offers
+// SASL2, once more the classic way. The server's proof (SCRAM's server
+// signature, FAST's additional-data) and XEP-0474's downgrade hash are
+// checked before anything the <success/> says is applied.
 //
 // # The rules this package keeps
 //
@@ -136,8 +155,9 @@
 // a plaintext session (mellium alone would go on without TLS when an optional
 // STARTTLS fails). Connect also checks that negotiation really authenticated
 // and bound the stream before it sends anything (ErrLoginIncomplete). SASL tries SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN, and never
-// authenticates without TLS. Passwords and resumption ids are never logged
-// or put in errors.
+// authenticates without TLS; SASL2 prefers their -PLUS forms (tls-exporter
+// channel binding, TLS 1.3) where offered. Passwords, FAST tokens and
+// resumption ids are never logged or put in errors.
 //
 // What the server sends is bounded below the XML decoder, as it arrives: a
 // stanza nested deeper than MaxStanzaDepth or larger than
