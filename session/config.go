@@ -155,6 +155,9 @@ type Config struct {
 	srvDomain string
 	// plaintext skips TLS; for in-memory tests only (export_test.go).
 	plaintext bool
+	// dynamicRecords keeps Go's dynamic TLS record sizing (tests only:
+	// the tear experiment).
+	dynamicRecords bool
 	// now is the clock; tests may replace it.
 	now func() time.Time
 	// negotiated, when set, is called once the stream is negotiated, before

@@ -37,3 +37,7 @@ func (s *Session) SendRaw(ctx context.Context, kind, id, to, raw string) error {
 // been delivered to Config.OnEvent (events reach it on their own goroutine,
 // so a successful Connect may return before its login's events do).
 func Delivered(s *Session) <-chan struct{} { return s.notes.barrier() }
+
+// DynamicTLSRecords makes cfg keep Go's dynamic TLS record sizing, which
+// the session turns off.
+func DynamicTLSRecords(cfg *Config) { cfg.dynamicRecords = true }

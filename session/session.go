@@ -261,11 +261,20 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
+	// Each write (a stanza, or a resend of several) goes out as one TLS
+	// record when under 16 KiB: Go's dynamic record sizing would cut a
+	// stanza into records of about 1.2 KB early in a connection, and a
+	// connection torn between them leaves half a stanza at the server,
+	// which Prosody (0.12 and 13) then parses together with the resumed
+	// connection's bytes, breaking the resumed stream
+	// (TestIntegrationTearOneRecordPerStanza).
+	tlsBase := cfg.TLS.Clone()
+	tlsBase.DynamicRecordSizingDisabled = !cfg.dynamicRecords
 	var rw net.Conn = s.raw
 	switch {
 	case cfg.DirectTLS:
 		// XEP-0368: TLS from the first byte, announced by ALPN.
-		tlsCfg := cfg.TLS.Clone()
+		tlsCfg := tlsBase.Clone()
 		tlsCfg.NextProtos = []string{"xmpp-client"}
 		tc := tls.Client(s.raw, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -286,7 +295,7 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 		features = append(features, s.sasl2Feature(tlsKnown), channelBindingFeature())
 	}
 	if !cfg.plaintext && !cfg.DirectTLS {
-		features = append([]xmpp.StreamFeature{s.startTLS(cfg.TLS)}, features...)
+		features = append([]xmpp.StreamFeature{s.startTLS(tlsBase)}, features...)
 	}
 	xs, err := xmpp.NewSession(ctx, j.Domain(), j, rw, 0, s.negotiator(features, tlsKnown))
 	if err == nil {
