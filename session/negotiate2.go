@@ -492,6 +492,8 @@ func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 		}
 		st.FAST = t
 	}
+	s.log.Debug("SASL2 success", slog.String("mechanism", a.mech), slog.Bool("resumed", res.Resumed != nil),
+		slog.Bool("new_fast_token", res.Token != ""), slog.Any("fast", st.FAST))
 	if res.Resumed != nil {
 		return s.onResumed(xs, *res.Resumed)
 	}
