@@ -171,6 +171,7 @@ func (s *Session) bindFeature() xmpp.StreamFeature {
 func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	_, smOffered := xs.Feature(nsSM)
 	_, s.csi = xs.Feature(nsCSI)
+	s.st.CSI = s.csi
 	useSM := smOffered && !s.cfg.DisableSM
 	st := s.st
 

@@ -222,7 +222,6 @@ func (s *Session) oneFlight(ctx context.Context, in, out *stream.Info, xs *xmpp.
 	if f.StartTLS && !s.cfg.plaintext && !s.cfg.DirectTLS && xs.State()&xmpp.Secure == 0 {
 		return 0, &TLSError{Reason: "the server ended negotiation without TLS"}
 	}
-	s.csi = f.CSI
 	if err := s.finishSASL2(ctx, xs, a, f.SASL2); err != nil {
 		return 0, err
 	}
@@ -495,6 +494,8 @@ func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 	s.log.Debug("SASL2 success", slog.String("mechanism", a.mech), slog.Bool("resumed", res.Resumed != nil),
 		slog.Bool("new_fast_token", res.Token != ""), slog.Any("fast", st.FAST))
 	if res.Resumed != nil {
+		// The same stream: CSI as it was.
+		s.csi = st.CSI
 		return s.onResumed(xs, *res.Resumed)
 	}
 	if a.resume {
@@ -521,9 +522,10 @@ func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 	st.SM = false
 	xs.UpdateAddr(j)
 	s.bound = true
-	if o.bind2Has(nsCSI) {
-		s.csi = true
-	}
+	// CSI: said in the Bind2 offer (Prosody) or in the features after the
+	// success (ejabberd; featuresCSI records it when they come).
+	s.csi = o.bind2Has(nsCSI)
+	st.CSI = s.csi
 	switch {
 	case a.enable && res.Enabled != nil:
 		return s.onEnabled(*res.Enabled)
@@ -578,7 +580,15 @@ const errUnknownStreamElement = "xmpp: unknown stream level element"
 // already counted the element open when it says so; its end then comes
 // back as stream.BadFormat, the end of what is skipped. Nothing in it is a
 // stanza, so nothing is counted for XEP-0198.
-type streamFeaturesSkipper struct{ r xml.TokenReader }
+//
+// The features say whether the server does CSI, which a SASL2 login learns
+// nowhere else from ejabberd: the read loop records it (featuresCSI).
+type streamFeaturesSkipper struct {
+	r xml.TokenReader
+	// onCSI is called when the skipped features offer CSI (XEP-0352):
+	// ejabberd says so only there, not in the Bind2 offer.
+	onCSI func()
+}
 
 func (s streamFeaturesSkipper) Token() (xml.Token, error) {
 	for {
@@ -595,12 +605,23 @@ func (s streamFeaturesSkipper) Token() (xml.Token, error) {
 			if err != nil {
 				return nil, err
 			}
-			switch tok.(type) {
+			switch t := tok.(type) {
 			case xml.StartElement:
+				if depth == 0 && t.Name.Space == nsCSI && t.Name.Local == "csi" && s.onCSI != nil {
+					s.onCSI()
+				}
 				depth++
 			case xml.EndElement:
 				depth--
 			}
 		}
 	}
+}
+
+// featuresCSI records that features arriving after the login offer CSI.
+func (s *Session) featuresCSI() {
+	s.mu.Lock()
+	s.csi = true
+	s.st.CSI = true
+	s.mu.Unlock()
 }

@@ -79,6 +79,9 @@ type State struct {
 	// of the last message handled that had one; after a stream that could
 	// not be resumed the archive is asked for what came after it.
 	LastArchiveID string `json:",omitempty"`
+	// CSI records that the server offered client state indication
+	// (XEP-0352) on the stream: a SASL2 resumption learns it nowhere else.
+	CSI bool `json:",omitempty"`
 	// Inactive records that the client told the server it is inactive
 	// (XEP-0352); it is sent again after a resumption.
 	Inactive bool
