@@ -104,6 +104,18 @@ func TestIntegrationSASL2(t *testing.T) {
 			if s = connect("classic resumption"); !s.Login().Resumed {
 				t.Fatalf("not resumed the classic way: %+v", s.Login())
 			}
+			detach(s)
+			// A State that says the server offers SASL2 (it did once, or
+			// the file was copied): one flight finds out it does not, and
+			// the classic login follows.
+			st, _ := session.LoadState(path, account)
+			st.SASL2 = []string{"SCRAM-SHA-1"}
+			st.FAST = &session.FASTToken{Mechanism: "HT-SHA-256-EXPR", Token: "stale-token"}
+			st.Save(path, account)
+			s = connect("SASL2 remembered, not offered")
+			if l := s.Login(); !l.Resumed || l.SASL2 || len(s.State().SASL2) != 0 {
+				t.Fatalf("with SASL2 remembered but not offered: %+v", l)
+			}
 			return
 		}
 		if !l.SASL2 || !l.SM || s.State().FAST == nil {
@@ -175,6 +187,20 @@ func TestIntegrationSASL2(t *testing.T) {
 		s = connect("token and stream gone")
 		if l := s.Login(); l.Resumed || !strings.HasPrefix(l.Mechanism, "SCRAM-") || s.State().FAST == nil {
 			t.Fatalf("no fresh password login with a new token: %+v, %v", l, s.State().FAST)
+		}
+		detach(s)
+
+		// STARTTLS: TLS first, then the same one flight.
+		starttls := cfg
+		starttls.DirectTLS, starttls.Addr = false, srv.Addr()
+		st, _ = session.LoadState(path, account)
+		s = mustConnect(t, starttls, st)
+		if l := s.Login(); !l.Resumed || !strings.HasPrefix(l.Mechanism, "HT-SHA-256-") {
+			t.Fatalf("STARTTLS: not resumed with the token: %+v", l)
+		}
+		t.Logf("STARTTLS FAST resumption: %d round trips", rt)
+		if rt != 5 {
+			t.Errorf("STARTTLS FAST resumption: %d round trips, want 5 (TCP, header, STARTTLS, TLS, one flight)", rt)
 		}
 		detach(s)
 
