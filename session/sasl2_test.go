@@ -133,6 +133,7 @@ func TestSASL2LyingServer(t *testing.T) {
 		{"XEP-0474 downgrade", func(s *s2server) { s.wrongSSDP = true }, false, session.CondDowngrade, "tampered"},
 		{"SCRAM server signature", func(s *s2server) { s.badSignature = true }, false, session.CondServerAuthFailed, "SCRAM-SHA-256-PLUS"},
 		{"FAST additional-data", func(s *s2server) { s.badFASTProof = true }, true, session.CondServerAuthFailed, "FAST proof"},
+		{"success without SCRAM", func(s *s2server) { s.noChallenge = true }, false, session.CondServerAuthFailed, "without proving"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newS2Server(t)
