@@ -1,0 +1,82 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/jid"
+)
+
+// Bind2 (XEP-0386) and XEP-0198 inside SASL2: the <resume/> and the Bind2
+// request that <authenticate/> carries, and what the <success/> says about
+// them. A <resume/> the server refuses falls through to the Bind2 request
+// in the same round trip; what the old stream left unconfirmed is then
+// resent by afterLogin with today's rules (delay and origin-id).
+
+// appendBind2 appends to <authenticate/> b the <resume/> (when the State
+// can be resumed) and the Bind2 request, with <enable/> when the server
+// offers stream management inline.
+func (s *Session) appendBind2(b []byte, a *auth2, o *sasl2Offer) []byte {
+	st := s.st
+	useSM := !s.cfg.DisableSM && (o.SM || o.bind2Has(nsSM))
+	if useSM && s.shouldAskResume(st) {
+		a.resume = true
+		b = append(b, smResume(st.ID, st.InH)...)
+	}
+	b = append(b, `<bind xmlns="urn:xmpp:bind:0"><tag>xmppbg</tag>`...)
+	if useSM && o.bind2Has(nsSM) {
+		a.enable = true
+		b = append(b, enableSM...)
+	}
+	return append(b, `</bind>`...)
+}
+
+// applyBind2 applies what an authenticated <success/> says of the stream:
+// resumed, or bound afresh (after a refused <resume/>, or without one).
+func (s *Session) applyBind2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sasl2Result) error {
+	st := s.st
+	if res.Resumed != nil && !a.resume {
+		return s.violation(xs, errors.New("session: the server resumed a stream the client did not ask to resume"), "")
+	}
+	if res.Resumed != nil {
+		// The same stream: CSI as it was.
+		s.csi = st.CSI
+		return s.onResumed(xs, *res.Resumed)
+	}
+	if a.resume {
+		el := smElement{Name: "failed", Condition: "undefined-condition"}
+		if res.ResumeFailed != nil {
+			el = *res.ResumeFailed
+		}
+		s.onResumeFailed(el)
+	} else if st.ID != "" {
+		if (o.SM || o.bind2Has(nsSM)) && !s.cfg.DisableSM {
+			s.login.ResumeSkipped = ResumeSkipExpired
+		} else {
+			s.login.ResumeSkipped = ResumeSkipNoSM
+		}
+	}
+	if !res.Bound {
+		return fmt.Errorf("%w: the server authenticated without binding a resource (Bind2)", ErrLoginIncomplete)
+	}
+	j, err := jid.Parse(res.JID)
+	if err != nil || j.Resourcepart() == "" {
+		return fmt.Errorf("session: the server bound an invalid JID %q", res.JID)
+	}
+	st.orphan()
+	st.SM = false
+	xs.UpdateAddr(j)
+	s.bound = true
+	// CSI: said in the Bind2 offer (Prosody) or in the features after the
+	// success (ejabberd; featuresCSI records it when they come).
+	s.csi = o.bind2Has(nsCSI)
+	st.CSI = s.csi
+	switch {
+	case a.enable && res.Enabled != nil:
+		return s.onEnabled(*res.Enabled)
+	case a.enable:
+		s.emit(Warning{Text: "the server did not answer the request for stream management: delivery is not guaranteed"})
+	}
+	return nil
+}
