@@ -195,7 +195,13 @@ func (s *Session) finishSASL2(ctx context.Context, xs *xmpp.Session, a *auth2, o
 			}
 			return ae
 		case "success":
-			return s.onSuccess2(xs, a, o, res)
+			if err := s.onSuccess2(xs, a, o, res); err != nil {
+				return err
+			}
+			if s.login.Resumed {
+				return nil
+			}
+			return s.readFeaturesAfterBind2(xs)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/xml"
 	"errors"
 	"fmt"
 
@@ -77,6 +78,42 @@ func (s *Session) applyBind2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 		return s.onEnabled(*res.Enabled)
 	case a.enable:
 		s.emit(Warning{Text: "the server did not answer the request for stream management: delivery is not guaranteed"})
+	}
+	return nil
+}
+
+// readFeaturesAfterBind2 reads the stream features that follow the
+// <success/> of a fresh session (no restart with SASL2: they come at once;
+// Prosody 13 and ejabberd 24.12 both send them). They say whether the
+// server does CSI, which ejabberd says nowhere else. After a resumption
+// XEP-0198 forbids them, so nothing is awaited then; Prosody sends them
+// anyway and the read loop skips them.
+func (s *Session) readFeaturesAfterBind2(xs *xmpp.Session) error {
+	r := xs.TokenReader()
+	defer r.Close()
+	csi := func() {
+		s.csi = true
+		s.st.CSI = true
+	}
+	d := xml.NewTokenDecoder(r)
+	start, err := nextStart(d, "after SASL2 success")
+	if isUnknownStreamElement(err) {
+		// After features mellium negotiated, its reader refuses
+		// stream-level elements: the features' start is behind us.
+		return skipStreamElement(r, csi)
+	}
+	if err != nil {
+		return err
+	}
+	if start.Name.Space != nsStream || start.Name.Local != "features" {
+		return fmt.Errorf("session: <%s/> after SASL2 success instead of the stream features", start.Name.Local)
+	}
+	f, err := parseFeatures(d, start)
+	if err != nil {
+		return err
+	}
+	if f.CSI {
+		csi()
 	}
 	return nil
 }

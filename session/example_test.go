@@ -65,7 +65,7 @@ func ExampleLoadState() {
 	_, err = session.LoadState(path, "mallory@example.org")
 	fmt.Println(err != nil)
 	// Output:
-	// session.State{resumable:true jid:alice@example.org/phone in:0 out:0 unacked:0 orphans:0}
+	// session.State{resumable:true jid:alice@example.org/phone in:0 out:0 unacked:0 orphans:0 sasl2:false fast:false}
 	// true
 	// true
 }

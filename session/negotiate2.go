@@ -302,27 +302,39 @@ type streamFeaturesSkipper struct {
 func (s streamFeaturesSkipper) Token() (xml.Token, error) {
 	for {
 		tok, err := s.r.Token()
-		if err == nil || err.Error() != errUnknownStreamElement {
+		if !isUnknownStreamElement(err) {
 			return tok, err
 		}
-		depth := 0
-		for {
-			tok, err := s.r.Token()
-			if depth == 0 && errors.Is(err, stream.BadFormat) {
-				break
+		if err := skipStreamElement(s.r, s.onCSI); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func isUnknownStreamElement(err error) bool {
+	return err != nil && err.Error() == errUnknownStreamElement
+}
+
+// skipStreamElement reads the rest of a stream-level element mellium
+// refused as unknown, calling onCSI (when not nil) if it offers CSI.
+func skipStreamElement(r xml.TokenReader, onCSI func()) error {
+	depth := 0
+	for {
+		tok, err := r.Token()
+		if depth == 0 && errors.Is(err, stream.BadFormat) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if depth == 0 && t.Name.Space == nsCSI && t.Name.Local == "csi" && onCSI != nil {
+				onCSI()
 			}
-			if err != nil {
-				return nil, err
-			}
-			switch t := tok.(type) {
-			case xml.StartElement:
-				if depth == 0 && t.Name.Space == nsCSI && t.Name.Local == "csi" && s.onCSI != nil {
-					s.onCSI()
-				}
-				depth++
-			case xml.EndElement:
-				depth--
-			}
+			depth++
+		case xml.EndElement:
+			depth--
 		}
 	}
 }
