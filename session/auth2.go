@@ -39,7 +39,6 @@ type auth2 struct {
 	resume  bool   // inline <resume/>
 	enable  bool   // inline <enable/> in the Bind2 request
 	steps   int    // challenges answered
-	offer   *sasl2Offer
 }
 
 // startSASL2 chooses how to authenticate against offer o and builds the
@@ -47,7 +46,7 @@ type auth2 struct {
 func (s *Session) startSASL2(o *sasl2Offer, cs *tls.ConnectionState) (*auth2, []byte, error) {
 	st := s.st
 	cfg := s.cfg
-	a := &auth2{offer: o}
+	a := &auth2{}
 	local, _ := jid.Parse(cfg.JID)
 	user := local.Localpart()
 	secret := cfg.Password

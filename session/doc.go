@@ -37,8 +37,8 @@
 // token, so that the next login sends the stream header and
 // <authenticate/> in one flight, with the token (HT-SHA-256-EXPR, bound to
 // the TLS connection by tls-exporter, else -NONE). A refused token makes
-// Connect try once more with the password; a server that no longer offers
-// SASL2, once more the classic way. The server's proof (SCRAM's server
+// Connect try once more with the password; a server whose offer changed
+// (no SASL2 any more, another mechanism), once more after its features. The server's proof (SCRAM's server
 // signature, FAST's additional-data) and XEP-0474's downgrade hash are
 // checked before anything the <success/> says is applied.
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -23,9 +24,9 @@ import (
 // and ejabberd 24.12 accept. A server that has dropped SASL2 since answers
 // with an error; the State forgets SASL2 and Connect tries again.
 
-// errSASL2Gone: the server no longer offers SASL2; Connect logs in again
-// the classic way.
-var errSASL2Gone = errors.New("session: the server no longer offers SASL2")
+// errSASL2Gone: the server no longer offers SASL2 as the State remembers
+// it; Connect logs in again after reading the features.
+var errSASL2Gone = errors.New("session: the server no longer offers SASL2 as remembered")
 
 // sasl2On reports whether SASL2 may be used at all.
 func (s *Session) sasl2On() bool { return !s.cfg.NoSASL2 }
@@ -191,7 +192,13 @@ func (s *Session) oneFlight(ctx context.Context, in, out *stream.Info, xs *xmpp.
 	if err != nil {
 		return 0, err
 	}
-	if f.SASL2 == nil || !f.SASL2.Bind2 {
+	switch {
+	case f.SASL2 == nil || !f.SASL2.Bind2:
+		return 0, errSASL2Gone
+	case !a.fast && !slices.Contains(f.SASL2.Mechanisms, a.mech):
+		// The offer changed since it was remembered: the server is
+		// about to refuse a mechanism it no longer has. Read the
+		// features first next time.
 		return 0, errSASL2Gone
 	}
 	if f.StartTLS && !s.cfg.plaintext && !s.cfg.DirectTLS && xs.State()&xmpp.Secure == 0 {
@@ -256,8 +263,9 @@ func decodeStreamError(d *xml.Decoder, start xml.StartElement) error {
 
 // retryLogin reports whether a login that failed with err is worth one more
 // try, with what made it fail forgotten: a FAST token the server refused
-// (the password then), or SASL2 remembered from a server that no longer
-// offers it (the classic login then). Neither can happen twice in a row.
+// (the password then), or a SASL2 offer remembered from a server that no
+// longer makes it (the login then reads the features first: SASL2 as now
+// offered, or the classic login). Neither can happen twice in a row.
 // forgetSASL2 forgets what the server offered with SASL2.
 func (st *State) forgetSASL2() {
 	st.SASL2, st.ChannelBindings, st.FASTMechanisms = nil, nil, nil
@@ -271,7 +279,7 @@ func (s *Session) retryLogin(err error) bool {
 		s.st.FAST = nil
 		return true
 	case errors.Is(err, errSASL2Gone):
-		s.log.Info("the server no longer offers SASL2, logging in the classic way")
+		s.log.Info("the server's SASL2 offer changed, logging in again after its features")
 		s.st.forgetSASL2()
 		return true
 	}

@@ -174,3 +174,27 @@ func TestSASL2Off(t *testing.T) {
 		t.Errorf("SASL2 remembered with SASL2 off: %v", st)
 	}
 }
+
+// The server changed its offer since the State remembered it (no more
+// FAST, SCRAM-SHA-1 only): the token is refused, the remembered mechanism
+// is not offered, and the login that reads the features first succeeds.
+func TestSASL2OfferChanged(t *testing.T) {
+	srv := newS2Server(t)
+	cfg := srv.config(nil)
+	st := &session.State{}
+	s := mustConnect(t, cfg, st)
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	srv.fast, srv.mechs, srv.cbs = nil, []string{"SCRAM-SHA-1"}, nil
+	srv.mu.Unlock()
+	srv.forget("tokens")
+	s = mustConnect(t, cfg, st)
+	if l := s.Login(); !l.Resumed || l.Mechanism != "SCRAM-SHA-1" {
+		t.Fatalf("after the offer changed: %+v", l)
+	}
+	if got := s.State(); strings.Join(got.SASL2, " ") != "SCRAM-SHA-1" || got.FAST != nil {
+		t.Errorf("the new offer is not remembered: %v %v", got.SASL2, got.FAST)
+	}
+}
