@@ -70,7 +70,7 @@ func (s *Session) applyBind2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 	xs.UpdateAddr(j)
 	s.bound = true
 	// CSI: said in the Bind2 offer (Prosody) or in the features after the
-	// success (ejabberd; featuresCSI records it when they come).
+	// success (ejabberd: readFeaturesAfterBind2).
 	s.csi = o.bind2Has(nsCSI)
 	st.CSI = s.csi
 	switch {

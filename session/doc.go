@@ -99,8 +99,8 @@
 //   - the read loop reads the stream and handles every element: it answers
 //     server pings, processes <a/>, routes iq replies, and queues incoming
 //     messages and presences for the application. Stream features that
-//     come after a SASL2 login are skipped (their CSI offer noted). A
-//     stanza it cannot take
+//     come after a SASL2 resumption (Prosody) are skipped. A stanza it
+//     cannot take
 //     (nested deeper than MaxStanzaDepth, larger than Config.MaxStanzaBytes)
 //     is dropped and queued the same way as a Skipped event, so that it is
 //     counted in order like any other. It never waits for the

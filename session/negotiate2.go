@@ -296,16 +296,9 @@ const errUnknownStreamElement = "xmpp: unknown stream level element"
 // ready (Prosody even sends them after an inline resumption). mellium has
 // already counted the element open when it says so; its end then comes
 // back as stream.BadFormat, the end of what is skipped. Nothing in it is a
-// stanza, so nothing is counted for XEP-0198.
-//
-// The features say whether the server does CSI, which a SASL2 login learns
-// nowhere else from ejabberd: the read loop records it (featuresCSI).
-type streamFeaturesSkipper struct {
-	r xml.TokenReader
-	// onCSI is called when the skipped features offer CSI (XEP-0352):
-	// ejabberd says so only there, not in the Bind2 offer.
-	onCSI func()
-}
+// stanza, so nothing is counted for XEP-0198. (The features after a fresh
+// SASL2 session are read by the login itself: readFeaturesAfterBind2.)
+type streamFeaturesSkipper struct{ r xml.TokenReader }
 
 func (s streamFeaturesSkipper) Token() (xml.Token, error) {
 	for {
@@ -313,7 +306,7 @@ func (s streamFeaturesSkipper) Token() (xml.Token, error) {
 		if !isUnknownStreamElement(err) {
 			return tok, err
 		}
-		if err := skipStreamElement(s.r, s.onCSI); err != nil {
+		if err := skipStreamElement(s.r, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -345,12 +338,4 @@ func skipStreamElement(r xml.TokenReader, onCSI func()) error {
 			depth--
 		}
 	}
-}
-
-// featuresCSI records that features arriving after the login offer CSI.
-func (s *Session) featuresCSI() {
-	s.mu.Lock()
-	s.csi = true
-	s.st.CSI = true
-	s.mu.Unlock()
 }

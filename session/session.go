@@ -27,9 +27,6 @@ type Login struct {
 	// SM reports that stream management is on for this stream.
 	SM bool
 	// CSI reports that the server offers client state indication (XEP-0352).
-	// After a fresh SASL2 login on a server that says so only in the
-	// features that follow it (ejabberd), it is false at first; the
-	// session (SetActive) and the State learn it when they arrive.
 	CSI bool
 	// SASL2 reports that the login used SASL2 (XEP-0388) with Bind2, and
 	// Mechanism which SASL mechanism authenticated it: an HT-SHA-256-*
@@ -198,7 +195,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 			return nil, err
 		}
 	}
-	go s.readLoop(streamFeaturesSkipper{r: xs.TokenReader(), onCSI: s.featuresCSI})
+	go s.readLoop(streamFeaturesSkipper{r: xs.TokenReader()})
 	s.cfg.pauseAt("reading")
 
 	if err := s.afterLogin(ctx); err != nil {
