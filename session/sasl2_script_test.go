@@ -38,6 +38,7 @@ type s2server struct {
 	cbs     []string // channel-binding types offered
 	fast    []string // FAST mechanisms offered; nil: no FAST
 	classic bool     // offer classic SASL (PLAIN) beside SASL2
+	tls12   bool     // TLS 1.2 only: no tls-exporter
 
 	// Lies.
 	wrongSSDP, noSSDP bool
@@ -103,7 +104,11 @@ func (srv *s2server) config(rt *int) session.Config {
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func (srv *s2server) serve(raw net.Conn) {
-	c := tls.Server(raw, &tls.Config{Certificates: []tls.Certificate{srv.cert}, NextProtos: []string{"xmpp-client"}})
+	tc := &tls.Config{Certificates: []tls.Certificate{srv.cert}, NextProtos: []string{"xmpp-client"}}
+	if srv.tls12 {
+		tc.MaxVersion = tls.VersionTLS12
+	}
+	c := tls.Server(raw, tc)
 	if c.Handshake() != nil {
 		return
 	}

@@ -198,3 +198,26 @@ func TestSASL2OfferChanged(t *testing.T) {
 		t.Errorf("the new offer is not remembered: %v %v", got.SASL2, got.FAST)
 	}
 }
+
+// On TLS 1.2 there is no tls-exporter: SCRAM without -PLUS, and the token
+// is asked for and used with HT-SHA-256-NONE.
+func TestSASL2TLS12FASTNone(t *testing.T) {
+	srv := newS2Server(t)
+	srv.tls12 = true
+	cfg := srv.config(nil)
+	st := &session.State{}
+	s := mustConnect(t, cfg, st)
+	if l := s.Login(); l.Mechanism != "SCRAM-SHA-256" {
+		t.Errorf("first login with %s, want SCRAM-SHA-256", l.Mechanism)
+	}
+	if tok := s.State().FAST; tok == nil || tok.Mechanism != "HT-SHA-256-NONE" {
+		t.Fatalf("token %v, want one for HT-SHA-256-NONE", tok)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustConnect(t, cfg, st)
+	if l := s.Login(); !l.Resumed || l.Mechanism != "HT-SHA-256-NONE" {
+		t.Fatalf("second login: %+v", l)
+	}
+}
