@@ -23,6 +23,9 @@ type variant struct {
 	name   string
 	direct bool // XEP-0368 direct TLS
 	noPipe bool // session.Config.NoPipelining
+	// classic turns SASL2 off (session.Config.NoSASL2): the classic login
+	// beside the modern one, on the servers that offer SASL2.
+	classic bool
 	// stall hides the socket from the session (stallDial): no quick ACKs
 	// during the login, as before the session had them.
 	stall bool
@@ -32,6 +35,7 @@ var variants = []variant{
 	{name: "STARTTLS, no pipelining", noPipe: true},
 	{name: "STARTTLS, pipelined"},
 	{name: "direct TLS, pipelined", direct: true},
+	{name: "direct TLS, pipelined, classic", direct: true, classic: true},
 }
 
 // withStalled returns vs followed by each of them without quick ACKs.
@@ -63,7 +67,7 @@ type recoveryRig struct {
 
 // recoveryAccounts is how many accounts a rig has: one per variant, stalled
 // ones included.
-const recoveryAccounts = 6
+const recoveryAccounts = 8
 
 func startRecoveryRig(tb testing.TB, h integration.Harness, latency time.Duration) *recoveryRig {
 	tb.Helper()
@@ -120,6 +124,7 @@ func measureRecovery(tb testing.TB, rig *recoveryRig, vs []variant, cycles int) 
 		a.cfg.FetchRoster = true
 		a.cfg.DirectTLS = v.direct
 		a.cfg.NoPipelining = v.noPipe
+		a.cfg.NoSASL2 = v.classic
 		s, err := session.Connect(ctx, a.cfg, a.st)
 		if err != nil {
 			tb.Fatalf("%s: %v", v.name, err)
