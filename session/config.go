@@ -77,8 +77,9 @@ type Config struct {
 	// NoPipelining turns off pipelining: by default the request that follows
 	// SASL (<resume/>, or the bind request and <enable/>) goes out with the
 	// new stream header instead of after the server's features, and
-	// <enable/> goes out with the bind request, saving round trips. Turn it
-	// off for a server that mishandles it.
+	// <enable/> goes out with the bind request, saving round trips; with
+	// SASL2, <authenticate/> goes out with the stream header. Turn it off
+	// for a server that mishandles it.
 	NoPipelining bool
 	// NoSASL2 turns off SASL2 (XEP-0388) and what comes with it: Bind2
 	// (XEP-0386), FAST tokens (XEP-0484) and the resumption inside the

@@ -32,13 +32,13 @@ var errSASL2Gone = errors.New("session: the server no longer offers SASL2 as rem
 func (s *Session) sasl2On() bool { return !s.cfg.NoSASL2 }
 
 // negotiator runs the login: one flight when the State knows the server
-// does SASL2, else mellium's negotiator over feats (STARTTLS first when
+// does SASL2 (and pipelining is on), else mellium's negotiator over feats (STARTTLS first when
 // needed, also before a one-flight login).
 func (s *Session) negotiator(feats []xmpp.StreamFeature, tlsKnown bool) xmpp.Negotiator {
 	stock := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: feats}
 	})
-	one := s.sasl2On() && len(s.st.SASL2) > 0
+	one := s.sasl2On() && len(s.st.SASL2) > 0 && !s.cfg.NoPipelining
 	return func(ctx context.Context, in, out *stream.Info, xs *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, any, error) {
 		if one && (tlsKnown || xs.State()&xmpp.Secure != 0) {
 			one = false
