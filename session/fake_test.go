@@ -31,6 +31,7 @@ type fake struct {
 	boundJID string
 	authFail string // SASL failure condition
 	mam      bool   // the test answers archive queries
+	sasl2    string // extra first features, e.g. a SASL2 offer without Bind2
 
 	elems   chan elem
 	resumes []string // the <resume/> elements received
@@ -138,7 +139,7 @@ func (f *fake) serve() {
 	if _, err := f.readStart(); err != nil {
 		return
 	}
-	f.send(fmt.Sprintf(streamHeader, "s1") + `<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`)
+	f.send(fmt.Sprintf(streamHeader, "s1") + `<stream:features>` + f.sasl2 + `<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>`)
 	if _, err := f.readElem(); err != nil {
 		return
 	}

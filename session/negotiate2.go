@@ -18,11 +18,13 @@ import (
 // How the login is chosen. The server's features decide between SASL2 and
 // classic SASL, never mellium's map order: the classic SASL feature hands
 // over to SASL2 when the server offers it (sasl2Feature does the same for
-// itself). When the State says the server offered SASL2 at the last login,
-// the client does not wait for the features at all: the stream header and
+// itself, and hands back to classic SASL when the offer lacks Bind2). When
+// the State says the server offered SASL2 at the last login, the client
+// does not wait for the features at all: the stream header and
 // <authenticate> go out in one flight (oneFlight), which both Prosody 13
-// and ejabberd 24.12 accept. A server that has dropped SASL2 since answers
-// with an error; the State forgets SASL2 and Connect tries again.
+// and ejabberd 24.12 accept. When the features that arrive show that the
+// offer changed (no SASL2, another mechanism), the State forgets it and
+// Connect tries again, reading the features first.
 
 // errSASL2Gone: the server no longer offers SASL2 as the State remembers
 // it; Connect logs in again after reading the features.
@@ -32,8 +34,8 @@ var errSASL2Gone = errors.New("session: the server no longer offers SASL2 as rem
 func (s *Session) sasl2On() bool { return !s.cfg.NoSASL2 }
 
 // negotiator runs the login: one flight when the State knows the server
-// does SASL2 (and pipelining is on), else mellium's negotiator over feats (STARTTLS first when
-// needed, also before a one-flight login).
+// does SASL2 (and pipelining is on), else mellium's negotiator over feats
+// (STARTTLS first when needed, also before a one-flight login).
 func (s *Session) negotiator(feats []xmpp.StreamFeature, tlsKnown bool) xmpp.Negotiator {
 	stock := xmpp.NewNegotiator(func(*xmpp.Session, *xmpp.StreamConfig) xmpp.StreamConfig {
 		return xmpp.StreamConfig{Features: feats}
@@ -49,8 +51,10 @@ func (s *Session) negotiator(feats []xmpp.StreamFeature, tlsKnown bool) xmpp.Neg
 	}
 }
 
-// sasl2Feature negotiates SASL2 when the server offers it in its features.
-func (s *Session) sasl2Feature(tlsKnown bool) xmpp.StreamFeature {
+// sasl2Feature negotiates SASL2 when the server offers it in its features,
+// or classic, the classic SASL feature, when the offer is not one this
+// client uses (no Bind2).
+func (s *Session) sasl2Feature(tlsKnown bool, classic xmpp.StreamFeature) xmpp.StreamFeature {
 	f := xmpp.StreamFeature{
 		Name:       xml.Name{Space: nsSASL2, Local: "authentication"},
 		Necessary:  xmpp.Secure,
@@ -62,7 +66,11 @@ func (s *Session) sasl2Feature(tlsKnown bool) xmpp.StreamFeature {
 			}
 			return true, parseSASL2Offer(&n), nil
 		},
-		Negotiate: func(ctx context.Context, xs *xmpp.Session, data any) (xmpp.SessionState, io.ReadWriter, error) {
+		Negotiate: func(ctx context.Context, xs *xmpp.Session, _ any) (xmpp.SessionState, io.ReadWriter, error) {
+			if s.offered(xs) == nil {
+				data, _ := xs.Feature(nsSASL)
+				return classic.Negotiate(ctx, xs, data)
+			}
 			return s.negotiateSASL2(ctx, xs)
 		},
 	}

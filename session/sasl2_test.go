@@ -221,3 +221,17 @@ func TestSASL2TLS12FASTNone(t *testing.T) {
 		t.Fatalf("second login: %+v", l)
 	}
 }
+
+// SASL2 without Bind2 is left to the classic login, whichever feature
+// mellium picks first (both orders are tried: the offer comes first or
+// last).
+func TestSASL2WithoutBind2IsClassic(t *testing.T) {
+	for i := range 8 {
+		f := &fake{t: t, sasl2: `<authentication xmlns='urn:xmpp:sasl:2'><mechanism>PLAIN</mechanism></authentication>`}
+		s := mustConnect(t, testConfig(f, nil), &session.State{})
+		if l := s.Login(); l.SASL2 || !l.SM {
+			t.Fatalf("run %d: %+v", i, l)
+		}
+		s.Abort()
+	}
+}

@@ -290,9 +290,10 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 	// mellium takes only a *tls.Conn as secure from the start; the SASL
 	// feature may skip its check when TLS is known to be on.
 	tlsKnown := cfg.plaintext || cfg.DirectTLS
-	features := []xmpp.StreamFeature{s.saslFeature(cfg.Password, tlsKnown), s.bindFeature()}
+	sasl := s.saslFeature(cfg.Password, tlsKnown)
+	features := []xmpp.StreamFeature{sasl, s.bindFeature()}
 	if s.sasl2On() {
-		features = append(features, s.sasl2Feature(tlsKnown), channelBindingFeature())
+		features = append(features, s.sasl2Feature(tlsKnown, sasl), channelBindingFeature())
 	}
 	if !cfg.plaintext && !cfg.DirectTLS {
 		features = append([]xmpp.StreamFeature{s.startTLS(tlsBase)}, features...)
