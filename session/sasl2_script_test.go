@@ -39,6 +39,7 @@ type s2server struct {
 	fast    []string // FAST mechanisms offered; nil: no FAST
 	classic bool     // offer classic SASL (PLAIN) beside SASL2
 	tls12   bool     // TLS 1.2 only: no tls-exporter
+	noAck   bool     // leave <r/> unanswered
 
 	// Lies.
 	wrongSSDP, noSSDP bool
@@ -51,6 +52,7 @@ type s2server struct {
 	issued  []string          // tokens issued, in order
 	streams map[string]uint32 // resumable stream id → h (stanzas received)
 	auths   []elem            // <authenticate/> elements received
+	stanzas []elem            // stanzas received after the login
 	n       int
 	done    sync.WaitGroup
 }
@@ -261,10 +263,13 @@ func (srv *s2server) serve(raw net.Conn) {
 		srv.mu.Lock()
 		switch e.XMLName.Local {
 		case "r":
-			f.send(fmt.Sprintf(`<a xmlns='urn:xmpp:sm:3' h='%d'/>`, srv.streams[id]))
+			if !srv.noAck {
+				f.send(fmt.Sprintf(`<a xmlns='urn:xmpp:sm:3' h='%d'/>`, srv.streams[id]))
+			}
 		case "a":
 		default:
 			srv.streams[id]++
+			srv.stanzas = append(srv.stanzas, e)
 		}
 		srv.mu.Unlock()
 	}

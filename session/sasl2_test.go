@@ -235,3 +235,54 @@ func TestSASL2WithoutBind2IsClassic(t *testing.T) {
 		s.Abort()
 	}
 }
+
+// A message the old stream left unacknowledged, when the inline
+// resumption fails: the fresh Bind2 session of the same round trip sends it
+// again with a XEP-0203 delay and its origin-id, as the classic path does.
+func TestSASL2FailedResumeResendsWithDelay(t *testing.T) {
+	srv := newS2Server(t)
+	cfg := srv.config(nil)
+	st := &session.State{}
+	s := mustConnect(t, cfg, st)
+	srv.mu.Lock()
+	srv.noAck = true
+	srv.mu.Unlock()
+	m, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "unconfirmed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(st.Unacked); n != 1 {
+		t.Fatalf("%d unacknowledged, want 1", n)
+	}
+	srv.mu.Lock()
+	srv.noAck = false
+	srv.stanzas = nil
+	srv.mu.Unlock()
+	srv.forget("streams")
+	s = mustConnect(t, cfg, st)
+	if l := s.Login(); l.Resumed || l.ResumeFailed == nil {
+		t.Fatalf("login: %+v", l)
+	}
+	if err := s.WaitAcked(context.Background(), m.ID); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	var resent *elem
+	for i, e := range srv.stanzas {
+		if e.XMLName.Local == "message" {
+			resent = &srv.stanzas[i]
+		}
+	}
+	if resent == nil {
+		t.Fatalf("not resent: %v", srv.stanzas)
+	}
+	_, delayed := resent.child("delay")
+	oid, _ := resent.child("origin-id")
+	if !delayed || oid.attr("id") != m.ID {
+		t.Errorf("resent without delay or origin-id: %s", resent)
+	}
+}
