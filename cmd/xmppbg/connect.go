@@ -86,6 +86,7 @@ func (g *globalOptions) sessionConfig() (session.Config, error) {
 		Addr:         g.Addr,
 		TLS:          tlsCfg,
 		DirectTLS:    g.DirectTLS,
+		NoSASL2:      g.NoSASL2,
 		Logger:       g.logger(),
 		LoginTimeout: g.LoginTimeout,
 	}, nil

@@ -103,7 +103,7 @@ error.`,
 			if err := g.started(); err != nil {
 				return err
 			}
-			for _, name := range []string{"jid", "addr", "direct-tls", "ca-file", "password-file", "insecure-skip-verify"} {
+			for _, name := range []string{"jid", "addr", "direct-tls", "no-sasl2", "ca-file", "password-file", "insecure-skip-verify"} {
 				if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
 					return usageErrorf("--%s does not apply to demo: it runs its own server and accounts", name)
 				}

@@ -23,6 +23,7 @@
 //	--jid JID                account (required for send and listen; env XMPPBG_JID)
 //	--addr HOST:PORT         server address (default: found through DNS SRV for the JID's domain, else its port 5222)
 //	--direct-tls             TLS at once (XEP-0368) instead of STARTTLS
+//	--no-sasl2               the classic login even where SASL2/FAST is offered
 //	--ca-file FILE           trust only the PEM certificates in FILE
 //	--insecure-skip-verify   do not verify the server's certificate (test servers only)
 //	--password-file FILE     read the password from the first line of FILE

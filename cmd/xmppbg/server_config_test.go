@@ -234,16 +234,18 @@ func readFirstLine(t *testing.T, path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// --direct-tls reaches the session's config; without --addr the session
-// finds the direct TLS port through DNS SRV (_xmpps-client).
+// --direct-tls and --no-sasl2 reach the session's config; without --addr
+// the session finds the direct TLS port through DNS SRV (_xmpps-client).
 func TestDirectTLSFlag(t *testing.T) {
 	for _, tc := range []struct {
 		args     []string
 		wantAddr string
+		noSASL2  bool
 	}{
-		{[]string{"--direct-tls"}, ""},
-		{[]string{"--direct-tls", "--addr", "127.0.0.1:5999"}, "127.0.0.1:5999"},
-		{nil, ""},
+		{[]string{"--direct-tls"}, "", false},
+		{[]string{"--direct-tls", "--addr", "127.0.0.1:5999"}, "127.0.0.1:5999", false},
+		{[]string{"--direct-tls", "--no-sasl2"}, "", true},
+		{nil, "", false},
 	} {
 		g := &globalOptions{IO: &IOStreams{In: strings.NewReader(""), Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}},
 			Getenv: func(k string) string {
@@ -267,8 +269,8 @@ func TestDirectTLSFlag(t *testing.T) {
 			t.Fatalf("%v: %v, %v", tc.args, err, cfg.err)
 		}
 		wantDirect := len(tc.args) > 0
-		if cfg.cfg.Addr != tc.wantAddr || cfg.cfg.DirectTLS != wantDirect {
-			t.Errorf("%v: Addr %q DirectTLS %v, want %q %v", tc.args, cfg.cfg.Addr, cfg.cfg.DirectTLS, tc.wantAddr, wantDirect)
+		if cfg.cfg.Addr != tc.wantAddr || cfg.cfg.DirectTLS != wantDirect || cfg.cfg.NoSASL2 != tc.noSASL2 {
+			t.Errorf("%v: Addr %q DirectTLS %v NoSASL2 %v, want %q %v %v", tc.args, cfg.cfg.Addr, cfg.cfg.DirectTLS, cfg.cfg.NoSASL2, tc.wantAddr, wantDirect, tc.noSASL2)
 		}
 	}
 }
