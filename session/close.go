@@ -11,6 +11,9 @@ import (
 // keeps it for resumption: a last <a/> so the server can drop what we have,
 // then the TCP connection is closed without </stream:stream>. The State stays
 // resumable. This is what an app does at the end of its background window.
+// Without stream management (nothing to resume) it ends the stream instead,
+// and waits up to 2 s for the server to end its own, as Close does: the
+// server then stores what is written to the account meanwhile.
 func (s *Session) Detach() error {
 	s.wmu.Lock()
 	s.mu.Lock()
@@ -26,8 +29,26 @@ func (s *Session) Detach() error {
 	var err error
 	if sm {
 		err = s.writeLocked(smAnswer(h))
+	} else {
+		// Without stream management there is nothing to resume: end the
+		// stream, so that the server knows at once that the account has
+		// no session here. A socket merely closed leaves a window (until
+		// the server reads the EOF) in which it routes messages to the
+		// session whose socket is gone, and they are lost; after its own
+		// </stream:stream>, it stores them offline.
+		_ = s.raw.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		_, err = s.wire.Write([]byte(`</stream:stream>`))
 	}
 	s.wmu.Unlock()
+	if !sm && err == nil {
+		// Wait for the server's end of the stream, as Close does.
+		t := time.NewTimer(2 * time.Second)
+		select {
+		case <-s.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	s.mu.Lock()
 	now := s.cfg.now()
 	s.st.LastAlive, s.st.Closed = now, now

@@ -34,7 +34,9 @@ type fake struct {
 	sasl2    string // extra first features, e.g. a SASL2 offer without Bind2
 
 	elems   chan elem
-	resumes []string // the <resume/> elements received
+	resumes []string      // the <resume/> elements received
+	ended   chan struct{} // closed when the client ends its stream (made by connect)
+	endOnce sync.Once
 	wmu     sync.Mutex
 }
 
@@ -119,6 +121,9 @@ func (f *fake) readStart() (xml.StartElement, error) {
 		}
 		if s, ok := tok.(xml.StartElement); ok {
 			return s, nil
+		}
+		if e, ok := tok.(xml.EndElement); ok && e.Name.Local == "stream" && f.ended != nil {
+			f.endOnce.Do(func() { close(f.ended) })
 		}
 	}
 }

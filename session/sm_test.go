@@ -535,6 +535,37 @@ func TestWithoutSM(t *testing.T) {
 	}
 }
 
+// Without stream management there is nothing to resume: Detach ends the
+// stream, and returns once the server has closed it too, so that the server
+// stores what is written to the account from then on rather than route it to
+// a session whose socket is gone (it may not have read the EOF yet).
+func TestDetachWithoutSMEndsTheStream(t *testing.T) {
+	f := &fake{noSM: true, ended: make(chan struct{})}
+	s := connect(t, f, &collector{}, nil)
+	f.expect("presence")
+	detached := make(chan error, 1)
+	go func() { detached <- s.Detach() }()
+	select {
+	case <-f.ended:
+	case err := <-detached:
+		t.Fatalf("Detach returned (%v) without ending the stream", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Detach never ended the stream")
+	}
+	select {
+	case err := <-detached:
+		t.Fatalf("Detach returned (%v) before the server closed its stream", err)
+	default:
+	}
+	f.send(`</stream:stream>`)
+	if err := <-detached; err != nil {
+		t.Fatalf("Detach: %v", err)
+	}
+	if err := s.Err(); !errors.Is(err, session.ErrDetached) {
+		t.Errorf("Err = %v, want ErrDetached", err)
+	}
+}
+
 func TestAuthFailure(t *testing.T) {
 	f := &fake{authFail: "not-authorized"}
 	f.t = t
