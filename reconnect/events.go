@@ -83,7 +83,10 @@ const (
 	// counts).
 	WakeProbe
 	// WakeRetry: a login attempt was started at once (the wait before it
-	// cut short, or a stale attempt started again).
+	// cut short, or a stale attempt started again). While waiting to retry,
+	// a wake-up less than the probe timeout after the last attempt began
+	// moves the retry to that moment instead, so that wake-ups in a burst
+	// (a flapping network) start at most one login per probe timeout.
 	WakeRetry
 )
 

@@ -31,7 +31,8 @@ type loop struct {
 	sessDone <-chan struct{}
 
 	attempt       int
-	attemptAt     time.Time // when the attempt under way started
+	attemptAt     time.Time // when the attempt under way (or the last one) started
+	retryAt       time.Time // when retry fires
 	attemptCh     chan attemptResult
 	attemptCancel context.CancelFunc
 
@@ -454,6 +455,16 @@ func (l *loop) wake(ctx context.Context, reason string) {
 		if l.attemptCh != nil {
 			l.cancelAttempt()
 			l.attempt-- // the same attempt, started again
+		} else if wait := c.cfg.ProbeTimeout - time.Since(l.attemptAt); wait > 0 {
+			// Waiting to retry, and the last attempt began less than a
+			// probe timeout ago: a network that keeps changing (a flapping
+			// link, each change a wake-up) must not turn the backoff into
+			// a storm of logins. Retry a probe timeout after the last
+			// attempt began, or when the backoff said if that is sooner.
+			if wait < time.Until(l.retryAt) {
+				l.armRetry(wait)
+			}
+			return
 		}
 		l.stopRetry()
 		l.startAttempt(ctx)
@@ -462,6 +473,7 @@ func (l *loop) wake(ctx context.Context, reason string) {
 
 func (l *loop) armRetry(d time.Duration) {
 	l.stopRetry()
+	l.retryAt = time.Now().Add(d)
 	l.retry = time.NewTimer(d)
 	l.retryC = l.retry.C
 }

@@ -164,11 +164,58 @@ func TestWakeCutsRetryWaitShort(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if got, want := srv.attempts, []time.Duration{0, time.Second}; !reflect.DeepEqual(got, want) {
+		// Within a probe timeout (3 s) of the last attempt: the retry
+		// moves to 3 s, not 1 min.
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if got, want := srv.attempts, []time.Duration{0, 3 * time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("attempts at %v, want %v", got, want)
 		}
-		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
+		// Later than that (attempt 3 would be minutes away): at once.
+		time.Sleep(10 * time.Second)
+		if err := c.Wake(t.Context(), "sigcont"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got, want := srv.attempts, []time.Duration{0, 3 * time.Second, 13 * time.Second}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("attempts at %v, want %v", got, want)
+		}
+		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeRetry}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("woken %+v, want %+v", got, want)
+		}
+	})
+}
+
+// Wake-ups in a burst (a network that keeps changing) while the server
+// cannot be reached start at most one login per probe timeout: they cut the
+// backoff short, but never turn it into a storm.
+func TestWakeBurstKeepsLoginsApart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &server{fail: func(int) error { return errDown }}
+		ev := &events{}
+		c := newClient(srv, ev, reconnect.Config{
+			Backoff:      reconnect.Backoff{Initial: time.Minute, Max: time.Hour},
+			ProbeTimeout: 3 * time.Second,
+		})
+		stop := run(t, c)
+		defer stop()
+		start := time.Now()
+		// A wake-up every 100 ms for 10 s.
+		for range 100 {
+			time.Sleep(100 * time.Millisecond)
+			if err := c.Wake(t.Context(), "network"); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		got := srv.attempts
+		if len(got) < 3 || len(got) > 5 {
+			t.Fatalf("%d logins in %v of wake-ups (at %v), want one per probe timeout (3 s)", len(got), time.Since(start), got)
+		}
+		for i := 1; i < len(got); i++ {
+			if d := got[i] - got[i-1]; d < 3*time.Second {
+				t.Fatalf("logins at %v: %v apart, want at least the probe timeout", got, d)
+			}
 		}
 	})
 }
