@@ -38,6 +38,30 @@ type link struct {
 	client net.Conn
 	mid    net.Conn // to the upstream
 	once   sync.Once
+	// holed is set by BlackholeLive: from then on the bytes read on either
+	// leg are dropped, never forwarded.
+	holed atomic.Bool
+}
+
+// pipe copies src to dst until src ends or a write fails, like io.Copy,
+// except that once the link is black-holed what is read is dropped. It
+// returns nil when src ended with EOF.
+func (l *link) pipe(dst io.Writer, src io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !l.holed.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // kill closes both legs; with rst the client leg is closed with SO_LINGER 0,
@@ -100,6 +124,30 @@ func (p *Proxy) ResetPeer() error {
 	p.mu.Unlock()
 	for _, l := range links {
 		l.kill(true)
+	}
+	return nil
+}
+
+// BlackholeLive silently drops everything on the connections that exist
+// now, in both directions, and keeps them open: a NAT or a carrier that lost
+// the flow's mapping. The client's writes succeed and nothing comes back,
+// the server sees the same silence, and neither end is closed by the proxy
+// (a FIN from one end is dropped too). Connections made afterwards pass
+// normally, so a client that notices and dials again gets through. Like
+// ResetPeer it is a one-shot event: nothing stays installed.
+//
+// Unlike a real black hole, the proxy's kernel acknowledges the client's
+// bytes at the TCP level, so TCP_USER_TIMEOUT on the client cannot fire
+// through it: only the application (an unanswered <r/> or probe) notices.
+// Package internal/netlab makes the kernel-level black hole.
+func (p *Proxy) BlackholeLive() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	for l := range p.links {
+		l.holed.Store(true)
 	}
 	return nil
 }
@@ -235,22 +283,37 @@ func (p *Proxy) handle(ln net.Listener, client net.Conn) {
 	upDone := make(chan struct{})
 	go func() {
 		defer close(upDone)
-		if _, err := io.Copy(mid, client); err == nil {
+		err := l.pipe(mid, client)
+		switch {
+		case l.holed.Load():
+			// Black-holed: the client's FIN or RST is lost on the way,
+			// the server is not told. Only the client's leg ends.
+			_ = l.client.Close()
+		case err == nil:
 			// The client half-closed: pass the FIN on and let the server
 			// answer the close.
 			if cw, ok := mid.(interface{ CloseWrite() error }); ok {
 				_ = cw.CloseWrite()
 				return
 			}
+			l.kill(false)
+		default:
+			l.kill(false)
 		}
-		l.kill(false)
 	}()
 	// Once nothing more can come from the upstream, close both legs: an
 	// XMPP server closes its side fully, and so does toxiproxy when
-	// package toxic puts one behind this proxy.
-	_, _ = io.Copy(client, mid)
-	l.kill(false)
+	// package toxic puts one behind this proxy. On a black-holed link the
+	// server's close is lost: the client's leg stays open, silent, until
+	// the client closes it (or Close).
+	_ = l.pipe(client, mid)
+	if l.holed.Load() {
+		_ = l.mid.Close()
+	} else {
+		l.kill(false)
+	}
 	<-upDone
+	l.kill(false)
 
 	p.mu.Lock()
 	delete(p.links, l)

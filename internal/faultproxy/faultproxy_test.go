@@ -183,3 +183,41 @@ func TestClose(t *testing.T) {
 		}
 	}
 }
+
+// BlackholeLive silences the connections that exist, both ways, without
+// closing them; a connection made afterwards passes.
+func TestBlackholeLive(t *testing.T) {
+	t.Parallel()
+	echo := echotest.Start(t)
+	p := startProxy(t, echo.Addr)
+	old := echotest.Dial(t, p.Addr())
+	echotest.RoundTrip(t, old, "before")
+
+	if err := p.BlackholeLive(); err != nil {
+		t.Fatal(err)
+	}
+	// The write succeeds, nothing comes back, and the connection is not
+	// closed: the read ends only by its deadline.
+	if _, err := old.Write([]byte("into the void")); err != nil {
+		t.Fatalf("write into the black hole: %v", err)
+	}
+	if err := echotest.ReadErr(old, 300*time.Millisecond); !echotest.IsTimeout(err) {
+		t.Fatalf("read from the black hole: %v, want a timeout", err)
+	}
+
+	// A new connection goes through.
+	fresh := echotest.Dial(t, p.Addr())
+	echotest.RoundTrip(t, fresh, "after")
+	if p.Conns() != 2 {
+		t.Errorf("Conns() = %d, want 2", p.Conns())
+	}
+
+	// The client's close of the black-holed connection is lost too: the
+	// upstream never sees it end.
+	_ = old.Close()
+	time.Sleep(100 * time.Millisecond) // a close passed on would arrive now
+	if n := echo.Closed.Load(); n != 0 {
+		t.Errorf("the upstream saw %d connections end, want 0", n)
+	}
+	echotest.RoundTrip(t, fresh, "still after")
+}

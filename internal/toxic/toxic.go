@@ -49,8 +49,8 @@ const (
 )
 
 // Proxy forwards 127.0.0.1:random to an upstream address and can break the
-// path. The faultproxy methods (Addr, Conns, ResetPeer, Down, Up) work as
-// documented there; Latency and Blackhole also apply to every connection
+// path. The faultproxy methods (Addr, Conns, ResetPeer, BlackholeLive, Down,
+// Up) work as documented there; Latency and Blackhole also apply to every connection
 // accepted later, until Clear.
 //
 // All methods are safe for concurrent use.
