@@ -19,6 +19,8 @@
 //     runs one integration suite against every server; the XMPPBG_TEST_*
 //     environment variables that attach the tests to a running Prosody.
 //   - toxic: faultproxy plus toxiproxy's latency and blackhole toxics.
+//   - netlab: kernel-level faults: a private network namespace for a test
+//     and nftables rules that drop or reset its established flows.
 //   - ejabberd: starts a throwaway ejabberd.
 //   - bench, soak: benchmarks and the soak test.
 //   - leakcheck: the TestMain that fails a package's tests when its

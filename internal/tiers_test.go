@@ -20,7 +20,7 @@ var (
 	// shipped are the internal packages the binary is built from.
 	shipped = []string{"internal", "internal/driver", "internal/scenario", "internal/prosody", "internal/serverproc", "internal/faultproxy"}
 	// testOnly are imported only by _test.go files and by each other.
-	testOnly = []string{"internal/integration", "internal/toxic", "internal/leakcheck", "internal/echotest", "internal/golden", "internal/ejabberd", "internal/bench", "internal/soak"}
+	testOnly = []string{"internal/integration", "internal/toxic", "internal/netlab", "internal/leakcheck", "internal/echotest", "internal/golden", "internal/ejabberd", "internal/bench", "internal/soak"}
 	// tools are developer commands that do not ship (go run them).
 	tools = []string{"internal/prosody/cmd/gencert"}
 )

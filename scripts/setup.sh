@@ -168,3 +168,16 @@ else
 	rm -rf "$work"
 	trap - EXIT
 fi
+
+# nftables, for the kernel-level fault tests (internal/netlab): they make a
+# private network namespace and drop or reset its established TCP flows
+# with nft rules. Root only; under CI=true they fail without it.
+if ! command -v nft >/dev/null 2>&1; then
+	echo "setup: installing nftables (apt-get)" >&2
+	SUDO=""
+	if [ "$(id -u)" -ne 0 ]; then
+		SUDO="sudo"
+	fi
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nftables >/dev/null
+fi
