@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xmppbg/xmppbg/internal/integration"
+	"github.com/xmppbg/xmppbg/reconnect"
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// The real app, frozen by the OS and thawed, with nobody telling it: "xmppbg
+// chat --json" with default flags is stopped with SIGSTOP, its established
+// connection is reset, black-holed or left alone outside it while bob
+// writes and alice's typed lines wait in her input, and it is continued
+// with SIGCONT. Each cycle checks that the client reported that it noticed,
+// that every message both ways arrived exactly once, and that it was all
+// done within a generous bound after SIGCONT (a correctness bound: the idle
+// probe, 5 minutes, is what a client that notices nothing waits; the speed
+// is measured in internal/bench). suspension_proxy_test.go breaks the path
+// with an external proxy, suspension_kernel_test.go in the kernel.
+
+// stoppedFor is how long the process stays stopped.
+const stoppedFor = 1500 * time.Millisecond
+
+// repairBound bounds the time from SIGCONT until every message is delivered
+// and acknowledged: the acceptance figure is the probe timeout plus 3 s;
+// the bound leaves room for a loaded machine.
+const repairBound = reconnect.DefaultProbeTimeout + 12*time.Second
+
+// pathFault breaks alice's live connection while her process is stopped.
+type pathFault struct {
+	name string
+	// apply breaks the flows of the process pid; nil leaves them alone.
+	apply func(t *testing.T, pid int)
+}
+
+// suspensionCycle runs one stop-fault-continue cycle of a real chat process
+// (the binary bin) logged in as alice through addr (the server's, or a
+// proxy's in front of it), with bob logged in directly, in-process.
+func suspensionCycle(t *testing.T, bin string, srv integration.Server, addr string, fault pathFault) {
+	t.Helper()
+	alice, bob := "alice@"+srv.Domain(), "bob@"+srv.Domain()
+	bobSession, bobMu, bobGot := peer(t, srv, bob, integration.Password)
+	env := append(os.Environ(), "XMPPBG_PASSWORD="+integration.Password)
+	chat := startChatProcess(t, bin, env, "--jid", alice, "--addr", addr, "--ca-file", srv.CAFile(), "--to", bob)
+	pid := chat.cmd.Process.Pid
+
+	chat.waitFor("online", func(e map[string]any) bool { return e["event"] == "state" && e["state"] == "online" })
+	chat.waitPresenceAcked()
+	bobSend := func(body string) {
+		t.Helper()
+		if _, err := bobSession.SendMessage(context.Background(), session.Message{To: alice, Body: body}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chat.send("a1")
+	bobSend("b1")
+	chat.waitFor("b1", func(e map[string]any) bool { return e["event"] == "message" && e["body"] == "b1" })
+	chat.waitFor("a1 acked", func(e map[string]any) bool { return e["event"] == "acked" })
+
+	// The OS freezes the app; the path dies (or not) outside it; bob
+	// writes and the user types.
+	if err := chat.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if fault.apply != nil {
+		fault.apply(t, pid)
+	}
+	bobSend("b2")
+	bobSend("b3")
+	chat.send("a2")
+	chat.send("a3")
+	time.Sleep(stoppedFor) // the suspension itself, not an assertion
+	thawed := time.Now()
+	if err := chat.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+
+	// Back by itself: everything delivered and acknowledged, in bound.
+	delivered := func() bool {
+		bobMu.Lock()
+		defer bobMu.Unlock()
+		got := chat.received()
+		return bobGot["a2"] == 1 && bobGot["a3"] == 1 && slices.Contains(got, "b2") && slices.Contains(got, "b3") &&
+			chat.ackedAll("a2", "a3")
+	}
+	if !chat.waitUntil(repairBound, delivered) {
+		bobMu.Lock()
+		t.Fatalf("%s: not all delivered and acknowledged %v after SIGCONT: bob has %v; alice's events %v",
+			fault.name, repairBound, bobGot, chat.events())
+	}
+	took := time.Since(thawed)
+	t.Logf("%s: every message delivered and acknowledged %v after SIGCONT", fault.name, took.Round(time.Millisecond))
+	if ev := chat.firstSince(thawed, noticedSuspension); ev == nil {
+		t.Errorf("%s: no event says the client noticed the suspension; events since SIGCONT: %v", fault.name, chat.eventsSince(thawed))
+	}
+
+	_ = chat.stdin.Close()
+	<-chat.done
+	if err := chat.cmd.Wait(); err != nil {
+		t.Errorf("chat: %v; events %v", err, chat.events())
+	}
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	got := map[string]int{}
+	for _, b := range chat.received() {
+		got[b]++
+	}
+	bobMu.Lock()
+	defer bobMu.Unlock()
+	want := map[string]int{"b1": 1, "b2": 1, "b3": 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: alice got %v, want each of bob's messages once", fault.name, got)
+	}
+	if want := map[string]int{"a1": 1, "a2": 1, "a3": 1}; fmt.Sprint(bobGot) != fmt.Sprint(want) {
+		t.Errorf("%s: bob got %v, want each of alice's messages once", fault.name, bobGot)
+	}
+}
+
+// noticedSuspension is the event by which the chat reports that it noticed
+// a suspension by itself (issue 12, item 1).
+func noticedSuspension(e map[string]any) bool {
+	return e["event"] == "suspension"
+}
+
+// ackedAll reports whether the messages with these bodies were sent and
+// the server acknowledged them.
+func (p *chatProcess) ackedAll(bodies ...string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// "sent" events come in the order the lines were typed (a message
+	// queued while offline has a second one when it goes out).
+	var ids []string
+	for _, e := range p.evs {
+		if e["event"] == "sent" {
+			if id, ok := e["id"].(string); ok && !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	acked := map[string]bool{}
+	for _, e := range p.evs {
+		if e["event"] == "acked" {
+			list, _ := e["ids"].([]any)
+			for _, id := range list {
+				if s, ok := id.(string); ok {
+					acked[s] = true
+				}
+			}
+		}
+	}
+	// The first sent message is a1: the bodies asked for follow it.
+	if len(ids) < 1+len(bodies) {
+		return false
+	}
+	for _, id := range ids[1 : 1+len(bodies)] {
+		if !acked[id] {
+			return false
+		}
+	}
+	return true
+}
+
+// waitPresenceAcked waits until the server acknowledged everything the
+// chat sent after its login, its initial presence included (asked with
+// /status), so that a message bob writes next is routed to this session
+// (see integration.Caps.OfflineRace).
+func (p *chatProcess) waitPresenceAcked() {
+	p.t.Helper()
+	for range 100 {
+		n := len(p.events())
+		p.send("/status")
+		var st map[string]any
+		p.waitUntil(5*time.Second, func() bool {
+			for _, e := range p.events()[n:] {
+				if e["event"] == "status" {
+					st = e
+					return true
+				}
+			}
+			return false
+		})
+		if st == nil {
+			p.t.Fatalf("no status event: %v", p.events())
+		}
+		if st["connection"] == "online" && st["unacked"] == 0.0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.t.Fatalf("the server never acknowledged the chat's presence: %v", p.events())
+}
+
+// waitUntil waits up to d for cond, checked after every event and every
+// 20 ms (cond may depend on more than the chat's events).
+func (p *chatProcess) waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-p.wake:
+		case <-tick.C:
+		case <-p.done:
+			return cond()
+		case <-deadline.C:
+			return cond()
+		}
+	}
+	return true
+}
+
+// events returns a copy of the events so far.
+func (p *chatProcess) events() []map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.evs)
+}
+
+// eventsSince returns the events stamped at or after t (to the
+// millisecond the JSON carries).
+func (p *chatProcess) eventsSince(t time.Time) []map[string]any {
+	var out []map[string]any
+	for _, e := range p.events() {
+		ts, _ := e["time"].(string)
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err == nil && !at.Before(t.Truncate(time.Millisecond)) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// firstSince returns the first event at or after t that matches, or nil.
+func (p *chatProcess) firstSince(t time.Time, match func(map[string]any) bool) map[string]any {
+	for _, e := range p.eventsSince(t) {
+		if match(e) {
+			return e
+		}
+	}
+	return nil
+}
