@@ -206,6 +206,11 @@ func runDemo(ctx context.Context, opts *demoOptions) error {
 		env.Logger = opts.logger()
 	}
 	env.Server = srv
+	// A scenario that freezes alice's app runs her as this binary's chat
+	// command, in a process that can be stopped (SIGSTOP).
+	if self, err := os.Executable(); err == nil {
+		env.AppBinary = self
+	}
 	res, runErr := scenario.Run(ctx, env, s)
 	var svgErr error
 	if res != nil && opts.SVG != "" {

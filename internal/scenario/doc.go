@@ -76,8 +76,34 @@
 //	                           connection is closed, her dials refused)
 //	server up                  make it reachable again
 //
-// Restarting needs Env.Server; down and up route alice through an in-process
-// proxy (internal/faultproxy), started only for scripts that use them.
+// The network between alice and the server, outside her app:
+//
+//	network rst                the network resets alice's live connection
+//	                           (a TCP RST); new connections pass
+//	network blackhole          the network silently drops alice's live
+//	                           connection, both ways, without closing it (a
+//	                           NAT that lost its mapping); new connections pass
+//
+// Restarting needs Env.Server; down, up and the network faults route alice
+// through an in-process proxy (internal/faultproxy), started only for
+// scripts that use them.
+//
+// The OS, unannounced:
+//
+//	freeze                     the OS stops alice's app: its process gets
+//	                           SIGSTOP and runs no code at all, timers
+//	                           included, until thaw; nothing tells the app
+//	thaw                       the OS continues it (SIGCONT); nothing tells
+//	                           it either: it must notice by itself that it was
+//	                           stopped, probe its connection and repair it
+//
+// Only a process can be stopped for real: a script with freeze runs alice as
+// a real chat client, "xmppbg chat --json" (Env.AppBinary), in a process of
+// her own, and drives it through its input and its JSON events; other
+// scripts run her in the runner's process. A freeze must be followed by a
+// thaw before the next freeze. A frozen app takes no command and sends
+// nothing (recorded as a failure); bob goes on. A thaw begins a repair, like
+// /resume, that only the app itself can carry out.
 //
 // # Expectations
 //
@@ -98,8 +124,8 @@
 //	                                   last ones
 //	expect no duplicates               no message was delivered twice so far
 //
-// A repair begins at /resume from a suspension, or when alice's connection is
-// found dead while she runs (a server restart, server down, /tear while
+// A repair begins at /resume from a suspension, at a thaw, or when alice's
+// connection is found dead while she runs (a server restart, server down, /tear while
 // active), and ends when she is online again. Messages are told apart by their
 // XEP-0359 origin-id, so a message resent after a failed resumption and
 // delivered twice counts as a duplicate; one that package session's
@@ -128,7 +154,9 @@
 // testdata/scenarios holds the bundled scripts, embedded here (see Bundled):
 // story.scn (the built-in demo), one per fault (fault-rst, fault-blackhole,
 // fault-reclaim), one per policy (policy-hold, policy-detach, policy-close),
-// server-restart and server-down.
+// server-restart, server-down, and freeze-blackhole (the real story: the
+// app frozen by SIGSTOP while the network drops its connection, back by
+// itself after SIGCONT, with no /resume).
 //
 // # The timeline
 //
@@ -139,7 +167,8 @@
 // lost and duplicated, each repair and how long it took, the failures.
 // Result.WriteSVG draws it: lanes for alice's app state, her connection and
 // bob's, arrows for messages, and marks for faults, repairs and the server's
-// restarts.
+// restarts; a freeze is a hatched band over alice's lanes, and the moment
+// her app reported that it noticed the suspension a yellow line across them.
 //
 // # The runner
 //

@@ -51,7 +51,7 @@ func (r *runner) name(jid string) string {
 
 // eventName is the timeline's name of a driver event (Entry.Name).
 func eventName(e driver.Event) string {
-	switch e.(type) {
+	switch e := e.(type) {
 	case driver.StateChanged:
 		return "state"
 	case driver.Resumed:
@@ -78,6 +78,8 @@ func eventName(e driver.Event) string {
 		return "warning"
 	case driver.Undelivered, driver.Bounced:
 		return "error"
+	case note:
+		return e.name
 	}
 	return fmt.Sprintf("%T", e)
 }
@@ -147,6 +149,11 @@ func (r *runner) onEvent(sd *side, e driver.Event) {
 		ent.Text = "error: " + e.String()
 	case driver.Bounced:
 		ent.Text = "error: " + e.String()
+	case note:
+		ent.Text = e.text
+		if rep := r.openRepair(sd); e.name == "noticed" && rep != nil && rep.Cause == "thaw" {
+			ent.Text += fmt.Sprintf(", %s after the thaw", fmtDur(e.At.Sub(r.start)-rep.Start))
+		}
 	}
 	r.recordLocked(ent)
 }
@@ -168,14 +175,14 @@ func (r *runner) dead(sd *side, e driver.Dead) string {
 	rep := r.openRepair(sd)
 	if rep == nil {
 		r.repairs = append(r.repairs, &Repair{Cause: "dead", Start: e.At.Sub(r.start)})
-	} else if rep.Cause == "resume" && rep.Dead == 0 {
+	} else if (rep.Cause == "resume" || rep.Cause == "thaw") && rep.Dead == 0 {
 		rep.Dead = e.At.Sub(r.start) - rep.Start
 		rep.ByProbe = e.ByProbe
 		what := "read or write error"
 		if e.ByProbe {
 			what = "probe"
 		}
-		text = fmt.Sprintf("dead detected %s after /resume (%s)", fmtDur(rep.Dead), what)
+		text = fmt.Sprintf("dead detected %s after %s (%s)", fmtDur(rep.Dead), causeText(rep.Cause), what)
 		if e.Err != nil {
 			text += ": " + e.Err.Error()
 		}
@@ -201,11 +208,7 @@ func (r *runner) state(sd *side, e driver.StateChanged) string {
 			if rep.Outcome == "" {
 				rep.Outcome = "kept"
 			}
-			since := "after /resume"
-			if rep.Cause == "dead" {
-				since = "after the connection died"
-			}
-			text += fmt.Sprintf(": back %s %s, %s", fmtDur(rep.Took), since, outcomeText(rep.Outcome))
+			text += fmt.Sprintf(": back %s after %s, %s", fmtDur(rep.Took), causeText(rep.Cause), outcomeText(rep.Outcome))
 		}
 		sd.online = true
 	case driver.Reconnecting:
@@ -238,6 +241,17 @@ func (r *runner) dropRepair(rep *Repair) {
 			return
 		}
 	}
+}
+
+// causeText names what began a repair, after "after".
+func causeText(cause string) string {
+	switch cause {
+	case "dead":
+		return "the connection died"
+	case "thaw":
+		return "the thaw"
+	}
+	return "/resume"
 }
 
 func outcomeText(o string) string {

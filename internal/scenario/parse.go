@@ -54,6 +54,7 @@ func Parse(name string, r io.Reader) (*Script, error) {
 	s := &Script{Name: name}
 	br := bufio.NewReader(r)
 	seenAction := false
+	frozen := false
 	for line := 1; ; line++ {
 		text, err := br.ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -80,6 +81,14 @@ func Parse(name string, r io.Reader) (*Script, error) {
 				s.Policy = st.policy
 			} else {
 				seenAction = true
+			}
+			switch {
+			case st.kind == kFreeze && frozen:
+				return nil, &ParseError{File: name, Line: line, Msg: "freeze: alice's app is frozen already (thaw it first)"}
+			case st.kind == kThaw && !frozen:
+				return nil, &ParseError{File: name, Line: line, Msg: "thaw: alice's app is not frozen (freeze comes first)"}
+			case st.kind == kFreeze || st.kind == kThaw:
+				frozen = st.kind == kFreeze
 			}
 			s.Statements = append(s.Statements, st)
 		}
@@ -158,6 +167,24 @@ func parseLine(text string) (Statement, string) {
 			return Statement{}, "server restart|kill|down|up" + got
 		}
 		return Statement{kind: kServer, action: args[0]}, ""
+	case head == "freeze" || head == "thaw":
+		if len(args) != 0 {
+			return Statement{}, head + " takes nothing more"
+		}
+		if head == "freeze" {
+			return Statement{kind: kFreeze}, ""
+		}
+		return Statement{kind: kThaw}, ""
+	case head == "network":
+		faults := []string{networkRST, networkBlackhole}
+		if len(args) != 1 || !contains(faults, args[0]) {
+			got := ""
+			if len(args) > 0 {
+				got = fmt.Sprintf(" (got %q%s)", strings.Join(args, " "), suggest(args[0], faults))
+			}
+			return Statement{}, "network rst|blackhole" + got
+		}
+		return Statement{kind: kNetwork, action: args[0]}, ""
 	case head == "expect":
 		return parseExpect(args)
 	}
@@ -165,7 +192,7 @@ func parseLine(text string) (Statement, string) {
 }
 
 // statementWords are the first words of statements, for suggestions.
-var statementWords = []string{"say", "send", "peer", "wait", "server", "expect", "policy",
+var statementWords = []string{"say", "send", "peer", "wait", "server", "expect", "policy", "freeze", "thaw", "network",
 	"/bg", "/suspend", "/resume", "/tear", "/msg", "/to", "/status"}
 
 func parseChat(text, head string, fields []string) (Statement, string) {

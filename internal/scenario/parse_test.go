@@ -43,6 +43,10 @@ server restart
 server kill
 server down
 server up
+freeze
+network rst
+network blackhole
+thaw
 expect received 0
 expect received 7 within 3s
 expect peer received 3
@@ -84,6 +88,10 @@ server restart
 server kill
 server down
 server up
+freeze
+network rst
+network blackhole
+thaw
 expect received 0
 expect received 7 within 3s
 expect peer received 3
@@ -107,7 +115,7 @@ expect no duplicates
 		t.Errorf("Name %q, Policy %v", s.Name, s.Policy)
 	}
 	// Line numbers count comments and blank lines.
-	if s.Statements[0].Line != 4 || s.Statements[1].Line != 5 || s.Statements[len(s.Statements)-1].Line != 43 {
+	if s.Statements[0].Line != 4 || s.Statements[1].Line != 5 || s.Statements[len(s.Statements)-1].Line != 47 {
 		t.Errorf("lines %d, %d, %d", s.Statements[0].Line, s.Statements[1].Line, s.Statements[len(s.Statements)-1].Line)
 	}
 	var expectations int
@@ -147,6 +155,14 @@ func TestParseErrors(t *testing.T) {
 		msg  string // a substring of the message
 	}{
 		{"wiat 2s", 1, `unknown statement "wiat" (did you mean "wait"?)`},
+		{"thaw", 1, "alice's app is not frozen (freeze comes first)"},
+		{"freeze\nsend 1\nfreeze", 3, "frozen already (thaw it first)"},
+		{"freeze\nthaw\nthaw", 3, "not frozen"},
+		{"freeze now", 1, "freeze takes nothing more"},
+		{"network", 1, "network rst|blackhole"},
+		{"network reset", 1, `got "reset"`},
+		{"network blakhole", 1, `(did you mean "blackhole"?)`},
+		{"frezee", 1, `(did you mean "freeze"?)`},
 		{"# c\n\nsend 1\nexpcet delivered", 4, `unknown statement "expcet" (did you mean "expect"?)`},
 		{"hello bob", 1, `unknown statement "hello"`},
 		{"Wait 2s", 1, `(did you mean "wait"?)`},

@@ -19,13 +19,18 @@ type Entry struct {
 	// Time is the wall-clock time.
 	Time time.Time
 	// Who is "alice", "bob", "script" (a statement or a statement's error),
-	// "check" (an expectation's outcome) or "server".
+	// "check" (an expectation's outcome), "server" or "net" (the network
+	// between alice and the server).
 	Who string
 	// Name says what happened. For alice and bob it names the driver
 	// event: state (driver.StateChanged), resumed, message (Received),
 	// duplicate, sent, acked, resent, dead, retry (Retrying), lifecycle,
 	// warning, error (Undelivered); or "status" (the answer to /status);
-	// otherwise "statement", "expect", "error" or "server".
+	// for alice's app in a process of its own, "freeze" and "thaw" (the
+	// runner stopped and continued it) and "noticed" (the app reported
+	// that it noticed the suspension by itself); "network" for a fault
+	// outside alice's app (Who "net"); otherwise "statement", "expect",
+	// "error" or "server".
 	Name string
 	// Line is the script line, for statements, their errors and
 	// expectations.
@@ -103,10 +108,11 @@ type Flow struct {
 // Repair is one time alice's connection was repaired: after /resume from a
 // suspension, or after her connection died while she was running.
 type Repair struct {
-	// Cause is "resume" or "dead".
+	// Cause is "resume", "thaw" (alice's app process continued after a
+	// freeze: only the app itself can notice) or "dead".
 	Cause string
-	// Start is when it began (the /resume, or the detection of the dead
-	// connection), since the start of the run.
+	// Start is when it began (the /resume, the thaw, or the detection of
+	// the dead connection), since the start of the run.
 	Start time.Duration
 	// Dead is how long after Start the connection was found dead; zero when
 	// it was not (the connection survived, or was already closed by the
@@ -127,9 +133,12 @@ type Repair struct {
 
 func (r Repair) String() string {
 	var b strings.Builder
-	if r.Cause == "resume" {
+	switch r.Cause {
+	case "resume":
 		fmt.Fprintf(&b, "after /resume at %s: ", fmtAt(r.Start))
-	} else {
+	case "thaw":
+		fmt.Fprintf(&b, "after the thaw (SIGCONT) at %s: ", fmtAt(r.Start))
+	default:
 		fmt.Fprintf(&b, "after the connection died at %s: ", fmtAt(r.Start))
 	}
 	if r.Dead > 0 {

@@ -54,6 +54,9 @@ var (
 	// ErrNoHibernation is returned by Run for a script with wait hibernation
 	// when Env.Hibernation is not set.
 	ErrNoHibernation = errors.New("scenario: the script waits for the hibernation time, but Env.Hibernation is not set")
+	// ErrNoAppBinary is returned by Run for a script with freeze or thaw
+	// when Env.AppBinary is not set.
+	ErrNoAppBinary = errors.New("scenario: the script freezes alice's app, which needs it in a process of its own, but Env.AppBinary is not set")
 )
 
 // ServerControl restarts the server. *prosody.Server implements it.
@@ -89,6 +92,12 @@ type Env struct {
 	// Server restarts the server (server restart, server kill); nil when
 	// the runner cannot, and a script that needs it is refused.
 	Server ServerControl
+	// AppBinary is the path of an xmppbg binary. A script that freezes
+	// alice's app (freeze, thaw) runs her as "AppBinary chat --json", a
+	// process of her own that can really be stopped (SIGSTOP) and
+	// continued (SIGCONT); other scripts run her in this process and do
+	// not use it. `xmppbg demo` sets its own executable.
+	AppBinary string
 	// Timeout bounds waits without "within". Default DefaultTimeout.
 	Timeout time.Duration
 	// ProbeTimeout bounds alice's liveness probes. Default
@@ -134,7 +143,7 @@ func Run(ctx context.Context, env Env, s *Script) (*Result, error) {
 	r := newRunner(env, s)
 
 	aliceAddr := env.Addr
-	if s.needsServer(serverDown, serverUp) {
+	if s.needsServer(serverDown, serverUp) || s.needs(kNetwork) {
 		p, err := faultproxy.Start(env.Addr)
 		if err != nil {
 			return nil, fmt.Errorf("scenario: starting the fault proxy: %w", err)
@@ -153,6 +162,11 @@ func Run(ctx context.Context, env Env, s *Script) (*Result, error) {
 		var detect *suspend.DetectorOptions
 		if sd == r.alice {
 			acct, addr, policy, detect = env.Alice, aliceAddr, s.Policy, env.Detect
+			if s.needs(kFreeze, kThaw) {
+				sd.acct = newProcAccount(env.AppBinary, sd.jid, acct.Password, addr, env.CAFile,
+					sd.peer.jid, policy, env.ProbeTimeout, r.emitter(sd))
+				continue
+			}
 		}
 		d, err := driver.New(driver.Config{
 			Session: session.Config{
@@ -203,6 +217,9 @@ func (env Env) check(s *Script) error {
 	}
 	if s.needs(kWaitHibernation) && env.Hibernation <= 0 {
 		return ErrNoHibernation
+	}
+	if s.needs(kFreeze, kThaw) && env.AppBinary == "" {
+		return ErrNoAppBinary
 	}
 	return nil
 }
@@ -424,6 +441,10 @@ func (r *runner) run(ctx context.Context) error {
 // logout ends both streams cleanly when online, so that the server keeps no
 // hibernating stream behind.
 func (r *runner) logout() {
+	// A frozen app is continued, so that it can log out.
+	if f, ok := r.alice.acct.(freezer); ok && f.Frozen() {
+		_ = f.Thaw()
+	}
 	// A background window still open would run the policy after the run.
 	if a := r.alice.acct; a.AppState() == suspend.Background {
 		_ = a.Foreground()

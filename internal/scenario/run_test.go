@@ -2,6 +2,8 @@ package scenario_test
 
 import (
 	"bytes"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ const hibernation = 5 * time.Second
 // Prosody (skipped without the prosody binary, except under CI=true) and
 // checks that every expectation is met.
 func TestBundledScenarios(t *testing.T) {
+	app := buildApp(t)
 	for _, name := range scenario.BundledNames() {
 		t.Run(strings.TrimSuffix(name, ".scn"), func(t *testing.T) {
 			t.Parallel()
@@ -30,6 +33,7 @@ func TestBundledScenarios(t *testing.T) {
 				Alice:       scenario.Account{Password: pw["alice"]},
 				Bob:         scenario.Account{Password: pw["bob"]},
 				Hibernation: srv.Hibernation(),
+				AppBinary:   app,
 			}
 			if srv.External() {
 				if usesServerControl(s) {
@@ -73,4 +77,19 @@ func TestBundledScenarios(t *testing.T) {
 func usesServerControl(s *scenario.Script) bool {
 	text := s.String()
 	return strings.Contains(text, "server restart") || strings.Contains(text, "server kill")
+}
+
+// buildApp builds the xmppbg binary, which runs alice in a process of her
+// own in the scenarios that freeze her app.
+func buildApp(t *testing.T) string {
+	t.Helper()
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal("no go command to build xmppbg with")
+	}
+	bin := filepath.Join(t.TempDir(), "xmppbg")
+	if out, err := exec.Command(gocmd, "build", "-o", bin, "../../cmd/xmppbg").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

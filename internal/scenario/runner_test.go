@@ -203,11 +203,13 @@ func (a *fakeAccount) Logout(ctx context.Context) error {
 	return nil
 }
 
-// fakeFaults counts server down and up.
-type fakeFaults struct{ down, up int }
+// fakeFaults counts server down and up and the network faults.
+type fakeFaults struct{ down, up, rst, blackhole int }
 
-func (f *fakeFaults) Down() error { f.down++; return nil }
-func (f *fakeFaults) Up() error   { f.up++; return nil }
+func (f *fakeFaults) Down() error          { f.down++; return nil }
+func (f *fakeFaults) Up() error            { f.up++; return nil }
+func (f *fakeFaults) ResetPeer() error     { f.rst++; return nil }
+func (f *fakeFaults) BlackholeLive() error { f.blackhole++; return nil }
 
 // play runs script against fake accounts made by setup, in a synctest
 // bubble, and returns the result and how long it took in fake time.

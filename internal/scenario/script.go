@@ -74,6 +74,9 @@ const (
 	kExpectKept
 	kExpectDelivered
 	kExpectNoDuplicates
+	kFreeze
+	kThaw
+	kNetwork
 )
 
 // Server actions.
@@ -82,6 +85,13 @@ const (
 	serverKill    = "kill"
 	serverDown    = "down"
 	serverUp      = "up"
+)
+
+// Network faults (network rst|blackhole): what happens to alice's live
+// connection outside her app.
+const (
+	networkRST       = "rst"
+	networkBlackhole = "blackhole"
 )
 
 // Statement is one line of a script.
@@ -95,7 +105,7 @@ type Statement struct {
 	every  time.Duration  // send … every
 	dur    time.Duration  // wait D; within D (0: the default)
 	state  string         // wait state
-	action string         // server action
+	action string         // server action, network fault
 	policy suspend.Policy // kPolicy
 }
 
@@ -134,6 +144,12 @@ func (st Statement) String() string {
 		return "wait hibernation"
 	case kServer:
 		return "server " + st.action
+	case kFreeze:
+		return "freeze"
+	case kThaw:
+		return "thaw"
+	case kNetwork:
+		return "network " + st.action
 	case kExpectReceived:
 		return "expect received " + strconv.Itoa(st.n) + within
 	case kExpectPeerReceived:

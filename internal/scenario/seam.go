@@ -34,11 +34,23 @@ type account interface {
 	Logout(ctx context.Context) error
 }
 
-// faults makes the server unreachable for alice and reachable again.
-// *faultproxy.Proxy implements it.
+// faults breaks the path between alice and the server: unreachable and
+// reachable again (server down, up), her live connection reset or
+// black-holed outside her app (network rst, blackhole). *faultproxy.Proxy
+// implements it.
 type faults interface {
 	Down() error
 	Up() error
+	ResetPeer() error
+	BlackholeLive() error
+}
+
+// freezer is an account whose app runs in a process of its own, which the
+// OS can stop and continue (freeze, thaw). procAccount implements it.
+type freezer interface {
+	Freeze() error
+	Thaw() error
+	Frozen() bool
 }
 
 // driverAccount is an account played by a driver.Driver.

@@ -31,6 +31,10 @@ func (r *runner) exec(ctx context.Context, st *Statement) {
 		r.waitState(ctx, st)
 	case kServer:
 		r.server(ctx, st)
+	case kFreeze, kThaw:
+		r.freeze(st)
+	case kNetwork:
+		r.network(st)
 	default:
 		if st.IsExpectation() {
 			r.expect(ctx, st)
@@ -62,6 +66,10 @@ func (r *runner) chat(ctx context.Context, st *Statement) {
 	a := r.alice.acct
 	c := st.cmd
 	c.To = r.resolve(c.To)
+	if r.frozen() {
+		r.fail(st, "alice's app is frozen (its process is stopped): it runs no code and takes no command")
+		return
+	}
 	switch c.Op {
 	case driver.OpSend:
 		// As Exec does, but the ledger learns of the message before the
@@ -151,6 +159,10 @@ func (r *runner) sendN(ctx context.Context, st *Statement, sd *side) {
 			r.fail(st, fmt.Sprintf("alice is suspended: a suspended app runs no code; %s not sent", plural(st.n-i, "message")))
 			return
 		}
+		if sd == r.alice && r.frozen() {
+			r.fail(st, fmt.Sprintf("alice's app is frozen (its process is stopped): it runs no code; %s not sent", plural(st.n-i, "message")))
+			return
+		}
 		r.mu.Lock()
 		sd.count++
 		body := fmt.Sprintf("%s #%d", sd.name, sd.count)
@@ -226,6 +238,59 @@ func (r *runner) server(ctx context.Context, st *Statement) {
 	case serverUp:
 		r.record(Entry{Who: "server", Name: "server", Text: "reachable again"})
 		err = r.faults.Up()
+	}
+	if err != nil {
+		r.fail(st, err.Error())
+	}
+}
+
+// frozen reports whether alice's app process is stopped.
+func (r *runner) frozen() bool {
+	f, ok := r.alice.acct.(freezer)
+	return ok && f.Frozen()
+}
+
+// freeze stops alice's app process (freeze) or continues it (thaw). Nothing
+// tells the app: a thaw starts a repair that only the app itself can carry
+// out, by noticing that it was stopped.
+func (r *runner) freeze(st *Statement) {
+	f, ok := r.alice.acct.(freezer)
+	if !ok {
+		r.fail(st, "alice's app does not run in a process of its own")
+		return
+	}
+	if st.kind == kFreeze {
+		r.record(Entry{Who: "alice", Name: "freeze", Text: "the OS stops the app's process (SIGSTOP): it runs no code, timers included"})
+		if err := f.Freeze(); err != nil {
+			r.fail(st, err.Error())
+		}
+		return
+	}
+	r.mu.Lock()
+	t0 := time.Now()
+	rep := &Repair{Cause: "thaw", Start: t0.Sub(r.start)}
+	r.repairs = append(r.repairs, rep)
+	r.recordLocked(Entry{Who: "alice", Name: "thaw", Time: t0, Text: "the OS continues the process (SIGCONT); nothing tells the app"})
+	r.mu.Unlock()
+	if err := f.Thaw(); err != nil {
+		r.mu.Lock()
+		r.dropRepair(rep)
+		r.failLocked(st, err.Error())
+		r.mu.Unlock()
+	}
+}
+
+// network breaks alice's live connection outside her app, in the proxy
+// between her and the server: new connections pass.
+func (r *runner) network(st *Statement) {
+	var err error
+	switch st.action {
+	case networkRST:
+		r.record(Entry{Who: "net", Name: "network", Text: "the network resets alice's live connection (TCP RST)"})
+		err = r.faults.ResetPeer()
+	case networkBlackhole:
+		r.record(Entry{Who: "net", Name: "network", Text: "the network silently drops alice's live connection (a NAT that lost its mapping); new connections pass"})
+		err = r.faults.BlackholeLive()
 	}
 	if err != nil {
 		r.fail(st, err.Error())

@@ -53,6 +53,8 @@ const (
 	colKept       = "#00838f"
 	colText       = "#263238"
 	colGrid       = "#cfd8dc"
+	colFreeze     = "#4527a0"
+	colNoticed    = "#f9a825"
 )
 
 // WriteSVG draws the timeline as a self-contained SVG picture (no scripts,
@@ -137,6 +139,7 @@ func (d *drawing) write(w *bufio.Writer) {
 	d.lane(w, "bob connection", yBob, d.states("bob", false), "connecting")
 	fmt.Fprintf(w, `<text x="12" y="%d" fill="%s" font-style="italic">messages</text>`+"\n", (yConn+laneHeight+yBob)/2+4, colText)
 	d.frozen(w)
+	d.freezes(w)
 	d.messages(w)
 	d.faults(w)
 	d.repairs(w)
@@ -239,6 +242,10 @@ func (d *drawing) statements(w *bufio.Writer) {
 			col = colFault
 		case st.kind == kServer:
 			col = colServer
+		case st.kind == kFreeze || st.kind == kThaw:
+			col = colFreeze
+		case st.kind == kNetwork:
+			col = colFault
 		default:
 			continue
 		}
@@ -252,7 +259,7 @@ func (d *drawing) statements(w *bufio.Writer) {
 		rowEnd[row] = x + width
 		y := yLabels + row*14
 		dash := "3,3"
-		if st.kind == kServer || st.cmd.Op == driver.OpTear {
+		if st.kind == kServer || st.kind == kNetwork || st.cmd.Op == driver.OpTear {
 			dash = "5,2"
 		}
 		fmt.Fprintf(w, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="1" stroke-dasharray="%s" opacity="0.7"/>`,
@@ -266,12 +273,57 @@ func (d *drawing) statements(w *bufio.Writer) {
 	}
 }
 
-// faults marks each /tear on alice's connection lane.
+// faults marks each /tear and network fault on alice's connection lane.
 func (d *drawing) faults(w *bufio.Writer) {
 	for _, e := range d.r.Entries {
-		if st := e.stmt; e.Name == "statement" && st != nil && st.kind == kChat && st.cmd.Op == driver.OpTear {
-			d.cross(w, d.x(e.At), yConn+laneHeight/2, colFault, fmtAt(e.At)+" fault: "+st.cmd.Fault.String())
+		st := e.stmt
+		if e.Name != "statement" || st == nil {
+			continue
 		}
+		switch {
+		case st.kind == kChat && st.cmd.Op == driver.OpTear:
+			d.cross(w, d.x(e.At), yConn+laneHeight/2, colFault, fmtAt(e.At)+" fault: "+st.cmd.Fault.String())
+		case st.kind == kNetwork:
+			d.cross(w, d.x(e.At), yConn+laneHeight/2, colFault, fmtAt(e.At)+" network fault outside the app: "+st.action)
+		}
+	}
+}
+
+// freezes hatches both of alice's lanes while her app's process is stopped
+// (from freeze to thaw): it runs no code, and what its lanes say is only
+// what it last knew. The moment it reported that it noticed the suspension
+// by itself is a yellow line across both lanes.
+func (d *drawing) freezes(w *bufio.Writer) {
+	var from time.Duration = -1
+	band := func(end time.Duration) {
+		x0, x1 := d.x(from), d.x(end)
+		fmt.Fprintf(w, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="url(#frozen)" stroke="%s" stroke-width="1.2"><title>%s</title></rect>`+"\n",
+			x0, yApp, math.Max(x1-x0, 0.8), yConn+laneHeight-yApp, colFreeze,
+			esc(fmt.Sprintf("frozen from %s to %s: the process is stopped (SIGSTOP) and runs no code", fmtAt(from), fmtAt(end))))
+		if x1-x0 > 70 {
+			fmt.Fprintf(w, `<text x="%.1f" y="%d" fill="%s" font-size="10" font-weight="bold">frozen (SIGSTOP)</text>`+"\n", x0+4, yApp+15, colFreeze)
+		}
+	}
+	for _, e := range d.r.Entries {
+		if e.Who != "alice" {
+			continue
+		}
+		switch e.Name {
+		case "freeze":
+			from = e.At
+		case "thaw":
+			if from >= 0 {
+				band(e.At)
+				from = -1
+			}
+		case "noticed":
+			x := d.x(e.At)
+			fmt.Fprintf(w, `<g><title>%s</title><line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2.5"/><circle cx="%.1f" cy="%d" r="4.5" fill="%s" stroke="%s" stroke-width="1"/></g>`+"\n",
+				esc(fmtAt(e.At)+" "+e.Text), x, yApp, x, yConn+laneHeight, colNoticed, x, yApp-5, colNoticed, colText)
+		}
+	}
+	if from >= 0 {
+		band(d.total)
 	}
 }
 
@@ -460,5 +512,18 @@ func (d *drawing) legend(w *bufio.Writer) {
 	mark(fmt.Sprintf(`<path d="M%.1f,%d l6,6 l-6,6 l-6,-6 z" fill="%s"/>`, x+6, y-6, colKept), "kept")
 	mark(fmt.Sprintf(`<path d="M%.1f,%d l3,4 l6,-9" fill="none" stroke="%s" stroke-width="2.2" stroke-linecap="round"/>`, x+2, y+1, colResumed), "met")
 	mark(fmt.Sprintf(`<rect x="%.1f" y="%d" width="14" height="10" fill="%s"/><rect x="%.1f" y="%d" width="14" height="10" fill="url(#frozen)"/>`, x, y-5, stateFill["online"], x, y-5), "frozen (suspended)")
+	if d.hasFreeze() {
+		mark(fmt.Sprintf(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2.5"/>`, x+6, y-6, x+6, y+6, colNoticed), "noticed")
+	}
 	w.WriteByte('\n')
+}
+
+// hasFreeze reports whether alice's app was frozen in the run.
+func (d *drawing) hasFreeze() bool {
+	for _, e := range d.r.Entries {
+		if e.Who == "alice" && e.Name == "freeze" {
+			return true
+		}
+	}
+	return false
 }
