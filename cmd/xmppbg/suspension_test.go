@@ -123,9 +123,10 @@ func suspensionCycle(t *testing.T, bin string, srv integration.Server, addr stri
 }
 
 // noticedSuspension is the event by which the chat reports that it noticed
-// a suspension by itself (issue 12, item 1).
+// a suspension by itself (issue 12, item 1): "woke", here caused by the
+// SIGCONT.
 func noticedSuspension(e map[string]any) bool {
-	return e["event"] == "suspension"
+	return e["event"] == "woke" && e["cause"] == "sigcont"
 }
 
 // ackedAll reports whether the messages with these bodies were sent and

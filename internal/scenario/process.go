@@ -23,7 +23,7 @@ import (
 // reports that it noticed, by itself, that it had been suspended (the
 // process stopped and continued, the machine asleep). The timeline records
 // it as a "noticed" entry, the moment the picture marks.
-const NoticedEvent = "suspension"
+const NoticedEvent = "woke"
 
 // procAccount is alice played by a real "xmppbg chat --json" process, the
 // chat client as a user runs it: the runner types her commands into its
@@ -298,7 +298,8 @@ type jsonEvent struct {
 	Conn     string   `json:"connection"`
 	Unacked  int      `json:"unacked"`
 	Reason   string   `json:"reason"`
-	Detector string   `json:"cause"`
+	Cause    string   `json:"cause"`
+	Action   string   `json:"action"`
 }
 
 // handle turns one line of output into an event.
@@ -352,8 +353,8 @@ func (a *procAccount) handle(line []byte) {
 		e = driver.Warning{Stamp: st, Reason: driver.WarnSession, Detail: j.Message}
 	case NoticedEvent:
 		text := "noticed by itself that it had been suspended"
-		if j.Detector != "" {
-			text += " (" + j.Detector + ")"
+		if j.Cause != "" {
+			text += " (" + j.Cause + "; " + j.Action + ")"
 		}
 		e = note{Stamp: st, name: "noticed", text: text}
 	case "lifecycle", "info", "help":
