@@ -16,6 +16,7 @@ import (
 // See suspensionCycle. It needs root and nft: without them it skips, and
 // under CI=true it fails.
 func TestSuspensionKernelFaults(t *testing.T) {
+	t.Parallel()
 	netlab.Run(t, func(t *testing.T, lab *netlab.Lab) {
 		bin := buildBinary(t)
 		integration.Each(t, integration.Options{}, func(t *testing.T, srv integration.Server) {

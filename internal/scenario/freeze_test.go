@@ -28,7 +28,7 @@ func (f *fakeFrozen) Thaw() error {
 	f.frozen.Store(false)
 	if f.noticeAfter > 0 {
 		time.AfterFunc(f.noticeAfter, func() {
-			f.send(note{Stamp: stamp(), name: "noticed", text: "noticed by itself that it had been suspended"})
+			f.send(note{Stamp: stamp(), name: "woke", text: "noticed by itself that it had been suspended"})
 			f.repairConn()
 		})
 	}

@@ -151,7 +151,7 @@ func (r *runner) onEvent(sd *side, e driver.Event) {
 		ent.Text = "error: " + e.String()
 	case note:
 		ent.Text = e.text
-		if rep := r.openRepair(sd); e.name == "noticed" && rep != nil && rep.Cause == "thaw" {
+		if rep := r.openRepair(sd); e.name == "woke" && rep != nil && rep.Cause == "thaw" {
 			ent.Text += fmt.Sprintf(", %s after the thaw", fmtDur(e.At.Sub(r.start)-rep.Start))
 		}
 	}

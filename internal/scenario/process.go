@@ -22,7 +22,7 @@ import (
 // NoticedEvent is the event of "xmppbg chat --json" by which the client
 // reports that it noticed, by itself, that it had been suspended (the
 // process stopped and continued, the machine asleep). The timeline records
-// it as a "noticed" entry, the moment the picture marks.
+// it as a "woke" entry, the moment the picture marks.
 const NoticedEvent = "woke"
 
 // procAccount is alice played by a real "xmppbg chat --json" process, the
@@ -65,7 +65,7 @@ type pendingSend struct {
 
 // note is an event of alice's process that the timeline shows as text
 // under its own name: a lifecycle step, a status, a chat error, or the
-// moment the client noticed a suspension ("noticed").
+// moment the client noticed a suspension ("woke").
 type note struct {
 	driver.Stamp
 	name string
@@ -274,32 +274,32 @@ func (a *procAccount) Frozen() bool {
 
 // jsonEvent is one line of the chat's JSON output, the fields used here.
 type jsonEvent struct {
-	Event    string   `json:"event"`
-	Time     string   `json:"time"`
-	State    string   `json:"state"`
-	Fresh    bool     `json:"fresh"`
-	MS       int64    `json:"ms"`
-	Attempt  int      `json:"attempt"`
-	Error    string   `json:"error"`
-	From     string   `json:"from"`
-	To       string   `json:"to"`
-	Body     string   `json:"body"`
-	ID       string   `json:"id"`
-	IDs      []string `json:"ids"`
-	Delayed  bool     `json:"delayed"`
-	Delay    string   `json:"delay"`
-	Queued   bool     `json:"queued"`
-	Probe    bool     `json:"probe"`
-	Text     string   `json:"text"`
-	Message  string   `json:"message"`
-	Input    string   `json:"input"`
-	Peer     string   `json:"peer"`
-	App      string   `json:"app"`
-	Conn     string   `json:"connection"`
-	Unacked  int      `json:"unacked"`
-	Reason   string   `json:"reason"`
-	Cause    string   `json:"cause"`
-	Action   string   `json:"action"`
+	Event   string   `json:"event"`
+	Time    string   `json:"time"`
+	State   string   `json:"state"`
+	Fresh   bool     `json:"fresh"`
+	MS      int64    `json:"ms"`
+	Attempt int      `json:"attempt"`
+	Error   string   `json:"error"`
+	From    string   `json:"from"`
+	To      string   `json:"to"`
+	Body    string   `json:"body"`
+	ID      string   `json:"id"`
+	IDs     []string `json:"ids"`
+	Delayed bool     `json:"delayed"`
+	Delay   string   `json:"delay"`
+	Queued  bool     `json:"queued"`
+	Probe   bool     `json:"probe"`
+	Text    string   `json:"text"`
+	Message string   `json:"message"`
+	Input   string   `json:"input"`
+	Peer    string   `json:"peer"`
+	App     string   `json:"app"`
+	Conn    string   `json:"connection"`
+	Unacked int      `json:"unacked"`
+	Reason  string   `json:"reason"`
+	Cause   string   `json:"cause"`
+	Action  string   `json:"action"`
 }
 
 // handle turns one line of output into an event.
@@ -309,10 +309,10 @@ func (a *procAccount) handle(line []byte) {
 		a.onEvent(note{Stamp: driver.Stamp{At: time.Now()}, name: "error", text: fmt.Sprintf("not JSON from alice's process: %q", line)})
 		return
 	}
-	at, err := time.Parse(time.RFC3339Nano, j.Time)
-	if err != nil {
-		at = time.Now()
-	}
+	// Stamped when read: the JSON's times have millisecond resolution,
+	// too coarse to order them among the runner's own entries, and the
+	// pipe adds microseconds (a stopped process writes nothing).
+	at := time.Now()
 	st := driver.Stamp{At: at}
 	ms := time.Duration(j.MS) * time.Millisecond
 	var errv error
@@ -356,7 +356,7 @@ func (a *procAccount) handle(line []byte) {
 		if j.Cause != "" {
 			text += " (" + j.Cause + "; " + j.Action + ")"
 		}
-		e = note{Stamp: st, name: "noticed", text: text}
+		e = note{Stamp: st, name: "woke", text: text}
 	case "lifecycle", "info", "help":
 		e = note{Stamp: st, name: "lifecycle", text: j.Text}
 	case "status":

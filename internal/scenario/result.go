@@ -27,7 +27,7 @@ type Entry struct {
 	// duplicate, sent, acked, resent, dead, retry (Retrying), lifecycle,
 	// warning, error (Undelivered); or "status" (the answer to /status);
 	// for alice's app in a process of its own, "freeze" and "thaw" (the
-	// runner stopped and continued it) and "noticed" (the app reported
+	// runner stopped and continued it) and "woke" (the app reported
 	// that it noticed the suspension by itself); "network" for a fault
 	// outside alice's app (Who "net"); otherwise "statement", "expect",
 	// "error" or "server".

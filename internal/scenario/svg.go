@@ -316,7 +316,7 @@ func (d *drawing) freezes(w *bufio.Writer) {
 				band(e.At)
 				from = -1
 			}
-		case "noticed":
+		case "woke":
 			x := d.x(e.At)
 			fmt.Fprintf(w, `<g><title>%s</title><line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2.5"/><circle cx="%.1f" cy="%d" r="4.5" fill="%s" stroke="%s" stroke-width="1"/></g>`+"\n",
 				esc(fmtAt(e.At)+" "+e.Text), x, yApp, x, yConn+laneHeight, colNoticed, x, yApp-5, colNoticed, colText)
