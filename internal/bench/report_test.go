@@ -18,16 +18,17 @@ var sections = []struct {
 	{"detection", reportDetection},
 	{"throughput", reportThroughput},
 	{"storm", reportStorm},
+	{"unannounced", reportUnannounced},
 }
 
 // TestReport measures and writes the Markdown tables of BENCHMARKS.md. It
 // runs only when XMPPBG_BENCH is set to "all" or a comma-separated list of
-// sections (memory, recovery, detection, throughput, storm); the tables go to
+// sections (memory, recovery, detection, throughput, storm, unannounced); the tables go to
 // the file XMPPBG_BENCH_OUT (default: the test log only).
 func TestReport(t *testing.T) {
 	want := os.Getenv("XMPPBG_BENCH")
 	if want == "" {
-		t.Skip("set XMPPBG_BENCH=all (or a list: memory,recovery,detection,throughput,storm) to measure; see BENCHMARKS.md")
+		t.Skip("set XMPPBG_BENCH=all (or a list: memory,recovery,detection,throughput,storm,unannounced) to measure; see BENCHMARKS.md")
 	}
 	list := strings.Split(want, ",")
 	reportf("Measured %s: %s\n\n", time.Now().UTC().Format(time.RFC3339), machine())
