@@ -13,8 +13,9 @@ import (
 // a private network namespace (internal/netlab), and nftables drops (black
 // hole) or rejects with a TCP reset the chat's established flow to the
 // server, or leaves it alone, while the process is stopped; new flows pass.
-// See suspensionCycle. It needs root and nft: without them it skips, and
-// under CI=true it fails.
+// See suspensionCycle. Then, with the app running, a message is typed into
+// its connection black-holed by the kernel (see deadSendCycle). It needs root
+// and nft: without them it skips, and under CI=true it fails.
 func TestSuspensionKernelFaults(t *testing.T) {
 	t.Parallel()
 	netlab.Run(t, func(t *testing.T, lab *netlab.Lab) {
@@ -48,6 +49,22 @@ func TestSuspensionKernelFaults(t *testing.T) {
 					suspensionCycle(t, bin, srv, srv.Addr(), fault)
 				})
 			}
+			// A message typed into a connection the kernel black-holes
+			// while the app runs: the kernel retransmits it in vain; the
+			// ack timeout finds the connection dead.
+			t.Run("send-into-blackhole", func(t *testing.T) {
+				t.Cleanup(func() { must(t, lab.Clear()) })
+				deadSendCycle(t, bin, srv, srv.Addr(), pathFault{name: "kernel blackhole while running", apply: func(t *testing.T, pid int) {
+					flows, err := netlab.Flows(pid, port)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(flows) != 1 {
+						t.Fatalf("the chat has %d connections to the server (%v), want 1", len(flows), flows)
+					}
+					must(t, lab.Blackhole(flows...))
+				}})
+			})
 		})
 	})
 }

@@ -247,3 +247,58 @@ func (p *chatProcess) firstSince(t time.Time, match func(map[string]any) bool) m
 	}
 	return nil
 }
+
+// deadSendBound bounds the time from typing a message into a connection
+// that died silently to the peer having it: the acceptance figure is 20 s
+// (the ack timeout, 10 s, and a repair), not the idle probe's 5 minutes.
+const deadSendBound = 20 * time.Second
+
+// deadSendCycle runs a chat process (the binary bin) logged in as alice
+// through addr while it runs, breaks its path with fault (the pid is the
+// chat's) and types a message into the dead connection; bob writes too.
+// The message reaches bob within deadSendBound, the client reports the
+// dead connection, and every message both ways arrives exactly once.
+func deadSendCycle(t *testing.T, bin string, srv integration.Server, addr string, fault pathFault) {
+	t.Helper()
+	alice, bob := "alice@"+srv.Domain(), "bob@"+srv.Domain()
+	bobSession, bobMu, bobGot := peer(t, srv, bob, integration.Password)
+	env := append(os.Environ(), "XMPPBG_PASSWORD="+integration.Password)
+	chat := startChatProcess(t, bin, env, "--jid", alice, "--addr", addr, "--ca-file", srv.CAFile(), "--to", bob)
+	chat.waitFor("online", func(e map[string]any) bool { return e["event"] == "state" && e["state"] == "online" })
+	chat.waitPresenceAcked()
+
+	fault.apply(t, chat.cmd.Process.Pid)
+	typed := time.Now()
+	chat.send("into the void")
+	if _, err := bobSession.SendMessage(context.Background(), session.Message{To: alice, Body: "from bob"}); err != nil {
+		t.Fatal(err)
+	}
+	arrived := func() bool {
+		bobMu.Lock()
+		defer bobMu.Unlock()
+		return bobGot["into the void"] == 1 && slices.Contains(chat.received(), "from bob")
+	}
+	if !chat.waitUntil(deadSendBound, arrived) {
+		bobMu.Lock()
+		t.Fatalf("%s: not delivered both ways %v after typing: bob has %v; alice's events %v", fault.name, deadSendBound, bobGot, chat.events())
+	}
+	t.Logf("%s: delivered both ways %v after typing", fault.name, time.Since(typed).Round(time.Millisecond))
+	if chat.firstSince(typed, func(e map[string]any) bool { return e["event"] == "dead" }) == nil {
+		t.Errorf("%s: no dead event; events since typing: %v", fault.name, chat.eventsSince(typed))
+	}
+	_ = chat.stdin.Close()
+	<-chat.done
+	if err := chat.cmd.Wait(); err != nil {
+		t.Errorf("chat: %v; events %v", err, chat.events())
+	}
+	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	got := map[string]int{}
+	for _, b := range chat.received() {
+		got[b]++
+	}
+	bobMu.Lock()
+	defer bobMu.Unlock()
+	if got["from bob"] != 1 || len(got) != 1 || bobGot["into the void"] != 1 || len(bobGot) != 1 {
+		t.Errorf("%s: alice got %v, bob got %v; want each message once", fault.name, got, bobGot)
+	}
+}
