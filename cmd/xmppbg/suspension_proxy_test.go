@@ -10,8 +10,9 @@ import (
 // The path dies in an external TCP proxy between the chat process and the
 // server (the client knows only the proxy's address): the live connection
 // is reset, or silently black-holed while new connections pass (a NAT that
-// lost its mapping), or left alone, while the process is stopped. See
-// suspensionCycle.
+// lost its mapping), or left alone, while the process is stopped (see
+// suspensionCycle); then black-holed while it runs, with a message typed
+// into it (see deadSendCycle).
 func TestSuspensionProxyFaults(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
@@ -36,6 +37,17 @@ func TestSuspensionProxyFaults(t *testing.T) {
 				}
 			})
 		}
+		// A message typed into a connection the proxy black-holes while
+		// the app runs (see deadSendCycle).
+		t.Run("send-into-blackhole", func(t *testing.T) {
+			proxy, err := faultproxy.Start(srv.Addr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			deadSendCycle(t, bin, srv, proxy.Addr(), pathFault{name: "proxy blackhole while running",
+				apply: func(t *testing.T, _ int) { must(t, proxy.BlackholeLive()) }})
+		})
 	})
 }
 
