@@ -39,6 +39,7 @@ package netlab
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -123,12 +124,19 @@ func runInner(t *testing.T, ns string) {
 	}
 }
 
-// runPattern is the -test.run pattern that selects exactly the test name
-// (a subtest's elements separated by /).
+// runPattern is the -test.run pattern of the inner run: exactly the test
+// name (a subtest's elements separated by /), followed by what the outer
+// run's own pattern asks of the levels below it, if anything, so that
+// -run 'TestX/sub' runs the same subtests inside.
 func runPattern(name string) string {
 	parts := strings.Split(name, "/")
 	for i, p := range parts {
 		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	if f := flag.Lookup("test.run"); f != nil {
+		if outer := strings.Split(f.Value.String(), "/"); len(outer) > len(parts) {
+			parts = append(parts, outer[len(parts):]...)
+		}
 	}
 	return strings.Join(parts, "/")
 }
