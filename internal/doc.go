@@ -10,8 +10,8 @@
 //   - prosody: starts the throwaway local Prosody of `xmppbg server` and
 //     `xmppbg demo`.
 //   - serverproc: process and readiness helpers for the server harnesses.
-//   - faultproxy: a plain-net TCP proxy whose RST and Down/Up break the path
-//     in the bundled scenarios.
+//   - faultproxy: a plain-net TCP proxy whose RST, BlackholeLive and
+//     Down/Up break the path in the bundled scenarios.
 //
 // # Test-only (imported by _test.go files and each other, never shipped)
 //
