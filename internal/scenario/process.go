@@ -95,13 +95,16 @@ func (a *procAccount) Run(ctx context.Context) error {
 	cmd.Env = a.env
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
+		close(a.exited)
 		return fmt.Errorf("scenario: alice's process: %w", err)
 	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
+		close(a.exited)
 		return fmt.Errorf("scenario: alice's process: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
+		close(a.exited)
 		return fmt.Errorf("scenario: starting alice's process %s: %w", a.bin, err)
 	}
 	a.mu.Lock()
@@ -135,9 +138,29 @@ func (a *procAccount) Run(ctx context.Context) error {
 	return errors.New("scenario: alice's process ended")
 }
 
+// errNotStarted: alice's process could not be started (Run says why).
+var errNotStarted = errors.New("alice's process is not running")
+
+// running waits until the process started, or reports that it could not.
+func (a *procAccount) running() error {
+	select {
+	case <-a.started:
+		return nil
+	case <-a.exited:
+		select {
+		case <-a.started:
+			return nil
+		default:
+			return errNotStarted
+		}
+	}
+}
+
 // write types one line into the process.
 func (a *procAccount) write(line string) error {
-	<-a.started
+	if err := a.running(); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	stdin := a.stdin
 	a.mu.Unlock()
@@ -227,7 +250,9 @@ func (a *procAccount) Foreground() error { return a.write("/resume") }
 // Logout ends the input: the chat waits for the server's acknowledgements,
 // logs out and exits.
 func (a *procAccount) Logout(ctx context.Context) error {
-	<-a.started
+	if err := a.running(); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	cmd, stdin := a.cmd, a.stdin
 	a.mu.Unlock()
@@ -243,7 +268,9 @@ func (a *procAccount) Logout(ctx context.Context) error {
 
 // Freeze stops the process (SIGSTOP).
 func (a *procAccount) Freeze() error {
-	<-a.started
+	if err := a.running(); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := stop(a.cmd.Process); err != nil {
@@ -255,7 +282,9 @@ func (a *procAccount) Freeze() error {
 
 // Thaw continues the process (SIGCONT).
 func (a *procAccount) Thaw() error {
-	<-a.started
+	if err := a.running(); err != nil {
+		return err
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := cont(a.cmd.Process); err != nil {
