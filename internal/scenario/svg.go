@@ -512,16 +512,16 @@ func (d *drawing) legend(w *bufio.Writer) {
 	mark(fmt.Sprintf(`<path d="M%.1f,%d l6,6 l-6,6 l-6,-6 z" fill="%s"/>`, x+6, y-6, colKept), "kept")
 	mark(fmt.Sprintf(`<path d="M%.1f,%d l3,4 l6,-9" fill="none" stroke="%s" stroke-width="2.2" stroke-linecap="round"/>`, x+2, y+1, colResumed), "met")
 	mark(fmt.Sprintf(`<rect x="%.1f" y="%d" width="14" height="10" fill="%s"/><rect x="%.1f" y="%d" width="14" height="10" fill="url(#frozen)"/>`, x, y-5, stateFill["online"], x, y-5), "frozen (suspended)")
-	if d.hasFreeze() {
+	if d.hasAlice("freeze") || d.hasAlice("woke") {
 		mark(fmt.Sprintf(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2.5"/>`, x+6, y-6, x+6, y+6, colNoticed), "noticed")
 	}
 	w.WriteByte('\n')
 }
 
-// hasFreeze reports whether alice's app was frozen in the run.
-func (d *drawing) hasFreeze() bool {
+// hasAlice reports whether alice has an entry called name.
+func (d *drawing) hasAlice(name string) bool {
 	for _, e := range d.r.Entries {
-		if e.Who == "alice" && e.Name == "freeze" {
+		if e.Who == "alice" && e.Name == name {
 			return true
 		}
 	}
