@@ -92,8 +92,8 @@ func suspensionCycle(t *testing.T, bin string, srv integration.Server, addr stri
 	}
 	if !chat.waitUntil(repairBound, delivered) {
 		bobMu.Lock()
-		t.Fatalf("%s: not all delivered and acknowledged %v after SIGCONT: bob has %v; alice's events %v",
-			fault.name, repairBound, bobGot, chat.events())
+		t.Fatalf("%s: not all delivered and acknowledged %v after SIGCONT: bob has %v; alice's events %v; %s",
+			fault.name, repairBound, bobGot, chat.events(), offline(srv, "alice"))
 	}
 	took := time.Since(thawed)
 	t.Logf("%s: every message delivered and acknowledged %v after SIGCONT", fault.name, took.Round(time.Millisecond))
@@ -280,7 +280,7 @@ func deadSendCycle(t *testing.T, bin string, srv integration.Server, addr string
 	}
 	if !chat.waitUntil(deadSendBound, arrived) {
 		bobMu.Lock()
-		t.Fatalf("%s: not delivered both ways %v after typing: bob has %v; alice's events %v", fault.name, deadSendBound, bobGot, chat.events())
+		t.Fatalf("%s: not delivered both ways %v after typing: bob has %v; alice's events %v; %s", fault.name, deadSendBound, bobGot, chat.events(), offline(srv, "alice"))
 	}
 	t.Logf("%s: delivered both ways %v after typing", fault.name, time.Since(typed).Round(time.Millisecond))
 	if chat.firstSince(typed, func(e map[string]any) bool { return e["event"] == "dead" }) == nil {
@@ -301,4 +301,16 @@ func deadSendCycle(t *testing.T, bin string, srv integration.Server, addr string
 	if got["from bob"] != 1 || len(got) != 1 || bobGot["into the void"] != 1 || len(bobGot) != 1 {
 		t.Errorf("%s: alice got %v, bob got %v; want each message once", fault.name, got, bobGot)
 	}
+}
+
+// offline says how many messages wait in user's offline storage, for a
+// failed test's message.
+func offline(srv integration.Server, user string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	n, err := srv.OfflineCount(ctx, user)
+	if err != nil {
+		return "offline storage: " + err.Error()
+	}
+	return fmt.Sprintf("%d in %s's offline storage", n, user)
 }
