@@ -48,7 +48,7 @@ func suspensionCycle(t *testing.T, bin string, srv integration.Server, addr stri
 	alice, bob := "alice@"+srv.Domain(), "bob@"+srv.Domain()
 	bobSession, bobMu, bobGot := peer(t, srv, bob, integration.Password)
 	env := append(os.Environ(), "XMPPBG_PASSWORD="+integration.Password)
-	chat := startChatProcess(t, bin, env, "--jid", alice, "--addr", addr, "--ca-file", srv.CAFile(), "--to", bob)
+	chat := startChatProcess(t, bin, env, "--config", os.DevNull, "--jid", alice, "--addr", addr, "--ca-file", srv.CAFile(), "--to", bob)
 	pid := chat.cmd.Process.Pid
 
 	chat.waitFor("online", func(e map[string]any) bool { return e["event"] == "state" && e["state"] == "online" })
@@ -263,7 +263,7 @@ func deadSendCycle(t *testing.T, bin string, srv integration.Server, addr string
 	alice, bob := "alice@"+srv.Domain(), "bob@"+srv.Domain()
 	bobSession, bobMu, bobGot := peer(t, srv, bob, integration.Password)
 	env := append(os.Environ(), "XMPPBG_PASSWORD="+integration.Password)
-	chat := startChatProcess(t, bin, env, "--jid", alice, "--addr", addr, "--ca-file", srv.CAFile(), "--to", bob)
+	chat := startChatProcess(t, bin, env, "--config", os.DevNull, "--jid", alice, "--addr", addr, "--ca-file", srv.CAFile(), "--to", bob)
 	chat.waitFor("online", func(e map[string]any) bool { return e["event"] == "state" && e["state"] == "online" })
 	chat.waitPresenceAcked()
 

@@ -198,7 +198,7 @@ func newUnannouncedRig(tb testing.TB) *unannouncedRig {
 // probe, and waits until it is online.
 func (r *unannouncedRig) chat(tb testing.TB, bin string, probe time.Duration) *benchChat {
 	tb.Helper()
-	c := startBenchChat(tb, bin, "--jid", "alice@"+r.srv.Domain(), "--addr", r.proxy.Addr(),
+	c := startBenchChat(tb, bin, "--config", os.DevNull, "--jid", "alice@"+r.srv.Domain(), "--addr", r.proxy.Addr(),
 		"--ca-file", r.srv.CAFile(), "--to", "bob@"+r.srv.Domain(), "--probe-timeout", probe.String())
 	if _, ok := c.first(time.Time{}, 20*time.Second, isState("online")); !ok {
 		tb.Fatal("the chat never came online")

@@ -73,9 +73,10 @@ type note struct {
 }
 
 // newProcAccount prepares alice as the process bin ("xmppbg chat --json
-// ARGS") with the password in its environment, never in its arguments.
+// ARGS") with the password in its environment, never in its arguments, and
+// no configuration file (the user's would change her settings).
 func newProcAccount(bin, jid, password, addr, caFile, peer string, policy suspend.Policy, probe time.Duration, onEvent func(driver.Event)) *procAccount {
-	args := []string{"chat", "--json", "--jid", jid, "--addr", addr, "--to", peer,
+	args := []string{"chat", "--json", "--config", os.DevNull, "--jid", jid, "--addr", addr, "--to", peer,
 		"--bg-policy", policy.String(), "--bg-window", DefaultBgWindow.String(),
 		"--probe-timeout", probe.String(), "--quit-timeout", logoutTimeout.String()}
 	if caFile != "" {
