@@ -21,6 +21,7 @@ func TestSuspensionKernelFaults(t *testing.T) {
 	netlab.Run(t, func(t *testing.T, lab *netlab.Lab) {
 		bin := buildBinary(t)
 		integration.Each(t, integration.Options{}, func(t *testing.T, srv integration.Server) {
+			t.Parallel() // the servers, side by side: most of each cycle is waiting
 			_, p, err := net.SplitHostPort(srv.Addr())
 			if err != nil {
 				t.Fatal(err)
@@ -28,23 +29,9 @@ func TestSuspensionKernelFaults(t *testing.T) {
 			port, _ := strconv.Atoi(p)
 			for _, name := range []string{"none", "rst", "blackhole"} {
 				t.Run(name, func(t *testing.T) {
-					t.Cleanup(func() { must(t, lab.Clear()) })
 					fault := pathFault{name: "kernel " + name}
 					if name != "none" {
-						fault.apply = func(t *testing.T, pid int) {
-							flows, err := netlab.Flows(pid, port)
-							if err != nil {
-								t.Fatal(err)
-							}
-							if len(flows) != 1 {
-								t.Fatalf("the chat has %d connections to the server (%v), want 1", len(flows), flows)
-							}
-							if name == "rst" {
-								must(t, lab.Reset(flows...))
-							} else {
-								must(t, lab.Blackhole(flows...))
-							}
-						}
+						fault.apply = func(t *testing.T, pid int) { breakFlow(t, lab, pid, port, name == "rst") }
 					}
 					suspensionCycle(t, bin, srv, srv.Addr(), fault)
 				})
@@ -53,18 +40,36 @@ func TestSuspensionKernelFaults(t *testing.T) {
 			// while the app runs: the kernel retransmits it in vain; the
 			// ack timeout finds the connection dead.
 			t.Run("send-into-blackhole", func(t *testing.T) {
-				t.Cleanup(func() { must(t, lab.Clear()) })
-				deadSendCycle(t, bin, srv, srv.Addr(), pathFault{name: "kernel blackhole while running", apply: func(t *testing.T, pid int) {
-					flows, err := netlab.Flows(pid, port)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if len(flows) != 1 {
-						t.Fatalf("the chat has %d connections to the server (%v), want 1", len(flows), flows)
-					}
-					must(t, lab.Blackhole(flows...))
-				}})
+				deadSendCycle(t, bin, srv, srv.Addr(), pathFault{name: "kernel blackhole while running",
+					apply: func(t *testing.T, pid int) { breakFlow(t, lab, pid, port, false) }})
 			})
 		})
+	})
+}
+
+// breakFlow black-holes (or, with reset, resets) the one established
+// connection of process pid to port, until the end of the test.
+func breakFlow(t *testing.T, lab *netlab.Lab, pid, port int, reset bool) {
+	t.Helper()
+	flows, err := netlab.Flows(pid, port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(flows) != 1 {
+		t.Fatalf("the chat has %d connections to the server (%v), want 1", len(flows), flows)
+	}
+	var f *netlab.Fault
+	if reset {
+		f, err = lab.Reset(flows...)
+	} else {
+		f, err = lab.Blackhole(flows...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := f.Remove(); err != nil {
+			t.Error(err)
+		}
 	})
 }

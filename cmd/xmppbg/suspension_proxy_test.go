@@ -17,6 +17,7 @@ func TestSuspensionProxyFaults(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 	integration.Each(t, integration.Options{}, func(t *testing.T, srv integration.Server) {
+		t.Parallel() // the servers, side by side: most of each cycle is waiting
 		for _, name := range []string{"none", "rst", "blackhole"} {
 			t.Run(name, func(t *testing.T) {
 				proxy, err := faultproxy.Start(srv.Addr())

@@ -28,13 +28,14 @@
 //
 // # Rules
 //
-// A Lab owns one nftables table (inet xmppbg_netlab) in its namespace, with
-// one input chain; on the loopback every packet passes the input hook once,
-// so one rule per direction and flow covers both ends. Blackhole and Reset
-// add rules for the flows given (the 4-tuple: loopback address and both
-// ports, ct state established); a connection made afterwards has another
-// local port and passes. Flows finds a process's established connections
-// to a port, from /proc.
+// A Lab owns one nftables table (inet xmppbg_netlab) in its namespace. On
+// the loopback every packet passes the input hook once, so one rule per
+// direction and flow covers both ends. Blackhole and Reset add rules for the
+// flows given (the 4-tuple: loopback address and both ports, ct state
+// established) in a base chain of their own on the input hook, a Fault that
+// Remove takes away without touching the others (parallel subtests share a
+// lab); a connection made afterwards has another local port and passes.
+// Flows finds a process's established connections to a port, from /proc.
 package netlab
 
 import (

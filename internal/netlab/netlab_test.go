@@ -33,10 +33,11 @@ func TestLab(t *testing.T) {
 		for _, f := range flows {
 			byLocal[f.Local] = f
 		}
-		if err := lab.Blackhole(byLocal[portOf(t, holed.LocalAddr().String())]); err != nil {
+		hole, err := lab.Blackhole(byLocal[portOf(t, holed.LocalAddr().String())])
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := lab.Reset(byLocal[portOf(t, reset.LocalAddr().String())]); err != nil {
+		if _, err := lab.Reset(byLocal[portOf(t, reset.LocalAddr().String())]); err != nil {
 			t.Fatal(err)
 		}
 
@@ -58,9 +59,10 @@ func TestLab(t *testing.T) {
 		// A new connection passes: it has another local port.
 		echotest.RoundTrip(t, echotest.Dial(t, echo.Addr), "a new flow")
 
-		// Clear lets the black-holed flow through again: the kernel's
-		// retransmission delivers what was written.
-		if err := lab.Clear(); err != nil {
+		// Removing the black hole lets its flow through again, the
+		// reset's rules staying: the kernel's retransmission delivers
+		// what was written.
+		if err := hole.Remove(); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := holed.Write([]byte("!")); err != nil {
