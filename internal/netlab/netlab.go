@@ -83,7 +83,8 @@ func Run(t *testing.T, f func(t *testing.T, lab *Lab)) {
 	if why := unavailable(); why != "" {
 		skip(t, why)
 	}
-	ns := fmt.Sprintf("xmppbg-%d-%d", os.Getpid(), seq.Add(1))
+	removeStale()
+	ns := fmt.Sprintf("%s%d-%d", nsPrefix, os.Getpid(), seq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		skip(t, fmt.Sprintf("ip netns add %s: %v: %s", ns, err, bytes.TrimSpace(out)))
 	}
@@ -96,6 +97,34 @@ func Run(t *testing.T, f func(t *testing.T, lab *Lab)) {
 		t.Fatalf("netlab: loopback up in %s: %v: %s", ns, err, bytes.TrimSpace(out))
 	}
 	runInner(t, ns)
+}
+
+// nsPrefix begins the names of the namespaces Run makes, followed by the
+// making process's pid.
+const nsPrefix = "xmppbg-"
+
+// removeStale deletes the namespaces left behind by test processes that
+// died before their cleanup (killed by a timeout, say): those whose maker
+// no longer exists. A namespace of a live process is left alone.
+func removeStale() {
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), nsPrefix)
+		if !ok {
+			continue
+		}
+		pid, _, ok := strings.Cut(rest, "-")
+		if !ok || strings.Trim(pid, "0123456789") != "" {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); err == nil {
+			continue // its maker runs (or the pid was reused): not ours to judge
+		}
+		_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+	}
 }
 
 // runInner runs this test again in ns and makes its result the test's.
