@@ -863,16 +863,36 @@ func testArchiveCatchUp(t *testing.T, srv integration.Server, queriedArchive boo
 	}
 	tr.rst()
 	<-alice.Done()
-	away := bodies("while hibernating", 4)
-	for _, b := range away {
-		bob.SendMessage(ctx, session.Message{To: aliceJID, Body: b})
+	// Each batch is acknowledged to bob before the test moves on: the
+	// server then has routed it (ejabberd routes in the sender's process,
+	// Prosody one stanza at a time), so the "while hibernating" ones reached
+	// the hibernated stream and the "after expiry" ones are in storage (and
+	// the archive) before alice logs in. A fixed pause is not enough under
+	// load: a message still being routed when alice's initial presence pulls
+	// offline storage lands there after the pull, and after the archive
+	// query, and waits for her next login (integration.Caps.OfflineRace).
+	send := func(to string, bodies []string) {
+		t.Helper()
+		var last string
+		for _, b := range bodies {
+			m, err := bob.SendMessage(ctx, session.Message{To: to, Body: b})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = m.ID
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := bob.WaitAcked(wctx, last); err != nil {
+			t.Fatalf("bob's messages not acknowledged: %v", err)
+		}
 	}
+	away := bodies("while hibernating", 4)
+	send(aliceJID, away)
 	time.Sleep(srv.Hibernation() + 1500*time.Millisecond)
 	expired := bodies("after expiry", 2)
-	for _, b := range expired {
-		bob.SendMessage(ctx, session.Message{To: "alice@" + srv.Domain(), Body: b})
-	}
-	time.Sleep(200 * time.Millisecond)
+	send("alice@"+srv.Domain(), expired)
+	defer logOffline(t, srv, "alice") // a message stranded there, if one is missing
 
 	alice2 := mustConnect(t, aliceCfg, st)
 	if alice2.Login().Resumed {
