@@ -90,10 +90,10 @@ func bare(j string) string {
 }
 
 // catchUp pages through the archive after since (an archive id), or from
-// start when since is empty. A server without an archive answers with an
-// error, which ends the catch-up quietly.
-func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (int, error) {
-	total := 0
+// start when since is empty, and reports whether it reached the end. A
+// server without an archive answers with an error, which ends the catch-up
+// quietly.
+func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (total int, finished bool, err error) {
 	for page := 0; page < mamMaxPages; page++ {
 		qid := NewID()
 		s.mu.Lock()
@@ -112,7 +112,7 @@ func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (i
 			`<set xmlns="http://jabber.org/protocol/rsm"><max>` + fmt.Sprint(mamPage) + `</max>` + after + `</set></query>`
 		reply, err := s.iq(ctx, "set", "", q)
 		if err != nil {
-			return total, err
+			return total, false, err
 		}
 		// The results came before the reply: they were read and counted
 		// by then (mamSeen), and queued for the application in order.
@@ -137,6 +137,7 @@ func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (i
 		s.mamSeen = 0
 		s.mu.Unlock()
 		if complete || last == "" || last == since {
+			finished = true
 			break
 		}
 		since = last
@@ -144,6 +145,6 @@ func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (i
 	s.mu.Lock()
 	s.mamQuery = ""
 	s.mu.Unlock()
-	s.log.Debug("archive catch-up done", slog.Int("messages", total))
-	return total, nil
+	s.log.Debug("archive catch-up done", slog.Int("messages", total), slog.Bool("finished", finished))
+	return total, finished, nil
 }

@@ -221,8 +221,8 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 		}
 		msg, ok := m.message(s.jid.Bare().String())
 		archiveID := msg.StanzaID
+		var fromArchive bool
 		if !ok {
-			var fromArchive bool
 			msg, archiveID, ok, fromArchive = s.archived(&m)
 			if fromArchive {
 				s.mu.Lock()
@@ -231,7 +231,7 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 			}
 		}
 		if !ok {
-			s.notes.inbound(nil, s.commitArchiveID(archiveID))
+			s.notes.inbound(nil, s.commitArchiveID(archiveID, fromArchive))
 			return nil
 		}
 		k, keyed := seenKey(&msg)
@@ -243,7 +243,7 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 			s.pendingSeen[k] = true
 		}
 		s.mu.Unlock()
-		commitID := s.commitArchiveID(archiveID)
+		commitID := s.commitArchiveID(archiveID, fromArchive)
 		commit := func() {
 			commitID()
 			if keyed && !dup {
@@ -280,12 +280,19 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 
 // commitArchiveID returns what records an archive id in the State once its
 // message is handled (so that a catch-up never starts past a message the
-// application did not get).
-func (s *Session) commitArchiveID(id string) func() {
+// application did not get). While the archive is behind (State.ArchiveBehind)
+// only a result of our catch-up (fromArchive) moves it: a live message
+// arriving then is later than archived ones not fetched yet, and the next
+// catch-up must still start before those.
+func (s *Session) commitArchiveID(id string, fromArchive bool) func() {
 	if id == "" {
 		return func() {}
 	}
-	return func() { s.st.LastArchiveID = id }
+	return func() {
+		if fromArchive || !s.st.ArchiveBehind {
+			s.st.LastArchiveID = id
+		}
+	}
 }
 
 // decodeError classifies a failure to decode a stanza: broken XML is the

@@ -168,33 +168,53 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 }
 
 // catchUpAfterLoss fetches from the archive (XEP-0313) what arrived while a
-// stream that could not be resumed was gone, bounded by the login timeout.
+// stream that could not be resumed was gone, or what an earlier catch-up
+// left unfetched (State.ArchiveBehind), bounded by the login timeout.
 func (s *Session) catchUpAfterLoss(ctx context.Context) error {
-	if replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ResumeNotSkipped; !replaced || s.cfg.NoArchive {
+	s.mu.Lock()
+	since, behind := s.st.LastArchiveID, s.st.ArchiveBehind
+	if s.cfg.NoArchive {
+		s.st.ArchiveBehind = false // nothing will catch up: live ids move it again
+	}
+	s.mu.Unlock()
+	replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ResumeNotSkipped
+	if !replaced && !behind || s.cfg.NoArchive {
 		return nil
 	}
-	s.mu.Lock()
-	since := s.st.LastArchiveID
-	s.mu.Unlock()
 	start := s.prevAlive.Add(-time.Minute)
 	if since == "" && s.prevAlive.IsZero() {
 		return nil
 	}
+	// Until the catch-up finishes, a live message (later than what the
+	// archive still holds for us) must not move LastArchiveID.
+	s.mu.Lock()
+	s.st.ArchiveBehind = true
+	s.mu.Unlock()
 	// Bounded: a server that does not answer must not hold the login; what
 	// the archive holds stays there for next time.
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.LoginTimeout)
-	n, err := s.catchUp(cctx, since, start)
+	n, finished, err := s.catchUp(cctx, since, start)
 	cancel()
 	var ie *iqError
 	switch {
 	case errors.As(err, &ie):
 		s.log.Debug("no archive catch-up", slog.String("condition", ie.condition))
+		finished = true // no archive to catch up from
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		s.emit(Warning{Text: "the archive (XEP-0313) did not answer in time: messages it holds may arrive later"})
 	case err != nil:
 		return fmt.Errorf("session: archive catch-up: %w", err)
 	default:
 		s.login.Archived = n
+		if !finished {
+			s.emit(Warning{Text: fmt.Sprintf("the archive (XEP-0313) holds more than the %d messages one catch-up fetches: the rest arrive after the next login", mamPage*mamMaxPages)})
+		}
+	}
+	if finished {
+		s.mu.Lock()
+		s.st.ArchiveBehind = false
+		s.mu.Unlock()
+		s.persist()
 	}
 	return nil
 }

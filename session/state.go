@@ -79,6 +79,13 @@ type State struct {
 	// of the last message handled that had one; after a stream that could
 	// not be resumed the archive is asked for what came after it.
 	LastArchiveID string `json:",omitempty"`
+	// ArchiveBehind records that a catch-up from the archive started and
+	// has not finished (it timed out, hit its page bound, or the
+	// connection ended): the archive holds messages after LastArchiveID
+	// that were not fetched. Until a catch-up finishes, only archive
+	// results move LastArchiveID, never a live message, whose id is
+	// later than theirs; and the next fresh login catches up again.
+	ArchiveBehind bool `json:",omitempty"`
 	// CSI records that the server offered client state indication
 	// (XEP-0352) on the stream: a SASL2 resumption learns it nowhere else.
 	CSI bool `json:",omitempty"`

@@ -1,0 +1,123 @@
+package session_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/xmppbg/xmppbg/session"
+)
+
+// mamResult is an archive result (XEP-0313) for queryid from from ("" for
+// our own account, as servers send it): a chat message from bob with body
+// and origin-id origin, archived under id.
+func mamResult(from, queryid, id, body, origin string) string {
+	return `<message from='` + from + `'><result xmlns='urn:xmpp:mam:2' queryid='` + queryid + `' id='` + id + `'>` +
+		`<forwarded xmlns='urn:xmpp:forward:0'><delay xmlns='urn:xmpp:delay' stamp='2026-11-25T10:00:00Z'/>` +
+		`<message xmlns='jabber:client' from='bob@example.org/x' to='alice@example.org' type='chat' id='` + origin + `'><body>` + body + `</body>` +
+		`<origin-id xmlns='urn:xmpp:sid:0' id='` + origin + `'/></message></forwarded></result></message>`
+}
+
+// mamFin answers the archive query q; last is the RSM <last/> of the page.
+func mamFin(q elem, complete bool, last string) string {
+	return fmt.Sprintf(`<iq type='result' id='%s'><fin xmlns='urn:xmpp:mam:2' complete='%t'><set xmlns='http://jabber.org/protocol/rsm'><last>%s</last></set></fin></iq>`,
+		q.attr("id"), complete, last)
+}
+
+// archiveQuery waits for the catch-up's next archive query and checks
+// that it asks for what came after `after`; it returns the query and its
+// queryid.
+func archiveQuery(t *testing.T, f *fake, after string) (elem, string) {
+	t.Helper()
+	q := f.expectSkippingR("iq")
+	query, ok := q.child("query")
+	if !ok || query.XMLName.Space != "urn:xmpp:mam:2" {
+		t.Fatalf("got %s, want an archive query", q)
+	}
+	set, _ := query.child("set")
+	if a, _ := set.child("after"); a.Text != after {
+		t.Fatalf("archive query %s asks after %q, want after %q", q, a.Text, after)
+	}
+	return q, query.attr("queryid")
+}
+
+func receivedBodies(events []session.Event) []string {
+	var out []string
+	for _, e := range events {
+		if r, ok := e.(session.Received); ok {
+			out = append(out, r.Message.Body)
+		}
+	}
+	return out
+}
+
+// A live message that arrives during an archive catch-up carries an archive
+// id later than those of the archived messages the catch-up has not fetched
+// yet. When the catch-up does not finish (here the connection ends between
+// two pages), the next one must still start after the last archived message
+// handled: starting after the live one would skip, for good, what the
+// archive holds in between (with Prosody, once the archive was queried,
+// expired messages are kept there only).
+func TestArchiveCatchUpInterrupted(t *testing.T) {
+	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
+	c := &collector{}
+	errc := make(chan error, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), testConfig(f, c.on), st)
+		if err == nil {
+			s.Abort()
+		}
+		errc <- err
+	}()
+	f.expectSkippingR("presence")
+	q, qid := archiveQuery(t, f, "arch-1")
+	f.send(mamResult("", qid, "arch-2", "archived", "o2"))
+	// Live, while the archive still holds arch-3 … arch-8 for us.
+	f.send(`<message from='bob@example.org/x' to='alice@example.org/res1' type='chat' id='o9'><body>live</body>` +
+		`<origin-id xmlns='urn:xmpp:sid:0' id='o9'/><stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='arch-9'/></message>`)
+	f.send(mamFin(q, false, "arch-2"))
+	archiveQuery(t, f, "arch-2") // the next page: never answered
+	f.conn.Close()
+	if err := <-errc; err == nil {
+		t.Fatal("Connect succeeded, though the connection ended during the catch-up")
+	}
+	// Connect has returned: its events were delivered and st is final.
+	if got := receivedBodies(c.all()); fmt.Sprint(got) != "[archived live]" {
+		t.Fatalf("delivered %q, want [archived live]", got)
+	}
+	if st.LastArchiveID != "arch-2" || !st.ArchiveBehind {
+		t.Fatalf("after the interrupted catch-up: LastArchiveID %q, ArchiveBehind %v; want arch-2, true", st.LastArchiveID, st.ArchiveBehind)
+	}
+
+	// The next login fetches what the first left in the archive; the live
+	// message, archived too, is not delivered again.
+	f2 := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	c2 := &collector{}
+	done := make(chan *session.Session, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), testConfig(f2, c2.on), st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	f2.expectSkippingR("presence")
+	q, qid = archiveQuery(t, f2, "arch-2")
+	f2.send(mamResult("", qid, "arch-3", "gap", "o3"))
+	f2.send(mamResult("", qid, "arch-9", "live", "o9"))
+	f2.send(mamFin(q, true, "arch-9"))
+	s := <-done
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Abort()
+	delivered(t, s)
+	if got := receivedBodies(c2.all()); fmt.Sprint(got) != "[gap]" {
+		t.Fatalf("second login delivered %q, want [gap]", got)
+	}
+	if st := s.State(); st.LastArchiveID != "arch-9" || st.ArchiveBehind {
+		t.Errorf("after the finished catch-up: LastArchiveID %q, ArchiveBehind %v; want arch-9, false", st.LastArchiveID, st.ArchiveBehind)
+	}
+}
