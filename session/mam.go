@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -92,7 +93,7 @@ func bare(j string) string {
 // catchUp pages through the archive after since (an archive id), or from
 // start when since is empty, and reports whether it reached the end. A
 // server without an archive answers with an error, which ends the catch-up
-// quietly.
+// quietly (and counts as finished).
 func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (total int, finished bool, err error) {
 	for page := 0; page < mamMaxPages; page++ {
 		qid := NewID()
@@ -112,7 +113,11 @@ func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (t
 			`<set xmlns="http://jabber.org/protocol/rsm"><max>` + fmt.Sprint(mamPage) + `</max>` + after + `</set></query>`
 		reply, err := s.iq(ctx, "set", "", q)
 		if err != nil {
-			return total, false, err
+			// An error for the first page: no archive to catch up
+			// from (nothing is behind). For a later one the archive
+			// still holds the rest.
+			var ie *iqError
+			return total, page == 0 && errors.As(err, &ie), err
 		}
 		// The results came before the reply: they were read and counted
 		// by then (mamSeen), and queued for the application in order.

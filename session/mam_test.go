@@ -121,3 +121,59 @@ func TestArchiveCatchUpInterrupted(t *testing.T) {
 		t.Errorf("after the finished catch-up: LastArchiveID %q, ArchiveBehind %v; want arch-9, false", st.LastArchiveID, st.ArchiveBehind)
 	}
 }
+
+// An archive that refuses the first query has nothing to catch up from:
+// live messages move LastArchiveID again. One that refuses a later page
+// still holds the rest: LastArchiveID stays at the last result handled,
+// whatever arrives live afterwards, until a catch-up finishes.
+func TestArchiveCatchUpRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		firstPage  bool
+		wantLast   string
+		wantBehind bool
+	}{
+		{"first page", true, "arch-9", false},
+		{"later page", false, "arch-2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+			st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
+			c := &collector{}
+			done := make(chan *session.Session, 1)
+			go func() {
+				s, err := session.Connect(context.Background(), testConfig(f, c.on), st)
+				if err != nil {
+					t.Error(err)
+				}
+				done <- s
+			}()
+			f.expectSkippingR("presence")
+			q, qid := archiveQuery(t, f, "arch-1")
+			if !tc.firstPage {
+				f.send(mamResult("", qid, "arch-2", "archived", "o2"))
+				f.send(mamFin(q, false, "arch-2"))
+				q, _ = archiveQuery(t, f, "arch-2")
+			}
+			f.send(`<iq type='error' id='` + q.attr("id") + `'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
+			s := <-done
+			if s == nil {
+				t.FailNow()
+			}
+			defer s.Abort()
+			f.send(`<message from='bob@example.org/x' to='alice@example.org/res1' type='chat' id='o9'><body>live</body>` +
+				`<origin-id xmlns='urn:xmpp:sid:0' id='o9'/><stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='arch-9'/></message>`)
+			// Answered once every stanza before it is handled (and its
+			// archive id recorded).
+			f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+			for e := f.next(); e.XMLName.Local != "a"; e = f.next() {
+			}
+			if got := receivedBodies(c.all()); len(got) == 0 || got[len(got)-1] != "live" {
+				t.Fatalf("delivered %q, want the live message last", got)
+			}
+			if st := s.State(); st.LastArchiveID != tc.wantLast || st.ArchiveBehind != tc.wantBehind {
+				t.Errorf("LastArchiveID %q, ArchiveBehind %v; want %q, %v", st.LastArchiveID, st.ArchiveBehind, tc.wantLast, tc.wantBehind)
+			}
+		})
+	}
+}

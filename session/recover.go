@@ -198,8 +198,7 @@ func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 	var ie *iqError
 	switch {
 	case errors.As(err, &ie):
-		s.log.Debug("no archive catch-up", slog.String("condition", ie.condition))
-		finished = true // no archive to catch up from
+		s.log.Debug("archive catch-up refused", slog.String("condition", ie.condition), slog.Bool("first_page", finished))
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 		s.emit(Warning{Text: "the archive (XEP-0313) did not answer in time: messages it holds may arrive later"})
 	case err != nil:
