@@ -14,11 +14,31 @@ import (
 // time it was delivered to the receiving application. It also records server
 // restarts, so that a loss can be blamed on a crash when that is the only
 // explanation. Its methods are safe for concurrent use.
+//
+// A message given to a client process (typed on its input) is Typed first,
+// and Sent once the process reports that it accepted it; when the process
+// is killed in between, the message is InDoubt: it may or may not have been
+// accepted, so it may arrive once or never, never twice.
+//
+// Hostile stanzas (Poison) are counted apart: each must be reported skipped
+// by its receiver or delivered intact, exactly once, unless the server was
+// expected not to relay it.
 type Ledger struct {
 	mu       sync.Mutex
 	dirs     map[string]*direction // by sender
 	restarts []Restart
-	final    bool // deliveries now happen in the final drain
+	final    bool               // deliveries now happen in the final drain
+	poison   map[string]*poison // by receiver and id
+}
+
+// poison is one hostile stanza.
+type poison struct {
+	to, id, kind string
+	relayed      bool // the server is expected to pass it on
+	sent         bool
+	skipped      int
+	delivered    int
+	damaged      int
 }
 
 // Restart is a server restart, as one sender saw it: the signal that stopped
@@ -41,6 +61,8 @@ type direction struct {
 
 type msg struct {
 	id        string
+	typed     bool // given to a process that had not reported it accepted
+	doubt     bool // typed, then the process died before reporting it
 	sent      time.Time
 	acked     time.Time
 	delivered int
@@ -54,7 +76,9 @@ type delivery struct {
 }
 
 // NewLedger returns an empty ledger.
-func NewLedger() *Ledger { return &Ledger{dirs: map[string]*direction{}} }
+func NewLedger() *Ledger {
+	return &Ledger{dirs: map[string]*direction{}, poison: map[string]*poison{}}
+}
 
 func (l *Ledger) dir(from string) *direction {
 	d := l.dirs[from]
@@ -90,6 +114,22 @@ func (l *Ledger) Sent(from string, n int, id string, at time.Time) {
 		m.acked = a
 		delete(d.pending, id)
 	}
+}
+
+// Typed records that message n from from was given to a client process,
+// which has not reported yet whether it accepted it.
+func (l *Ledger) Typed(from string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dir(from).get(n).typed = true
+}
+
+// InDoubt records that the process given message n from from died before it
+// reported whether it accepted it: it may arrive once or never.
+func (l *Ledger) InDoubt(from string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dir(from).get(n).doubt = true
 }
 
 // Acked records that the server acknowledged the stanzas with these ids to
@@ -154,11 +194,50 @@ func (l *Ledger) Final() {
 	l.final = true
 }
 
+// Poison records a hostile stanza sent to to with id id; relayed says
+// whether the server is expected to pass it on (see integration.Caps).
+func (l *Ledger) Poison(to, id, kind string, relayed bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.poisoned(to, id)
+	p.kind, p.relayed, p.sent = kind, relayed, true
+}
+
+// PoisonSkipped records that to reported the hostile stanza id skipped.
+func (l *Ledger) PoisonSkipped(to, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.poisoned(to, id).skipped++
+}
+
+// PoisonDelivered records that the hostile stanza id reached to's
+// application; intact says whether it arrived as it was sent.
+func (l *Ledger) PoisonDelivered(to, id string, intact bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.poisoned(to, id)
+	p.delivered++
+	if !intact {
+		p.damaged++
+	}
+}
+
+func (l *Ledger) poisoned(to, id string) *poison {
+	key := to + "\x00" + id
+	p := l.poison[key]
+	if p == nil {
+		p = &poison{to: to, id: id}
+		l.poison[key] = p
+	}
+	return p
+}
+
 // Missing returns how many messages have not been delivered yet, other than
-// those a server crash explains.
+// those a server crash explains, and how many hostile stanzas the server
+// relays are not accounted for yet.
 func (l *Ledger) Missing() int {
 	s := l.Summary()
-	return s.Lost
+	return s.Lost + s.PoisonSilent + s.Unaccepted
 }
 
 // Summary is the outcome of a soak.
@@ -197,6 +276,24 @@ type Summary struct {
 	// Unsent counts messages delivered that were never sent: a receiver
 	// inventing messages.
 	Unsent int
+	// InDoubt counts messages typed into a client process that was killed
+	// before it reported them accepted; InDoubtDelivered those of them
+	// that arrived (once: a second delivery counts as Duplicated).
+	InDoubt, InDoubtDelivered int
+	// Unaccepted counts messages typed into a live process that never
+	// reported them accepted: a process ignoring its input.
+	Unaccepted int
+
+	// PoisonSent counts hostile stanzas sent; PoisonSkipped those their
+	// receiver reported skipped, PoisonDelivered those delivered intact,
+	// PoisonNotRelayed those the server was expected to refuse and that
+	// never came.
+	PoisonSent, PoisonSkipped, PoisonDelivered, PoisonNotRelayed int
+	// PoisonSilent counts hostile stanzas the server relays that were
+	// neither reported nor delivered: swallowed silently. PoisonRepeated
+	// counts those reported or delivered more than once, PoisonDamaged
+	// those delivered altered, PoisonUnknown reports of stanzas never sent.
+	PoisonSilent, PoisonRepeated, PoisonDamaged, PoisonUnknown int
 	// Detail names a few lost or duplicated messages.
 	Detail []string
 }
@@ -219,8 +316,22 @@ func (l *Ledger) Summary() Summary {
 				continue
 			}
 			if m.id == "" {
-				s.Unsent++
-				s.detail(fmt.Sprintf("%s #%d delivered %d times, never sent", from, n, m.delivered))
+				switch {
+				case m.doubt:
+					s.InDoubt++
+					if m.delivered == 1 {
+						s.InDoubtDelivered++
+					} else if m.delivered > 1 {
+						s.Duplicated++
+						s.detail(fmt.Sprintf("%s #%d (in doubt) delivered %d times", from, n, m.delivered))
+					}
+				case m.typed && m.delivered == 0:
+					s.Unaccepted++
+					s.detail(fmt.Sprintf("%s #%d typed, never reported sent", from, n))
+				default:
+					s.Unsent++
+					s.detail(fmt.Sprintf("%s #%d delivered %d times, never reported sent", from, n, m.delivered))
+				}
 				continue
 			}
 			s.Sent++
@@ -266,7 +377,50 @@ func (l *Ledger) Summary() Summary {
 			}
 		}
 	}
+	l.poisonSummary(&s)
 	return s
+}
+
+func (l *Ledger) poisonSummary(s *Summary) {
+	keys := make([]string, 0, len(l.poison))
+	for k := range l.poison {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := l.poison[k]
+		seen := p.skipped + p.delivered
+		switch {
+		case !p.sent:
+			s.PoisonUnknown++
+			s.detail(fmt.Sprintf("hostile %s to %s reported, never sent", p.id, p.to))
+			continue
+		case seen > 1:
+			s.PoisonRepeated++
+			s.detail(fmt.Sprintf("hostile %s to %s reported skipped %d times, delivered %d times", p.id, p.to, p.skipped, p.delivered))
+		case p.damaged > 0:
+			s.PoisonDamaged++
+			s.detail(fmt.Sprintf("hostile %s to %s delivered altered", p.id, p.to))
+		case p.skipped == 1:
+			s.PoisonSkipped++
+		case p.delivered == 1:
+			s.PoisonDelivered++
+		case !p.relayed:
+			s.PoisonNotRelayed++
+		default:
+			s.PoisonSilent++
+			s.detail(fmt.Sprintf("hostile %s (%s) to %s neither reported nor delivered", p.id, p.kind, p.to))
+		}
+		s.PoisonSent++
+	}
+}
+
+// Failed reports whether the summary breaks a rule of the soak: a message
+// lost, duplicated, delivered out of order, invented or ignored, or a
+// hostile stanza swallowed silently, repeated, altered or invented.
+func (s Summary) Failed() bool {
+	return s.Duplicated > 0 || s.Lost > 0 || s.OrderViolations > 0 || s.Unsent > 0 || s.Unaccepted > 0 ||
+		s.PoisonSilent > 0 || s.PoisonRepeated > 0 || s.PoisonDamaged > 0 || s.PoisonUnknown > 0
 }
 
 // crashLost reports whether a SIGKILL after the server acknowledged m
@@ -303,6 +457,13 @@ func (s Summary) String() string {
 		s.Sent, s.Delivered, s.Duplicated, s.Lost, s.LostByCrash, s.OrderViolations, s.Late, s.Delayed, s.Final, s.Dropped)
 	if s.Unsent > 0 {
 		fmt.Fprintf(&b, ", delivered but never sent %d", s.Unsent)
+	}
+	if s.InDoubt > 0 || s.Unaccepted > 0 {
+		fmt.Fprintf(&b, "; typed into a killed process %d (of them delivered once %d), typed and never accepted %d", s.InDoubt, s.InDoubtDelivered, s.Unaccepted)
+	}
+	if s.PoisonSent > 0 || s.PoisonUnknown > 0 {
+		fmt.Fprintf(&b, "; hostile stanzas %d: skipped and reported %d, delivered intact %d, not relayed by the server %d, swallowed silently %d, repeated %d, altered %d, never sent %d",
+			s.PoisonSent, s.PoisonSkipped, s.PoisonDelivered, s.PoisonNotRelayed, s.PoisonSilent, s.PoisonRepeated, s.PoisonDamaged, s.PoisonUnknown)
 	}
 	return b.String()
 }

@@ -1,6 +1,7 @@
 package soak_test
 
 import (
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -57,5 +58,94 @@ func TestLedgerCrashNeedsKillAfterAck(t *testing.T) {
 	l.Restarted("b", t0.Add(3*time.Second), syscall.SIGKILL) // another sender's connection
 	if s := l.Summary(); s.Lost != 3 || s.LostByCrash != 0 {
 		t.Errorf("lost %d, by crash %d; want 3, 0", s.Lost, s.LostByCrash)
+	}
+}
+
+// The ledger must catch what the soak exists to find: a lost message and a
+// duplicated one each fail the summary, in either direction.
+func TestLedgerCatchesLossAndDuplicate(t *testing.T) {
+	t0 := time.Now()
+	for _, tc := range []struct {
+		name    string
+		deliver []int // message numbers delivered, in order
+		lost    int
+		dup     int
+	}{
+		{"all once", []int{0, 1, 2}, 0, 0},
+		{"one lost", []int{0, 2}, 1, 0},
+		{"one twice", []int{0, 1, 1, 2}, 0, 1},
+	} {
+		for _, from := range []string{"alice", "bob"} {
+			l := soak.NewLedger()
+			for n := range 3 {
+				l.Sent(from, n, from+strconv.Itoa(n), t0)
+			}
+			for _, n := range tc.deliver {
+				if err := l.Delivered(from, n, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := l.Summary()
+			if s.Lost != tc.lost || s.Duplicated != tc.dup || s.Failed() != (tc.lost+tc.dup > 0) {
+				t.Errorf("%s, from %s: %v, failed %v", tc.name, from, s, s.Failed())
+			}
+		}
+	}
+}
+
+// A message typed into a process that was then killed may arrive once or
+// never; twice is a duplicate. One typed into a live process that never
+// reports it accepted fails, and so does one delivered that was never typed.
+func TestLedgerInDoubt(t *testing.T) {
+	l := soak.NewLedger()
+	l.Sent("bob", 0, "id0", time.Now())
+	for n := 1; n <= 4; n++ {
+		l.Typed("bob", n)
+	}
+	l.InDoubt("bob", 1) // arrives once
+	l.InDoubt("bob", 2) // never arrives
+	l.InDoubt("bob", 3) // arrives twice
+	// 4: typed, never accepted, the process never died.
+	for _, n := range []int{0, 1, 3, 3, 5} {
+		if err := l.Delivered("bob", n, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := l.Summary()
+	if s.InDoubt != 3 || s.InDoubtDelivered != 1 || s.Duplicated != 1 || s.Unaccepted != 1 || s.Unsent != 1 || s.Lost != 0 || s.Delivered != 1 || !s.Failed() {
+		t.Errorf("got %v", s)
+	}
+	if l.Missing() != 1 {
+		t.Errorf("Missing() = %d, want 1 (the unaccepted message)", l.Missing())
+	}
+}
+
+// Hostile stanzas are counted apart: each is reported skipped or delivered
+// intact exactly once, or, where the server refuses it, never comes.
+func TestLedgerPoison(t *testing.T) {
+	l := soak.NewLedger()
+	l.Poison("alice", "deep", "deep", true)
+	l.PoisonSkipped("alice", "deep")
+	l.Poison("bob", "big", "big", true)
+	l.PoisonDelivered("bob", "big", true)
+	l.Poison("bob", "refused", "deep", false)
+	s := l.Summary()
+	if s.Failed() || s.PoisonSent != 3 || s.PoisonSkipped != 1 || s.PoisonDelivered != 1 || s.PoisonNotRelayed != 1 {
+		t.Fatalf("clean run: %v", s)
+	}
+
+	l.Poison("alice", "silent", "deep", true) // never reported
+	if l.Missing() != 1 {
+		t.Errorf("Missing() = %d, want the silent stanza", l.Missing())
+	}
+	l.Poison("alice", "twice", "deep", true)
+	l.PoisonSkipped("alice", "twice")
+	l.PoisonSkipped("alice", "twice")
+	l.Poison("bob", "altered", "big", true)
+	l.PoisonDelivered("bob", "altered", false)
+	l.PoisonSkipped("bob", "invented")
+	s = l.Summary()
+	if !s.Failed() || s.PoisonSilent != 1 || s.PoisonRepeated != 1 || s.PoisonDamaged != 1 || s.PoisonUnknown != 1 {
+		t.Errorf("bad run: %v", s)
 	}
 }
