@@ -126,10 +126,11 @@ line, each starting with "event" and "time"; logs go to stderr. Events: state
 "fresh":true on the online state of a new session that replaced a stream that
 could not be resumed), resumed, message, duplicate, presence, sent, acked,
 bounced (an error reply to a message sent, with its id), resent, dead, retry,
-lifecycle, warning, error, status, peer, help, info, quit. "quit" comes after
-every event of the work typed before it and is followed by exactly one "state
-offline", the last line (then, when the chat fails, the "error" with its
-code).
+lifecycle, warning, skipped (an incoming stanza too deep or too large,
+acknowledged and not delivered: kind, id, from, reason), error, status, peer,
+help, info, quit. "quit" comes after every event of the work typed before it
+and is followed by exactly one "state offline", the last line (then, when the
+chat fails, the "error" with its code).
 
 Leaving (/quit, end of input): the app comes back to the foreground if needed,
 xmppbg waits up to --quit-timeout until the server acknowledged everything

@@ -157,6 +157,14 @@ func (u *jsonUI) event(e driver.Event) {
 	case driver.Lifecycle:
 		o.Event("lifecycle", "", F("text", e.String()))
 	case driver.Warning:
+		if e.Reason == driver.WarnStanzaSkipped {
+			// A stanza skipped is its own event, with what is known of
+			// it, so that a program can count them (the soak does).
+			_, _ = io.WriteString(o.Stderr(), "xmppbg: warning: "+sanitize(e.String())+"\n")
+			k := e.Stanza
+			o.Event("skipped", "", F("kind", k.Kind), F("id", k.ID), F("from", k.From), F("reason", k.Reason.String()))
+			break
+		}
 		o.Warn(e.String())
 	case driver.Undelivered:
 		u.errorEvent(e.String(), F("ids", []string{e.Stanza.ID}))
