@@ -222,6 +222,15 @@ func (l *Ledger) PoisonDelivered(to, id string, intact bool) {
 	}
 }
 
+// PoisonSeen reports whether to reported or delivered the hostile stanza
+// id.
+func (l *Ledger) PoisonSeen(to, id string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.poisoned(to, id)
+	return p.skipped+p.delivered > 0
+}
+
 func (l *Ledger) poisoned(to, id string) *poison {
 	key := to + "\x00" + id
 	p := l.poison[key]

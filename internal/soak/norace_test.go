@@ -1,0 +1,7 @@
+//go:build !race
+
+package soak_test
+
+// raceEnabled: the test runs with the race detector, and so does the chat
+// process it starts.
+const raceEnabled = false
