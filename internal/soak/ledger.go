@@ -66,6 +66,7 @@ type msg struct {
 	sent      time.Time
 	acked     time.Time
 	delivered int
+	at        []time.Time // when each delivery was recorded (the first few)
 	delayed   bool
 	final     bool // first delivered during the final drain
 }
@@ -162,6 +163,9 @@ func (l *Ledger) Delivered(from string, n int, delayed bool) error {
 	d := l.dir(from)
 	m := d.get(n)
 	m.delivered++
+	if len(m.at) < 4 {
+		m.at = append(m.at, time.Now())
+	}
 	if m.delivered == 1 {
 		m.delayed = delayed
 		m.final = l.final
@@ -332,7 +336,7 @@ func (l *Ledger) Summary() Summary {
 						s.InDoubtDelivered++
 					} else if m.delivered > 1 {
 						s.Duplicated++
-						s.detail(fmt.Sprintf("%s #%d (in doubt) delivered %d times", from, n, m.delivered))
+						s.detail(fmt.Sprintf("%s #%d (in doubt) delivered %d times (at %s)", from, n, m.delivered, stamps(m.at)))
 					}
 				case m.typed && m.delivered == 0:
 					s.Unaccepted++
@@ -349,7 +353,7 @@ func (l *Ledger) Summary() Summary {
 				s.Delivered++
 			case m.delivered > 1:
 				s.Duplicated++
-				s.detail(fmt.Sprintf("%s #%d delivered %d times", from, n, m.delivered))
+				s.detail(fmt.Sprintf("%s #%d delivered %d times (at %s)", from, n, m.delivered, stamps(m.at)))
 			case l.crashLost(from, m):
 				s.LostByCrash++
 			default:
@@ -450,6 +454,14 @@ func (s *Summary) detail(line string) {
 	if len(s.Detail) < 20 {
 		s.Detail = append(s.Detail, line)
 	}
+}
+
+func stamps(ts []time.Time) string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = stamp(t)
+	}
+	return strings.Join(out, ", ")
 }
 
 func stamp(t time.Time) string {

@@ -8,12 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xmppbg/xmppbg/session"
 )
 
 // proc is the other account (bob): the real "xmppbg chat --json" process,
@@ -47,6 +50,7 @@ type proc struct {
 	resumed, fresh, dead int
 	policies             map[string]int
 	sentIDs              map[string]bool // ids of the messages reported sent
+	fromState            int             // messages found accepted in the state file of a killed process
 }
 
 // pev is one JSON event of a process.
@@ -270,12 +274,50 @@ func (p *proc) kill() error {
 	_ = cmd.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.fromStateFile()
 	for _, n := range p.fifo {
 		p.r.led.InDoubt(p.name, n)
 	}
 	p.fifo = nil
 	p.cmd, p.stdin, p.state = nil, nil, "killed"
 	return nil
+}
+
+// fromStateFile reads the state file a killed process left: a message
+// in it that the process had not reported sent was accepted all the same
+// (the next process sends it), so it is Sent, not in doubt. Called with
+// p.mu held.
+func (p *proc) fromStateFile() {
+	st, err := session.LoadState(p.stateFile, p.jid)
+	if err != nil {
+		p.r.t.Errorf("%s: the state file a killed process left: %v", p.name, err)
+		return
+	}
+	var msgs []session.Message
+	msgs = append(msgs, st.Outbox...)
+	for _, list := range [][]session.Stanza{st.Unacked, st.Orphans} {
+		for _, s := range list {
+			if s.Message != nil {
+				msgs = append(msgs, *s.Message)
+			}
+		}
+	}
+	now := time.Now()
+	for _, m := range msgs {
+		if p.sentIDs[m.ID] {
+			continue
+		}
+		p.sentIDs[m.ID] = true
+		from, n, ok := parseBody(m.Body)
+		i := slices.Index(p.fifo, n)
+		if !ok || from != p.name || i < 0 {
+			p.r.t.Errorf("%s: the state file holds a message %q (id %s) that is neither reported nor typed", p.name, m.Body, m.ID)
+			continue
+		}
+		p.fifo = slices.Delete(p.fifo, i, i+1)
+		p.r.led.Sent(p.name, n, m.ID, now)
+		p.fromState++
+	}
 }
 
 // signal sends sig (SIGSTOP, SIGCONT) to the process.

@@ -255,12 +255,14 @@ func runSoak(t *testing.T, srv integration.Server, bin string, cycles int, seed 
 	senders.Go(func() { r.bob.sendLoop(stop) })
 	start := time.Now()
 	plan := schedule(r.rnd, cycles)
+	var timeline []string
 	for i, k := range plan {
 		t0 := time.Now()
+		timeline = append(timeline, t0.Format("15:04:05.000")+" "+k.name)
 		if err := k.run(r); err != nil {
 			close(stop)
 			senders.Wait()
-			t.Fatalf("cycle %d (%s) on %s: %v\nledger so far: %v", i, k.name, srv.Name(), err, r.led.Summary())
+			t.Fatalf("cycle %d (%s) on %s: %v\nledger so far: %v\ncycles:\n%s", i, k.name, srv.Name(), err, r.led.Summary(), strings.Join(timeline, "\n"))
 		}
 		r.counts[k.name]++
 		if testing.Verbose() && (i+1)%100 == 0 {
@@ -306,7 +308,7 @@ func runSoak(t *testing.T, srv integration.Server, bin string, cycles int, seed 
 	report := r.report(t, seed, plan, faults, finalLogin, sum)
 
 	if sum.Failed() {
-		t.Errorf("ledger: %v\n%s", sum, strings.Join(sum.Detail, "\n"))
+		t.Errorf("ledger: %v\n%s\ncycles:\n%s", sum, strings.Join(sum.Detail, "\n"), strings.Join(timeline, "\n"))
 	}
 	if n := r.errs.Load(); n > 0 {
 		t.Errorf("%d unexpected send errors", n)
@@ -352,7 +354,7 @@ func (r *rig) report(t *testing.T, seed uint64, plan []kind, took time.Duration,
 	p.mu.Lock()
 	fmt.Fprintf(&b, "\n| client | resumed | fresh logins | dead connections | other |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| %s (in-process) | %d | %d | %d | stanzas resent %d, iq failed %d |\n", a.name, a.resumed.Load(), a.fresh.Load(), a.dead.Load(), a.resent.Load(), a.failed.Load())
-	fmt.Fprintf(&b, "| %s (process) | %d | %d | %d | processes started %d, killed %d, frozen %d; policies %v |\n", p.name, p.resumed, p.fresh, p.dead, p.starts, p.kills, p.stops, p.policies)
+	fmt.Fprintf(&b, "| %s (process) | %d | %d | %d | processes started %d, killed %d, frozen %d; messages found accepted in a killed process's state file before it reported them %d; policies %v |\n", p.name, p.resumed, p.fresh, p.dead, p.starts, p.kills, p.stops, p.fromState, p.policies)
 	p.mu.Unlock()
 	r.mu.Lock()
 	if len(r.skipReasons) > 0 {
