@@ -64,8 +64,8 @@ func (r SkipReason) String() string {
 }
 
 // Sent reports a message SendMessage took: with stream management it is in
-// the State from now on, and comes before any Acked for it; without, it was
-// written.
+// the State from now on (and in the copy Config.Persist saved, which comes
+// first), and comes before any Acked for it; without, it was written.
 type Sent struct {
 	Message Message
 }

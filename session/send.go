@@ -80,10 +80,6 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 			buf = append(raw[:len(raw):len(raw)], smRequest...)
 			s.requestAck()
 		}
-		if m != nil {
-			// Taken: reported now, before any <a/> for it can be.
-			s.emit(Sent{Message: *m})
-		}
 		// An <r/> covers it, now or already outstanding: its <a/> is
 		// due within the ack timeout.
 		s.armAckTimer()
@@ -94,6 +90,13 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 		// Saved before it is written: a copy on disk never misses a stanza
 		// the server may have.
 		s.persist()
+		if m != nil {
+			// Taken: reported once saved (a program that takes Sent
+			// as accepted and is then killed finds it in the copy),
+			// and before it is written, so before any <a/> for it.
+			// The stanza lock keeps Sent events in queue order.
+			s.emit(Sent{Message: *m})
+		}
 	}
 	s.wmu.Lock()
 	err := s.writeLocked(buf)
