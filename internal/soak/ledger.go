@@ -69,6 +69,10 @@ type msg struct {
 	at        []time.Time // when each delivery was recorded (the first few)
 	delayed   bool
 	final     bool // first delivered during the final drain
+	// redelivered counts deliveries again, with the same stanza id, by a
+	// receiving process started after the one that printed it last was
+	// killed before it could save that it had (see Redelivered).
+	redelivered int
 }
 
 type delivery struct {
@@ -172,6 +176,19 @@ func (l *Ledger) Delivered(from string, n int, delayed bool) error {
 	}
 	d.order = append(d.order, delivery{n: n, delayed: delayed})
 	return nil
+}
+
+// Redelivered records that message n from from was delivered again to a
+// receiving process, with the same stanza id, after the process that
+// delivered it was killed with SIGKILL right after doing so: the last
+// message that process printed, before it could save that it had handled
+// it (the server, told nothing, sends it again). A program reading the
+// process's output sees it twice, with the same id. It is counted apart,
+// at most one per kill, and is not a second delivery.
+func (l *Ledger) Redelivered(from string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.dir(from).get(n).redelivered++
 }
 
 // Dropped records a duplicate of a message from from that the receiving
@@ -296,6 +313,10 @@ type Summary struct {
 	// Unaccepted counts messages typed into a live process that never
 	// reported them accepted: a process ignoring its input.
 	Unaccepted int
+	// RedeliveredAfterKill counts messages delivered again, same id, by a
+	// receiving process after the one that printed them last was killed
+	// before it saved its state (see Ledger.Redelivered).
+	RedeliveredAfterKill int
 
 	// PoisonSent counts hostile stanzas sent; PoisonSkipped those their
 	// receiver reported skipped, PoisonDelivered those delivered intact,
@@ -348,6 +369,10 @@ func (l *Ledger) Summary() Summary {
 				continue
 			}
 			s.Sent++
+			s.RedeliveredAfterKill += m.redelivered
+			if m.redelivered > 0 && m.delivered != 1 {
+				s.detail(fmt.Sprintf("%s #%d redelivered after a kill, but delivered %d times besides", from, n, m.delivered))
+			}
 			switch {
 			case m.delivered == 1:
 				s.Delivered++
@@ -478,6 +503,9 @@ func (s Summary) String() string {
 		s.Sent, s.Delivered, s.Duplicated, s.Lost, s.LostByCrash, s.OrderViolations, s.Late, s.Delayed, s.Final, s.Dropped)
 	if s.Unsent > 0 {
 		fmt.Fprintf(&b, ", delivered but never sent %d", s.Unsent)
+	}
+	if s.RedeliveredAfterKill > 0 {
+		fmt.Fprintf(&b, ", redelivered to a restarted process after SIGKILL %d", s.RedeliveredAfterKill)
 	}
 	if s.InDoubt > 0 || s.Unaccepted > 0 {
 		fmt.Fprintf(&b, "; typed into a killed process %d (of them delivered once %d), typed and never accepted %d", s.InDoubt, s.InDoubtDelivered, s.Unaccepted)

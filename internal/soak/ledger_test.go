@@ -149,3 +149,30 @@ func TestLedgerPoison(t *testing.T) {
 		t.Errorf("bad run: %v", s)
 	}
 }
+
+// A message delivered again to a restarted process after SIGKILL (the last
+// one the killed process printed) is counted apart, not as a second
+// delivery; a redelivery of a message never delivered before is reported.
+func TestLedgerRedelivered(t *testing.T) {
+	l := soak.NewLedger()
+	l.Sent("alice", 0, "a0", time.Now())
+	l.Sent("alice", 1, "a1", time.Now())
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(l.Delivered("alice", 0, false))
+	l.Redelivered("alice", 0)
+	must(l.Delivered("alice", 1, false))
+	s := l.Summary()
+	if s.Failed() || s.RedeliveredAfterKill != 1 || s.Delivered != 2 || len(s.Detail) != 0 {
+		t.Fatalf("got %v %q", s, s.Detail)
+	}
+	l.Sent("alice", 2, "a2", time.Now())
+	l.Redelivered("alice", 2)
+	if s := l.Summary(); !s.Failed() || len(s.Detail) == 0 {
+		t.Errorf("a redelivery of a message never delivered passed: %v %q", s, s.Detail)
+	}
+}

@@ -51,7 +51,14 @@ type proc struct {
 	policies             map[string]int
 	sentIDs              map[string]bool // ids of the messages reported sent
 	fromState            int             // messages found accepted in the state file of a killed process
+	// last is the last message the current process printed; window, the
+	// last one the previous process printed before it was killed.
+	last   lastMsg
+	window *lastMsg
 }
+
+// lastMsg is a message a process printed.
+type lastMsg struct{ from, id, body string }
 
 // pev is one JSON event of a process.
 type pev struct {
@@ -183,7 +190,18 @@ func (p *proc) handle(gen int, e map[string]any) {
 		r.led.Acked(p.name, s, now)
 	case "message":
 		delayed, _ := e["delayed"].(bool)
-		r.received(p.name, p.str(e, "from"), p.str(e, "id"), p.str(e, "body"), delayed)
+		m := lastMsg{from: bare(p.str(e, "from")), id: p.str(e, "id"), body: p.str(e, "body")}
+		if w := p.window; w != nil && *w == m {
+			// The last message the killed process printed, before it
+			// saved that it had: see Ledger.Redelivered.
+			p.window = nil
+			if sender, n, ok := parseBody(m.body); ok {
+				r.led.Redelivered(sender, n)
+				return
+			}
+		}
+		p.last = m
+		r.received(p.name, p.str(e, "from"), m.id, m.body, delayed)
 	case "duplicate":
 		if bare(p.str(e, "from")) == p.peerJID {
 			r.led.Dropped(r.alice.name)
@@ -275,6 +293,10 @@ func (p *proc) kill() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fromStateFile()
+	if p.last != (lastMsg{}) { // else the window of the kill before stays open
+		last := p.last
+		p.window, p.last = &last, lastMsg{}
+	}
 	for _, n := range p.fifo {
 		p.r.led.InDoubt(p.name, n)
 	}
