@@ -326,7 +326,9 @@ func (p *proc) fromStateFile() {
 	}
 	now := time.Now()
 	for _, m := range msgs {
-		if p.sentIDs[m.ID] {
+		// A message resent after a failed resumption has a new id and
+		// keeps its first one as origin-id.
+		if p.sentIDs[m.ID] || m.OriginID != "" && p.sentIDs[m.OriginID] {
 			continue
 		}
 		p.sentIDs[m.ID] = true
