@@ -50,6 +50,7 @@ type proc struct {
 	resumed, fresh, dead int
 	policies             map[string]int
 	sentIDs              map[string]bool // ids of the messages reported sent
+	accepted             map[int]bool    // numbers of the lines reported sent or found in a state file
 	fromState            int             // messages found accepted in the state file of a killed process
 	// last is the last message the current process printed; window, the
 	// last one the previous process printed before it was killed.
@@ -169,6 +170,7 @@ func (p *proc) handle(gen int, e map[string]any) {
 		}
 		n := p.fifo[0]
 		p.fifo = p.fifo[1:]
+		p.accepted[n] = true
 		r.led.Sent(p.name, n, id, now)
 	case "error":
 		input := p.str(e, "input")
@@ -333,12 +335,16 @@ func (p *proc) fromStateFile() {
 		}
 		p.sentIDs[m.ID] = true
 		from, n, ok := parseBody(m.Body)
+		if ok && from == p.name && p.accepted[n] {
+			continue // resent under a new id, perhaps more than once
+		}
 		i := slices.Index(p.fifo, n)
 		if !ok || from != p.name || i < 0 {
 			p.r.t.Errorf("%s: the state file holds a message %q (id %s) that is neither reported nor typed", p.name, m.Body, m.ID)
 			continue
 		}
 		p.fifo = slices.Delete(p.fifo, i, i+1)
+		p.accepted[n] = true
 		p.r.led.Sent(p.name, n, m.ID, now)
 		p.fromState++
 	}

@@ -241,7 +241,7 @@ func runSoak(t *testing.T, srv integration.Server, bin string, cycles int, seed 
 		r: r, name: "bob", jid: "bob@" + srv.Domain(), peerJID: "alice@" + srv.Domain(),
 		bin: bin, dir: dir, stateFile: filepath.Join(dir, "bob.state"),
 		env:  append(os.Environ(), "XMPPBG_PASSWORD="+pw),
-		wake: make(chan struct{}, 1), policies: map[string]int{}, sentIDs: map[string]bool{},
+		wake: make(chan struct{}, 1), policies: map[string]int{}, sentIDs: map[string]bool{}, accepted: map[int]bool{},
 	}
 	r.alice = r.startSide(ctx, "alice", "bob")
 	if err := r.bob.start(); err != nil {
