@@ -364,7 +364,7 @@ func (l *Ledger) Summary() Summary {
 					s.detail(fmt.Sprintf("%s #%d typed, never reported sent", from, n))
 				default:
 					s.Unsent++
-					s.detail(fmt.Sprintf("%s #%d delivered %d times, never reported sent", from, n, m.delivered))
+					s.detail(fmt.Sprintf("%s #%d delivered %d times (at %s), never reported sent (typed %v)", from, n, m.delivered, stamps(m.at), m.typed))
 				}
 				continue
 			}

@@ -168,6 +168,9 @@ func (p *proc) handle(gen int, e map[string]any) {
 			r.t.Errorf("%s: a sent event with no line typed: %v", p.name, e)
 			return
 		}
+		if id == "" {
+			r.t.Errorf("%s: a sent event without an id: %v", p.name, e)
+		}
 		n := p.fifo[0]
 		p.fifo = p.fifo[1:]
 		p.accepted[n] = true
@@ -342,6 +345,9 @@ func (p *proc) fromStateFile() {
 		if !ok || from != p.name || i < 0 {
 			p.r.t.Errorf("%s: the state file holds a message %q (id %s) that is neither reported nor typed", p.name, m.Body, m.ID)
 			continue
+		}
+		if m.ID == "" {
+			p.r.t.Errorf("%s: the state file holds %q without an id", p.name, m.Body)
 		}
 		p.fifo = slices.Delete(p.fifo, i, i+1)
 		p.accepted[n] = true
