@@ -33,7 +33,12 @@
 // Every numbered message must be delivered exactly once. bob's lines count
 // as sent once the process reports them ("sent": the message is in the state
 // file); a line typed into a process killed before it reported it is in
-// doubt and may arrive once or never, never twice. Messages the server had
+// doubt and may arrive once or never, never twice; one found in the state
+// file the killed process left is sent (the next process sends it). The
+// chat process prints a message and then saves that it handled it: the last
+// message a killed process printed may come again, with the same id, from
+// the next one; that is counted apart (at most one per kill), any other
+// second delivery is a duplicate. Messages the server had
 // acknowledged before a SIGKILL of the server and held only in its memory
 // are counted apart (lost by server crash). Hostile stanzas are counted
 // apart too: each must be reported skipped by its receiver (a Skipped event,
