@@ -135,7 +135,8 @@ func (u *jsonUI) event(e driver.Event) {
 	case driver.Duplicate:
 		o.Event("duplicate", "", F("from", e.Message.From), F("id", e.Message.ID))
 	case driver.Sent:
-		f := []Field{F("id", e.Message.ID), F("to", e.Message.To)}
+		// The body lets a program match the line it typed with the id.
+		f := []Field{F("id", e.Message.ID), F("to", e.Message.To), F("body", e.Message.Body)}
 		if e.Queued {
 			f = append(f, F("queued", true))
 		}

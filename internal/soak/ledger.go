@@ -49,6 +49,12 @@ type Restart struct {
 	From string
 	At   time.Time
 	Sig  syscall.Signal
+	// Volatile says that the server lost what it held in memory across
+	// this stop: always after SIGKILL; after SIGTERM too for a server that
+	// keeps its stream state in memory only (integration.Caps'
+	// FailedHAfterSIGTERM unset: ejabberd drops the queues of the sessions
+	// it closes with system-shutdown).
+	Volatile bool
 }
 
 type direction struct {
@@ -200,11 +206,12 @@ func (l *Ledger) Dropped(from string) {
 }
 
 // Restarted records a server restart as sender from saw it: at is when it
-// learnt that its connection was dead.
-func (l *Ledger) Restarted(from string, at time.Time, sig syscall.Signal) {
+// learnt that its connection was dead; volatile, whether the server lost
+// what it held in memory (see Restart). A SIGKILL is always volatile.
+func (l *Ledger) Restarted(from string, at time.Time, sig syscall.Signal, volatile bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.restarts = append(l.restarts, Restart{From: from, At: at, Sig: sig})
+	l.restarts = append(l.restarts, Restart{From: from, At: at, Sig: sig, Volatile: volatile || sig == syscall.SIGKILL})
 }
 
 // Final marks the start of the final drain: what is first delivered from now
@@ -282,8 +289,9 @@ type Summary struct {
 	// failure of the client.
 	Lost int
 	// LostByCrash counts those never delivered that the server had
-	// acknowledged to their sender before a SIGKILL: Prosody held them in
-	// memory only (see BENCHMARKS.md).
+	// acknowledged to their sender before a restart that lost what it
+	// held in memory (a SIGKILL; a SIGTERM of ejabberd; see Restart and
+	// BENCHMARKS.md).
 	LostByCrash int
 	// OrderViolations counts messages delivered live (without a delay)
 	// after a live message sent later by the same sender: what XMPP's
@@ -461,14 +469,14 @@ func (s Summary) Failed() bool {
 		s.PoisonSilent > 0 || s.PoisonRepeated > 0 || s.PoisonDamaged > 0 || s.PoisonUnknown > 0
 }
 
-// crashLost reports whether a SIGKILL after the server acknowledged m
-// explains its loss.
+// crashLost reports whether a volatile restart (see Restart) after the
+// server acknowledged m explains its loss.
 func (l *Ledger) crashLost(from string, m *msg) bool {
 	if m.acked.IsZero() {
 		return false
 	}
 	for _, r := range l.restarts {
-		if r.From == from && r.Sig == syscall.SIGKILL && r.At.After(m.acked) {
+		if r.From == from && r.Volatile && r.At.After(m.acked) {
 			return true
 		}
 	}

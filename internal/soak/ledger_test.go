@@ -16,9 +16,9 @@ func TestLedger(t *testing.T) {
 		l.Sent("a", n, string(rune('A'+n)), t0)
 	}
 	l.Acked("a", []string{"A", "B", "C", "D", "E", "F", "G"}, t0.Add(time.Second))
-	l.Restarted("a", t0.Add(2*time.Second), syscall.SIGTERM)
-	l.Restarted("b", t0.Add(3*time.Second), syscall.SIGKILL) // another sender's view
-	l.Restarted("a", t0.Add(3*time.Second), syscall.SIGKILL)
+	l.Restarted("a", t0.Add(2*time.Second), syscall.SIGTERM, false)
+	l.Restarted("b", t0.Add(3*time.Second), syscall.SIGKILL, false) // another sender's view
+	l.Restarted("a", t0.Add(3*time.Second), syscall.SIGKILL, false)
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -48,14 +48,14 @@ func TestLedgerCrashNeedsKillAfterAck(t *testing.T) {
 	t0 := time.Now()
 	l := soak.NewLedger()
 	l.Sent("a", 0, "x", t0)
-	l.Restarted("a", t0.Add(time.Second), syscall.SIGKILL) // before the ack
+	l.Restarted("a", t0.Add(time.Second), syscall.SIGKILL, false) // before the ack
 	l.Acked("a", []string{"x"}, t0.Add(2*time.Second))
 	l.Acked("a", []string{"y"}, t0.Add(2*time.Second)) // before Sent is recorded
 	l.Sent("a", 1, "y", t0)
-	l.Restarted("a", t0.Add(3*time.Second), syscall.SIGTERM) // not a crash
+	l.Restarted("a", t0.Add(3*time.Second), syscall.SIGTERM, false) // not a crash
 	l.Sent("a", 2, "z", t0)
 	l.Acked("a", []string{"z"}, t0.Add(2*time.Second))
-	l.Restarted("b", t0.Add(3*time.Second), syscall.SIGKILL) // another sender's connection
+	l.Restarted("b", t0.Add(3*time.Second), syscall.SIGKILL, false) // another sender's connection
 	if s := l.Summary(); s.Lost != 3 || s.LostByCrash != 0 {
 		t.Errorf("lost %d, by crash %d; want 3, 0", s.Lost, s.LostByCrash)
 	}
@@ -174,5 +174,18 @@ func TestLedgerRedelivered(t *testing.T) {
 	l.Redelivered("alice", 2)
 	if s := l.Summary(); !s.Failed() || len(s.Detail) == 0 {
 		t.Errorf("a redelivery of a message never delivered passed: %v %q", s, s.Detail)
+	}
+}
+
+// A SIGTERM loses what the server held when it keeps its queues in memory
+// only (ejabberd): volatile, like a SIGKILL.
+func TestLedgerVolatileSIGTERM(t *testing.T) {
+	t0 := time.Now()
+	l := soak.NewLedger()
+	l.Sent("a", 0, "x", t0)
+	l.Acked("a", []string{"x"}, t0.Add(time.Second))
+	l.Restarted("a", t0.Add(2*time.Second), syscall.SIGTERM, true)
+	if s := l.Summary(); s.Lost != 0 || s.LostByCrash != 1 {
+		t.Errorf("lost %d, by crash %d; want 0, 1", s.Lost, s.LostByCrash)
 	}
 }

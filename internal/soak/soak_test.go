@@ -131,12 +131,13 @@ func (r *rig) restart(sig syscall.Signal) error {
 	if !ok {
 		return fmt.Errorf("%s never saw its connection die", r.alice.name)
 	}
-	r.led.Restarted(r.alice.name, at, sig)
+	volatile := !r.srv.Caps().FailedHAfterSIGTERM
+	r.led.Restarted(r.alice.name, at, sig, volatile)
 	at, err := r.bob.waitEvent(t0, "dead connection", func(e map[string]any) bool { return e["event"] == "dead" })
 	if err != nil {
 		return err
 	}
-	r.led.Restarted(r.bob.name, at, sig)
+	r.led.Restarted(r.bob.name, at, sig, volatile)
 	if err := r.alice.waitOnline(t0, true); err != nil {
 		return err
 	}
@@ -332,7 +333,7 @@ func (r *rig) report(t *testing.T, seed uint64, plan []kind, took time.Duration,
 		{"delivered exactly once", sum.Delivered},
 		{"duplicated (delivered twice or more)", sum.Duplicated},
 		{"lost (client failure)", sum.Lost},
-		{"lost by server crash (acknowledged, then SIGKILL)", sum.LostByCrash},
+		{"lost by the server's restart (acknowledged, then SIGKILL, or SIGTERM of a server that keeps its queues in memory)", sum.LostByCrash},
 		{"live order violations", sum.OrderViolations},
 		{"late (stored or resent, carrying a delay)", sum.Late},
 		{"first delivered with a delay", sum.Delayed},
@@ -355,7 +356,7 @@ func (r *rig) report(t *testing.T, seed uint64, plan []kind, took time.Duration,
 	p.mu.Lock()
 	fmt.Fprintf(&b, "\n| client | resumed | fresh logins | dead connections | other |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| %s (in-process) | %d | %d | %d | stanzas resent %d, iq failed %d |\n", a.name, a.resumed.Load(), a.fresh.Load(), a.dead.Load(), a.resent.Load(), a.failed.Load())
-	fmt.Fprintf(&b, "| %s (process) | %d | %d | %d | processes started %d, killed %d, frozen %d; messages found accepted in a killed process's state file before it reported them %d; policies %v |\n", p.name, p.resumed, p.fresh, p.dead, p.starts, p.kills, p.stops, p.fromState, p.policies)
+	fmt.Fprintf(&b, "| %s (process) | %d | %d | %d | processes started %d, killed %d, frozen %d; messages found accepted in a killed process's state file before it reported them %d; lines reported sent again under a new id %d; policies %v |\n", p.name, p.resumed, p.fresh, p.dead, p.starts, p.kills, p.stops, p.fromState, p.newIDs, p.policies)
 	p.mu.Unlock()
 	r.mu.Lock()
 	if len(r.skipReasons) > 0 {
