@@ -34,11 +34,12 @@ type notifier struct {
 }
 
 type note struct {
-	ev      Event         // nil for a stanza without an event, or an answer
-	inbound bool          // an incoming stanza: count it once delivered
-	commit  func()        // for an incoming stanza: what to record with its count
-	answer  bool          // an <r/> to answer once everything before it is counted
-	reached chan struct{} // closed when the notifier gets here (barrier)
+	ev      Event           // nil for a stanza without an event, or an answer
+	inbound bool            // an incoming stanza: count it once delivered
+	commit  func()          // for an incoming stanza: what to record with its count
+	answer  bool            // an <r/> to answer once everything before it is counted
+	reached chan struct{}   // closed when the notifier gets here (barrier)
+	after   <-chan struct{} // the event waits until this is closed (emitAfter)
 }
 
 func newNotifier(on func(Event), handled func(answer bool, commit func())) *notifier {
@@ -55,6 +56,12 @@ func newNotifier(on func(Event), handled func(answer bool, commit func())) *noti
 
 // emit queues ev. After close it is dropped.
 func (n *notifier) emit(ev Event) { n.push(note{ev: ev}) }
+
+// emitAfter queues ev now, in order, but delivers it only once after is
+// closed: a Sent is queued under the lock that orders stanzas (so it is not
+// lost to a session that ends meanwhile) and delivered once the State that
+// holds the message is saved. The caller must close after, promptly.
+func (n *notifier) emitAfter(ev Event, after <-chan struct{}) { n.push(note{ev: ev, after: after}) }
 
 // inbound queues an incoming stanza, with its event when it has one, and
 // what to record in the State (under s.mu) when it is counted. It waits only
@@ -124,6 +131,14 @@ func (n *notifier) run() {
 				break
 			}
 			nt := n.q[0]
+			if nt.after != nil && !isClosed(nt.after) {
+				// A Sent waiting for its State to be saved: answer
+				// the <r/>s that need nothing behind it meanwhile,
+				// so a slow disk never delays an answer.
+				n.mu.Unlock()
+				n.waitGate(nt.after)
+				continue
+			}
 			n.q[0] = note{}
 			n.q = n.q[1:]
 			n.mu.Unlock()
@@ -182,4 +197,45 @@ func (s *Session) persist() {
 	snap := s.st.Clone()
 	s.mu.Unlock()
 	s.cfg.Persist(snap)
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitGate waits until gate (the head note's) is closed, answering
+// meanwhile the <r/>s queued behind it with only events between: their
+// count needs no stanza that waits behind the gate. Notes after an incoming
+// stanza or a barrier keep their place.
+func (n *notifier) waitGate(gate <-chan struct{}) {
+	for {
+		n.mu.Lock()
+		answers := 0
+		for i := 1; i < len(n.q); {
+			nt := n.q[i]
+			if nt.inbound || nt.reached != nil || nt.after != nil {
+				break
+			}
+			if nt.answer && nt.ev == nil {
+				n.q = append(n.q[:i], n.q[i+1:]...)
+				answers++
+				continue
+			}
+			i++
+		}
+		n.mu.Unlock()
+		for range answers {
+			n.handled(true, nil)
+		}
+		select {
+		case <-gate:
+			return
+		case <-n.wake:
+		}
+	}
 }

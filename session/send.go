@@ -84,18 +84,22 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 		// due within the ack timeout.
 		s.armAckTimer()
 	}
+	var saved chan struct{}
+	if s.sm && m != nil {
+		// Taken: queued now, before any <a/> for it can be, and
+		// delivered once saved: a program that takes Sent as accepted
+		// and is then killed finds the message in the copy.
+		saved = make(chan struct{})
+		s.notes.emitAfter(Sent{Message: *m}, saved)
+	}
 	sm := s.sm
 	s.mu.Unlock()
 	if sm {
 		// Saved before it is written: a copy on disk never misses a stanza
 		// the server may have.
 		s.persist()
-		if m != nil {
-			// Taken: reported once saved (a program that takes Sent
-			// as accepted and is then killed finds it in the copy),
-			// and before it is written, so before any <a/> for it.
-			// The stanza lock keeps Sent events in queue order.
-			s.emit(Sent{Message: *m})
+		if saved != nil {
+			close(saved)
 		}
 	}
 	s.wmu.Lock()
