@@ -114,7 +114,12 @@
 //     stanza is counted for XEP-0198 (and remembered for de-duplication)
 //     once OnEvent has returned for it, and an <r/> from the server is
 //     answered once every stanza before it has been handled: h never claims
-//     a stanza the application has not had.
+//     a stanza the application has not had. A Sent is queued when its
+//     message joins the queue but delivered only once Config.Persist has
+//     saved the copy that holds it (a program killed after seeing Sent
+//     finds the message on disk); while it waits for that save, the event
+//     goroutine still answers the <r/>s queued behind it that need no
+//     stanza still waiting.
 //
 // Two short-lived helpers run besides: the ack timer (a time.AfterFunc,
 // while stanzas wait for an <a/>; it ends the session when it fires and
