@@ -16,8 +16,9 @@
 //     (while sending, while logging in again, while suspended, with messages
 //     queued offline) and a new process is started on the same state file;
 //     he is frozen with SIGSTOP and continued with SIGCONT, alone or while
-//     his path is reset or black-holed; his path is reset, or the server
-//     made unreachable, while he runs.
+//     his path is reset or black-holed; his path is reset, his live
+//     connection black-holed while new ones pass (a NAT that lost the
+//     flow), or the server made unreachable, while he runs.
 //   - mallory sends hostile stanzas (issue 11) to alice or bob through the
 //     server mid-run: a message nested 10,001 deep, one nested 300 deep (just
 //     past session.MaxStanzaDepth), a body of 250 KB of apostrophes (Prosody

@@ -158,6 +158,18 @@ func (r *rig) pathReset() error {
 	return r.bob.waitReconnected(t0)
 }
 
+// natLost black-holes bob's live connection on the path, both ways, and
+// lets new connections through: a NAT that lost the flow's mapping. Only
+// his own traffic (the idle probe, the ack timeout) can notice it.
+func (r *rig) natLost() error {
+	time.Sleep(time.Duration(r.rnd.IntN(200)) * time.Millisecond)
+	t0 := time.Now()
+	if err := r.proxy.BlackholeLive(); err != nil {
+		return err
+	}
+	return r.bob.waitReconnected(t0)
+}
+
 // unreachable takes the server away from bob's path for a while (existing
 // connections closed, new ones refused).
 func (r *rig) unreachable() error {

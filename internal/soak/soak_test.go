@@ -86,6 +86,7 @@ var kinds = []kind{
 	{"bob: SIGSTOP, path RST, SIGCONT", 3, func(r *rig) error { return r.freeze(r.short(), pathRST) }},
 	{"bob: SIGSTOP, path blackhole, SIGCONT", 2, func(r *rig) error { return r.freeze(r.short(), pathBlackhole) }},
 	{"bob: path RST", 4, func(r *rig) error { return r.pathReset() }},
+	{"bob: live path black-holed (a NAT lost the flow)", 2, func(r *rig) error { return r.natLost() }},
 	{"bob: server unreachable", 2, func(r *rig) error { return r.unreachable() }},
 	{"bob: /bg, /resume", 3, func(r *rig) error { return r.procBackground() }},
 
