@@ -93,8 +93,11 @@ type Caps struct {
 	// (Options.DisableSM).
 	NoSM bool
 	// RelaysDeepXML: the server relays a stanza nested 10,001 deep to its
-	// recipient as it came (Prosody 0.12). ejabberd 23.01 does not: it ends
-	// the sender's stream and the recipient's when one is sent.
+	// recipient as it came (Prosody 0.12 and 13). ejabberd does not: 23.01
+	// ends the sender's stream and the recipient's, and when the recipient
+	// is online it can bring the whole server down (connections refused
+	// from then on; seen by the soak, 2026-11-30): tests send it to an
+	// ejabberd only to check that the client survives the end.
 	RelaysDeepXML bool
 
 	// The modern login (see ../shared/MODERN-SERVERS.md for the exchange).
