@@ -244,21 +244,10 @@ func newEditorTmux(t *testing.T, pw string) *editorTmux {
 		}
 		t.Skip("tmux not installed: skipping the interactive chat test")
 	}
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the binary with")
-	}
 	dir := t.TempDir()
-	x := &editorTmux{t: t, tmux: tmux, dir: dir, sock: filepath.Join(dir, "tmux.sock"), bin: filepath.Join(dir, "xmppbg")}
-	// With the race detector where it builds (it needs cgo): a report
-	// would end the chat with exit 66 (and print on the screen), which the
-	// test checks against.
-	if out, err := exec.Command(gocmd, "build", "-race", "-o", x.bin, ".").CombinedOutput(); err != nil {
-		t.Logf("no race detector (%v: %s): a plain build", err, strings.TrimSpace(string(out)))
-		if out, err := exec.Command(gocmd, "build", "-o", x.bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	// With the race detector where it builds: a report would end the chat
+	// with exit 66 (and print on the screen), which the test checks against.
+	x := &editorTmux{t: t, tmux: tmux, dir: dir, sock: filepath.Join(dir, "tmux.sock"), bin: integration.BuildXmppbg(t, true)}
 	x.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "TERM=xterm-256color", "LANG=C.UTF-8",
 		envPassword + "=" + pw, envStateHome + "=" + filepath.Join(dir, "state"), "NO_COLOR=1"}
 	t.Cleanup(func() { _ = exec.Command(tmux, "-S", x.sock, "kill-server").Run() })

@@ -690,15 +690,8 @@ func testChatInteractive(t *testing.T, srv *prosody.Server, pw string) {
 		}
 		t.Skip("tmux not installed: skipping the interactive chat test")
 	}
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build the binary with")
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "xmppbg")
-	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	alice, bobJID := "a-tmux@"+srv.Domain(), "b-tmux@"+srv.Domain()
 	bob := chatPeer(t, srv, "b-tmux", pw)
 

@@ -99,15 +99,7 @@ func peer(t *testing.T, srv interface {
 // buildBinary builds xmppbg for tests that run it as a real process.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal("no go command to build the binary with")
-	}
-	bin := filepath.Join(t.TempDir(), "xmppbg")
-	if out, err := exec.Command(gocmd, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return integration.BuildXmppbg(t, false)
 }
 
 func (p *chatProcess) send(line string) {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/xmppbg/xmppbg/internal/bench"
 	"github.com/xmppbg/xmppbg/internal/faultproxy"
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
 	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
@@ -146,11 +146,7 @@ func isState(state string) func(map[string]any) bool {
 // buildChat builds xmppbg for the measurements on the real process.
 func buildChat(tb testing.TB) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "xmppbg")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/xmppbg").CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return integration.BuildXmppbg(tb, false)
 }
 
 // unannouncedRig is the server, a proxy in front of it for alice (the

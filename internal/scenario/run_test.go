@@ -2,8 +2,6 @@ package scenario_test
 
 import (
 	"bytes"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,13 +81,5 @@ func usesServerControl(s *scenario.Script) bool {
 // own in the scenarios that freeze her app.
 func buildApp(t *testing.T) string {
 	t.Helper()
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal("no go command to build xmppbg with")
-	}
-	bin := filepath.Join(t.TempDir(), "xmppbg")
-	if out, err := exec.Command(gocmd, "build", "-o", bin, "../../cmd/xmppbg").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return integration.BuildXmppbg(t, false)
 }

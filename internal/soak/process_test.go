@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/session"
 )
 
@@ -532,18 +533,5 @@ func (p *proc) trim(t0 time.Time) {
 // buildBinary builds xmppbg, with the race detector when the test has it.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	gocmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatal("no go command to build the binary with")
-	}
-	bin := filepath.Join(t.TempDir(), "xmppbg")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	out, err := exec.Command(gocmd, append(args, "github.com/xmppbg/xmppbg/cmd/xmppbg")...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return integration.BuildXmppbg(t, raceEnabled)
 }
