@@ -30,6 +30,14 @@ type fastRefusedError struct{ auth *AuthError }
 func (e *fastRefusedError) Error() string { return "session: FAST token refused: " + e.auth.Error() }
 func (e *fastRefusedError) Unwrap() error { return e.auth }
 
+// errPLAINPinned is the error for an offer of PLAIN without SCRAM to an
+// account the server authenticated with SCRAM or FAST before (State.NoPLAIN):
+// the password is not handed over.
+func errPLAINPinned() error {
+	return &AuthError{Condition: CondDowngrade, Text: "the server offers PLAIN but no SCRAM, and it authenticated this account with SCRAM or FAST before: " +
+		"the password is not sent in the clear (XEP-0474); if the server's configuration changed, start from a fresh state"}
+}
+
 // auth2 is one SASL2 authentication under way.
 type auth2 struct {
 	mech    string
@@ -56,6 +64,9 @@ func (s *Session) startSASL2(o *sasl2Offer, cs *tls.ConnectionState) (*auth2, []
 		a.mech = chooseMechanism(o, cs)
 		if a.mech == "" {
 			return nil, nil, &AuthError{Condition: "invalid-mechanism", Text: "the server offers no SASL2 mechanism this client supports: " + strings.Join(o.Mechanisms, " ")}
+		}
+		if a.mech == "PLAIN" && st.NoPLAIN {
+			return nil, nil, errPLAINPinned()
 		}
 		switch {
 		case o.FAST == nil:
@@ -226,6 +237,11 @@ func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 		return s.violation(xs, &AuthError{Condition: CondServerAuthFailed, Text: "SASL2 " + a.mech + ": " + err.Error()}, "")
 	}
 	s.login.SASL2, s.login.Mechanism = true, a.mech
+	if a.mech != "PLAIN" {
+		// The server proved it knows the credentials: PLAIN is never
+		// used for this account again (XEP-0474's business rules).
+		st.NoPLAIN = true
+	}
 	// Authenticated: remember the offer for a one-flight login next time.
 	st.SASL2 = slices.Clone(o.Mechanisms)
 	st.ChannelBindings = slices.Clone(o.ChannelBindings)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -80,8 +81,18 @@ func (s *Session) saslFeature(password string, tlsKnown bool) xmpp.StreamFeature
 		}
 		// The classic login: forget any SASL2 seen before.
 		s.st.forgetSASL2()
+		// mellium picks SCRAM whenever it is offered, and checks the
+		// server's signature; PLAIN only when no SCRAM is offered.
+		offered, _ := data.([]string)
+		scram := slices.Contains(offered, sasl.ScramSha256.Name) || slices.Contains(offered, sasl.ScramSha1.Name)
+		if !scram && s.st.NoPLAIN {
+			return 0, nil, errPLAINPinned()
+		}
 		mask, rw, err := negotiate(ctx, xs, data)
 		if err == nil {
+			if scram {
+				s.st.NoPLAIN = true
+			}
 			s.armPipeline()
 		}
 		return mask, rw, asAuthError(err)

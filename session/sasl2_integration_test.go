@@ -96,6 +96,11 @@ func TestIntegrationSASL2(t *testing.T) {
 
 		s := connect("first login")
 		l := s.Login()
+		if !s.State().NoPLAIN {
+			// Every server of the harness offers SCRAM: the login that
+			// used it pins it.
+			t.Errorf("SCRAM not pinned after the first login: %+v", l)
+		}
 		if !srv.Caps().SASL2 {
 			if l.SASL2 || s.State().FAST != nil || len(s.State().SASL2) > 0 {
 				t.Fatalf("SASL2 on a server without it: %+v", l)

@@ -286,3 +286,44 @@ func TestSASL2FailedResumeResendsWithDelay(t *testing.T) {
 		t.Errorf("resent without delay or origin-id: %s", resent)
 	}
 }
+
+// Once the server has proved it knows the password (SCRAM) or a token
+// (FAST), an offer of PLAIN alone can only come from someone on the path
+// (a stolen key, a CA that should not have signed): the password is never
+// handed over then, neither by SASL2 nor by the classic login (XEP-0474
+// §business rules: pin the use of SCRAM).
+func TestSASL2PinsSCRAM(t *testing.T) {
+	srv := newS2Server(t)
+	cfg := srv.config(nil)
+	st := &session.State{}
+	s := mustConnect(t, cfg, st)
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if !st.NoPLAIN {
+		t.Fatal("a SCRAM login did not pin SCRAM")
+	}
+	srv.mu.Lock()
+	srv.mechs, srv.cbs, srv.fast = []string{"PLAIN"}, nil, nil
+	srv.mu.Unlock()
+	srv.forget("tokens")
+	_, err := connectErr(t, cfg, st)
+	var ae *session.AuthError
+	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade {
+		t.Fatalf("got %v, want an AuthError %s", err, session.CondDowngrade)
+	}
+	srv.mu.Lock()
+	for _, a := range srv.auths {
+		if a.attr("mechanism") == "PLAIN" {
+			t.Errorf("the password went out with PLAIN: %s", a)
+		}
+	}
+	srv.mu.Unlock()
+
+	// The classic login, PLAIN only.
+	f := &fake{t: t}
+	_, err = connectErr(t, testConfig(f, nil), st)
+	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade {
+		t.Fatalf("classic login: got %v, want an AuthError %s", err, session.CondDowngrade)
+	}
+}

@@ -119,6 +119,13 @@ type State struct {
 	// FAST is the newest FAST token (XEP-0484) the server issued, nil when
 	// there is none. Like ID it is a secret: never printed or logged.
 	FAST *FASTToken `json:",omitempty"`
+	// NoPLAIN records that the server once authenticated the account by a
+	// mechanism that proves it knows the credentials (SCRAM, a FAST
+	// token). PLAIN, which hands the password over, is refused from then
+	// on (XEP-0474's business rules): an offer of PLAIN alone then comes
+	// from someone on the path, or from a server whose configuration
+	// changed, which only a fresh State accepts.
+	NoPLAIN bool `json:",omitempty"`
 }
 
 // FASTToken is a XEP-0484 token: whoever holds it can log in as the account
