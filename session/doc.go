@@ -163,7 +163,9 @@
 // STARTTLS fails). Connect also checks that negotiation really authenticated
 // and bound the stream before it sends anything (ErrLoginIncomplete). SASL tries SCRAM-SHA-256, then SCRAM-SHA-1, then PLAIN, and never
 // authenticates without TLS; SASL2 prefers their -PLUS forms (tls-exporter
-// channel binding, TLS 1.3) where offered. Passwords, FAST tokens and
+// channel binding, TLS 1.3) where offered. Once SCRAM or a FAST token has
+// worked, PLAIN is never used for the account again (State.NoPLAIN,
+// XEP-0474's pinning). Passwords, FAST tokens and
 // resumption ids are never logged or put in errors.
 //
 // What the server sends is bounded below the XML decoder, as it arrives: a
