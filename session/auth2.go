@@ -263,8 +263,12 @@ func (s *Session) onSuccess2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 		}
 		st.FAST = t
 	}
+	fast := "none"
+	if st.FAST != nil {
+		fast = st.FAST.String() // never the token itself
+	}
 	s.log.Debug("SASL2 success", slog.String("mechanism", a.mech), slog.Bool("resumed", res.Resumed != nil),
-		slog.Bool("new_fast_token", res.Token != ""), slog.Any("fast", st.FAST))
+		slog.Bool("new_fast_token", res.Token != ""), slog.String("fast", fast))
 	return s.applyBind2(xs, a, o, res)
 }
 

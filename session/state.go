@@ -140,16 +140,18 @@ type FASTToken struct {
 	Expiry time.Time
 }
 
-// String describes the token without the secret.
-func (t *FASTToken) String() string {
-	if t == nil {
-		return "FAST(none)"
-	}
+// String describes the token without the secret. Its receiver is a value,
+// so that a copy of the token (not only a pointer) prints safely too; fmt
+// prints a nil *FASTToken as <nil>.
+func (t FASTToken) String() string {
 	return "FAST(" + t.Mechanism + ", expires " + t.Expiry.UTC().Format(time.RFC3339) + ")"
 }
 
+// GoString is String, for the %#v verb.
+func (t FASTToken) GoString() string { return t.String() }
+
 // LogValue implements slog.LogValuer without the secret.
-func (t *FASTToken) LogValue() slog.Value { return slog.StringValue(t.String()) }
+func (t FASTToken) LogValue() slog.Value { return slog.StringValue(t.String()) }
 
 // usable reports whether the token may still be tried at time now.
 func (t *FASTToken) usable(now time.Time) bool {

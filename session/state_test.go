@@ -145,6 +145,23 @@ func TestStateNeverLogsItsID(t *testing.T) {
 	}
 }
 
+// A FAST token copied out of the State (a value, not a pointer) is no less
+// secret: no fmt verb and no slog handler shows it.
+func TestFASTTokenValueNeverPrinted(t *testing.T) {
+	tok := *sampleState().FAST
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("token", "tok", tok, "ptr", &tok)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("token", "tok", tok, "ptr", &tok)
+	var nilTok *session.FASTToken
+	out := buf.String() + fmt.Sprintf("%v %+v %#v %s %v %#v %v", tok, tok, tok, tok, &tok, &tok, nilTok)
+	if strings.Contains(out, "super-secret-token") {
+		t.Fatalf("the token in output: %s", out)
+	}
+	if !strings.Contains(out, tok.Mechanism) {
+		t.Errorf("the mechanism is not shown: %s", out)
+	}
+}
+
 // A state file written before SASL2 and FAST (version 1) loads as it was,
 // resumable, and is written back as version 2 with the token.
 func TestLoadStateVersion1(t *testing.T) {
