@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
@@ -203,10 +204,13 @@ func (s *Session) oneFlight(ctx context.Context, in, out *stream.Info, xs *xmpp.
 	switch {
 	case f.SASL2 == nil || !f.SASL2.Bind2:
 		return 0, errSASL2Gone
-	case !a.fast && !slices.Contains(f.SASL2.Mechanisms, a.mech):
+	case !a.fast && !slices.Contains(f.SASL2.Mechanisms, a.mech),
+		!a.fast && strings.HasSuffix(a.mech, "-PLUS") && !slices.Contains(f.SASL2.ChannelBindings, "tls-exporter"):
 		// The offer changed since it was remembered: the server is
-		// about to refuse a mechanism it no longer has. Read the
-		// features first next time.
+		// about to refuse a mechanism it no longer has, or the
+		// tls-exporter channel binding it no longer lists (the -PLUS
+		// mechanism may stay, with tls-server-end-point only). Read
+		// the features first next time.
 		return 0, errSASL2Gone
 	}
 	if f.StartTLS && !s.cfg.plaintext && !s.cfg.DirectTLS && xs.State()&xmpp.Secure == 0 {

@@ -296,6 +296,11 @@ func (srv *s2server) scram(f *fake, mech, clientFirst string, exporter []byte) (
 	}
 	gs2 := parts[0] + "," + parts[1] + ","
 	plus := strings.HasSuffix(mech, "-PLUS")
+	if plus && !slices.Contains(srv.cbs, "tls-exporter") {
+		// As a real server answers a channel binding it does not offer.
+		f.send(`<failure xmlns='urn:xmpp:sasl:2'><malformed-request xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/><text>unsupported channel binding</text></failure>`)
+		return nil, false
+	}
 	if plus != (parts[0] == "p=tls-exporter") {
 		srv.t.Errorf("s2server: %s with GS2 header %q", mech, gs2)
 		return nil, false

@@ -327,3 +327,33 @@ func TestSASL2PinsSCRAM(t *testing.T) {
 		t.Fatalf("classic login: got %v, want an AuthError %s", err, session.CondDowngrade)
 	}
 }
+
+// The server still offers SCRAM-SHA-256-PLUS but no longer tls-exporter
+// (TLS now ends at an offloader that gives tls-server-end-point only): the
+// one-flight login the State remembers would bind to tls-exporter, which
+// the server refuses. It reads the features first instead, and logs in
+// without channel binding, the change checked by XEP-0474's hash; it used
+// to fail, and every later login the same way.
+func TestSASL2ChannelBindingsChanged(t *testing.T) {
+	srv := newS2Server(t)
+	cfg := srv.config(nil)
+	st := &session.State{}
+	s := mustConnect(t, cfg, st)
+	if l := s.Login(); l.Mechanism != "SCRAM-SHA-256-PLUS" {
+		t.Fatalf("first login with %s, want SCRAM-SHA-256-PLUS", l.Mechanism)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	srv.cbs = []string{"tls-server-end-point"}
+	srv.mu.Unlock()
+	srv.forget("tokens")
+	s = mustConnect(t, cfg, st)
+	if l := s.Login(); !l.Resumed || l.Mechanism != "SCRAM-SHA-256" {
+		t.Fatalf("after tls-exporter went away: %+v", l)
+	}
+	if got := s.State().ChannelBindings; strings.Join(got, " ") != "tls-server-end-point" {
+		t.Errorf("the new channel bindings are not remembered: %v", got)
+	}
+}
