@@ -85,7 +85,7 @@ func (s *Session) saslFeature(password string, tlsKnown bool) xmpp.StreamFeature
 		// server's signature; PLAIN only when no SCRAM is offered.
 		offered, _ := data.([]string)
 		scram := slices.Contains(offered, sasl.ScramSha256.Name) || slices.Contains(offered, sasl.ScramSha1.Name)
-		if !scram && s.st.NoPLAIN {
+		if !scram && s.st.NoPLAIN && slices.Contains(offered, sasl.Plain.Name) {
 			return 0, nil, errPLAINPinned()
 		}
 		mask, rw, err := negotiate(ctx, xs, data)
