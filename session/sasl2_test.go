@@ -357,3 +357,33 @@ func TestSASL2ChannelBindingsChanged(t *testing.T) {
 		t.Errorf("the new channel bindings are not remembered: %v", got)
 	}
 }
+
+// An inline <resumed/> whose h acknowledges more than was sent is refused
+// as on the classic path: the stream ends with handled-count-too-high and
+// the State still holds the unacknowledged message, resumable.
+func TestSASL2ResumedHTooHigh(t *testing.T) {
+	srv := newS2Server(t)
+	cfg := srv.config(nil)
+	st := &session.State{}
+	s := mustConnect(t, cfg, st)
+	srv.mu.Lock()
+	srv.noAck = true
+	srv.mu.Unlock()
+	if _, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "unconfirmed"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	srv.hTooHigh = true
+	srv.mu.Unlock()
+	before := st.Clone()
+	_, err := connectErr(t, cfg, st)
+	if !errors.Is(err, session.ErrAckOverflow) {
+		t.Fatalf("got %v, want ErrAckOverflow", err)
+	}
+	if st.ID != before.ID || len(st.Unacked) != 1 || st.OutH != before.OutH {
+		t.Errorf("the refused <resumed/> changed the state: %v, want %v", st, before)
+	}
+}
