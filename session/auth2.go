@@ -58,7 +58,12 @@ func (s *Session) startSASL2(o *sasl2Offer, cs *tls.ConnectionState) (*auth2, []
 	local, _ := jid.Parse(cfg.JID)
 	user := local.Localpart()
 	secret := cfg.Password
-	if tok := st.FAST; tok.usable(cfg.now()) && slices.Contains(o.FAST, tok.Mechanism) && fastUsable(tok.Mechanism, cs) {
+	// A token not bound to the channel (-NONE) is left aside when this
+	// connection could bind one (XEP-0484: channel binding MUST be
+	// preferred): the password login asks for a bound one instead.
+	bindable := slices.Contains(o.FAST, mechHTExpr) && fastUsable(mechHTExpr, cs)
+	if tok := st.FAST; tok.usable(cfg.now()) && slices.Contains(o.FAST, tok.Mechanism) && fastUsable(tok.Mechanism, cs) &&
+		(tok.Mechanism != mechHTNone || !bindable) {
 		a.mech, a.fast, secret = tok.Mechanism, true, tok.Token
 	} else {
 		a.mech = chooseMechanism(o, cs)
@@ -70,7 +75,7 @@ func (s *Session) startSASL2(o *sasl2Offer, cs *tls.ConnectionState) (*auth2, []
 		}
 		switch {
 		case o.FAST == nil:
-		case slices.Contains(o.FAST, mechHTExpr) && fastUsable(mechHTExpr, cs):
+		case bindable:
 			a.request = mechHTExpr
 		case slices.Contains(o.FAST, mechHTNone):
 			a.request = mechHTNone

@@ -387,3 +387,39 @@ func TestSASL2ResumedHTooHigh(t *testing.T) {
 		t.Errorf("the refused <resumed/> changed the state: %v, want %v", st, before)
 	}
 }
+
+// A token for HT-SHA-256-NONE (issued over TLS 1.2) is not used once the
+// connection can bind the token to itself (TLS 1.3, HT-SHA-256-EXPR
+// offered): XEP-0484 says channel binding MUST be preferred, and a -NONE
+// login can be replayed by whoever sees it. The password login in its place
+// asks for an -EXPR token, which the next login uses.
+func TestSASL2PrefersBoundToken(t *testing.T) {
+	srv := newS2Server(t)
+	srv.tls12 = true
+	cfg := srv.config(nil)
+	st := &session.State{}
+	s := mustConnect(t, cfg, st)
+	if tok := s.State().FAST; tok == nil || tok.Mechanism != "HT-SHA-256-NONE" {
+		t.Fatalf("token %v, want one for HT-SHA-256-NONE", tok)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	srv.tls12 = false
+	srv.mu.Unlock()
+	s = mustConnect(t, cfg, st)
+	if l := s.Login(); l.Mechanism != "SCRAM-SHA-256-PLUS" {
+		t.Errorf("on TLS 1.3 with a -NONE token: logged in with %s, want SCRAM-SHA-256-PLUS", l.Mechanism)
+	}
+	if tok := s.State().FAST; tok == nil || tok.Mechanism != "HT-SHA-256-EXPR" {
+		t.Fatalf("token %v, want one for HT-SHA-256-EXPR", tok)
+	}
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustConnect(t, cfg, st)
+	if l := s.Login(); l.Mechanism != "HT-SHA-256-EXPR" {
+		t.Errorf("third login with %s, want HT-SHA-256-EXPR", l.Mechanism)
+	}
+}
