@@ -72,7 +72,15 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 		return err
 	}
 	defer s.unlockQueue()
+	s.cfg.pauseAt("queue-locked")
 	s.mu.Lock()
+	if err := s.err; err != nil {
+		// Ended since lockQueue looked: the event goroutine may have
+		// stopped already, so a Sent queued now would be dropped while
+		// the message stayed in the State. Not taken, then.
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
 	buf := raw
 	if s.sm {
 		s.st.Unacked = append(s.st.Unacked, Stanza{Kind: kind, ID: id, To: to, Sent: s.cfg.now(), Raw: raw, Message: m})

@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -80,5 +81,45 @@ func TestSentAfterPersist(t *testing.T) {
 	defer mu.Unlock()
 	if early {
 		t.Fatal("Sent was reported while the State holding the message was still being saved")
+	}
+}
+
+// A session that ends after SendMessage took the stanza lock but before it
+// queued the message must not take it silently: either SendMessage fails
+// (the caller keeps the message) or Sent is reported. It used to return nil
+// with the message in the State and no Sent at all: the notifier was closed
+// already, so reconnect.Client, which reports a message as sent by the
+// session's Sent, never reported it.
+func TestSentNotLostWhenSessionEndsBeforeQueueing(t *testing.T) {
+	f := &fake{t: t}
+	c := &collector{}
+	cfg := testConfig(f, c.on)
+	var s *session.Session
+	var once sync.Once
+	session.PauseAt(&cfg, func(point string) {
+		if point != "queue-locked" || s == nil {
+			return
+		}
+		once.Do(func() {
+			s.Abort()
+			<-s.Done()
+		})
+	})
+	var err error
+	s, err = session.Connect(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Abort()
+	f.expect("presence")
+	f.expect("r")
+	_, err = s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "late"})
+	<-s.Done()
+	sent := eventIndex(c.all(), "", func(session.Sent) []session.Ref { return []session.Ref{{}} }) >= 0
+	if err == nil && !sent {
+		t.Fatal("SendMessage took the message (nil error) but no Sent was reported")
+	}
+	if err != nil && !errors.Is(err, session.ErrClosed) {
+		t.Fatalf("SendMessage: %v, want ErrClosed", err)
 	}
 }
