@@ -26,6 +26,23 @@ import (
 // XEP-0199 ping unless one is under way; a ping unanswered within AckTimeout
 // ends the session the same way. A stanza written while a ping was under way
 // gets a ping of its own after it.
+//
+// A timer that fires late by more than ackLate means the process did not run
+// when it was due: stopped (SIGSTOP, a laptop's lid, a frozen VM) or starved
+// of CPU. An <a/> the server sent meanwhile may then be waiting, unread, in
+// the socket buffer, and the timer, which fires as soon as the process runs
+// again, would race the read loop for it. Such a timer gives the read side
+// ackGrace more instead of declaring the connection dead at once. (Declaring
+// it dead would cost a resumption, and on a resumed stream that has
+// acknowledged nothing yet a fresh session, whose resends a receiver without
+// origin-id de-duplication shows twice.) The ping without stream management
+// keeps its plain deadline: a false death there costs only a new login.
+
+// ackLate and ackGrace: see above.
+const (
+	ackLate  = time.Second
+	ackGrace = 2 * time.Second
+)
 
 // armAckTimer starts the ack timer unless it runs already: the earliest
 // unanswered request bounds the wait. s.mu must be held.
@@ -33,9 +50,15 @@ func (s *Session) armAckTimer() {
 	if s.cfg.AckTimeout < 0 || s.ackTimer != nil || s.err != nil {
 		return
 	}
+	s.startAckTimer(s.cfg.AckTimeout)
+}
+
+// startAckTimer starts the ack timer for d. s.mu must be held.
+func (s *Session) startAckTimer(d time.Duration) {
 	s.ackGen++
 	gen := s.ackGen
-	s.ackTimer = time.AfterFunc(s.cfg.AckTimeout, func() { s.ackTimedOut(gen) })
+	s.ackDue = s.cfg.now().Add(d)
+	s.ackTimer = time.AfterFunc(d, func() { s.ackTimedOut(gen) })
 }
 
 // stopAckTimer stops the ack timer; a timer that fires anyway does nothing.
@@ -49,12 +72,19 @@ func (s *Session) stopAckTimer() {
 }
 
 // ackTimedOut ends the session when the timer of generation gen is still
-// the current one.
+// the current one, unless it fired late (the process was not running): then
+// the read side gets ackGrace to read what came meanwhile.
 func (s *Session) ackTimedOut(gen uint64) {
 	s.mu.Lock()
 	current := gen == s.ackGen
 	if current {
 		s.ackTimer = nil
+		if late := s.cfg.now().Sub(s.ackDue); late > ackLate && s.err == nil {
+			s.startAckTimer(ackGrace)
+			s.mu.Unlock()
+			s.log.Debug("ack timer fired late: the process was not running; waiting for the read side", slog.Duration("late", late))
+			return
+		}
 	}
 	s.mu.Unlock()
 	if current {

@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -203,4 +204,69 @@ func TestAckTimeoutGivesUpSilentResumedStream(t *testing.T) {
 			t.Fatalf("state %v, want not resumable, the message kept", st2)
 		}
 	})
+}
+
+// A process stopped (SIGSTOP) for longer than the ack timeout while a
+// message waits for its <a/>: when it runs again the timer is overdue and
+// fires at once, racing the read loop for the <a/> the server sent
+// meanwhile, which waits in the socket buffer. The session must read it
+// rather than declare a healthy connection dead. A connection that is dead
+// indeed still ends, ackGrace later. The freeze is the clock jumping (the
+// monotonic clock runs on while a process is stopped; the test's timers,
+// in the bubble, cannot be made late).
+func TestAckTimeoutAfterAFreeze(t *testing.T) {
+	for _, dead := range []bool{false, true} {
+		name := "healthy"
+		if dead {
+			name = "dead"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fake{t: t}
+				var frozen atomic.Int64
+				cfg := testConfig(f, (&collector{}).on)
+				cfg.AckTimeout = 0
+				session.SetClock(&cfg, func() time.Time { return time.Now().Add(time.Duration(frozen.Load())) })
+				s, err := session.Connect(context.Background(), cfg, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(s.Abort)
+				f.expect("presence")
+				f.expect("r")
+				f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+				synctest.Wait()
+
+				start := time.Now()
+				sendMsg(t, s, "before the freeze")
+				f.expect("message")
+				f.expect("r")
+				// Stopped for ten minutes just before the timer was due.
+				time.Sleep(session.DefaultAckTimeout - time.Millisecond)
+				frozen.Store(int64(10 * time.Minute))
+				time.Sleep(2 * time.Millisecond)
+				synctest.Wait()
+				if err := s.Err(); err != nil {
+					t.Fatalf("the timer declared the connection dead before reading it: %v", err)
+				}
+				if dead {
+					if d := endedAt(t, s, start); d > session.DefaultAckTimeout+5*time.Second {
+						t.Fatalf("a dead connection ended %v after the send, want within 5 s of the ack timeout", d)
+					}
+					wantAckTimeout(t, s)
+					return
+				}
+				// Running again: the read loop reads the <a/> waiting for it.
+				f.send(`<a xmlns='urn:xmpp:sm:3' h='2'/>`)
+				synctest.Wait()
+				time.Sleep(time.Hour)
+				if err := s.Err(); err != nil {
+					t.Fatalf("a healthy connection ended after a freeze: %v", err)
+				}
+				if st := s.State(); len(st.Unacked) != 0 {
+					t.Fatalf("unacked after the <a/>: %v", st.Unacked)
+				}
+			})
+		})
+	}
 }

@@ -70,7 +70,9 @@
 // with ErrAckTimeout (in a *ConnError) and the stanzas stay in the State, to
 // be resent by the next session. Without stream management a XEP-0199 ping
 // follows what is sent, with the same rule. An idle connection is never
-// pinged by this: it costs nothing until something is sent.
+// pinged by this: it costs nothing until something is sent. A process that
+// was stopped (SIGSTOP, a frozen VM) past the deadline gets 2 s more when it
+// runs again, to read the <a/> that may be waiting in the socket buffer.
 //
 // The default dialer (Config.Dialer) sets two socket options. On Linux,
 // TCP_USER_TIMEOUT (DefaultTCPUserTimeout, 30 s, three ack timeouts) makes

@@ -105,6 +105,7 @@ type Session struct {
 	// follows sent stanzas, unpinged when one was written since.
 	ackTimer *time.Timer
 	ackGen   uint64
+	ackDue   time.Time // when the ack timer is due, by cfg.now
 	pinging  bool
 	unpinged bool
 	mamQuery string // the queryid of the archive query under way
