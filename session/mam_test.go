@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,5 +176,72 @@ func TestArchiveCatchUpRefused(t *testing.T) {
 				t.Errorf("LastArchiveID %q, ArchiveBehind %v; want %q, %v", st.LastArchiveID, st.ArchiveBehind, tc.wantLast, tc.wantBehind)
 			}
 		})
+	}
+}
+
+// A finished catch-up clears ArchiveBehind only once the application has
+// handled its results: a copy saved with the archive "caught up" but the
+// results still queued for OnEvent would, after a kill, resume (so no
+// catch-up) and the server's resent results, answers to a query of the dead
+// process, are dropped: the messages were lost.
+func TestArchiveCaughtUpOnlyOnceHandled(t *testing.T) {
+	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
+	c := &collector{}
+	release := make(chan struct{})
+	cfg := testConfig(f, func(e session.Event) {
+		if r, ok := e.(session.Received); ok && r.Message.Body == "archived" {
+			<-release // a slow application
+		}
+		c.on(e)
+	})
+	var (
+		mu     sync.Mutex
+		copies []session.State
+	)
+	cfg.Persist = func(st *session.State) {
+		mu.Lock()
+		copies = append(copies, session.State{LastArchiveID: st.LastArchiveID, ArchiveBehind: st.ArchiveBehind})
+		mu.Unlock()
+	}
+	done := make(chan *session.Session, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), cfg, st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	f.expectSkippingR("presence")
+	q, qid := archiveQuery(t, f, "arch-1")
+	f.send(mamResult("", qid, "arch-2", "archived", "o2"))
+	f.send(mamFin(q, true, "arch-2"))
+	s := <-done
+	if s == nil {
+		close(release)
+		t.FailNow()
+	}
+	defer s.Abort()
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	defer free() // before Abort, which waits for OnEvent
+	check := func() {
+		t.Helper()
+		mu.Lock()
+		defer mu.Unlock()
+		started := false
+		for _, cp := range copies {
+			started = started || cp.ArchiveBehind
+			if started && !cp.ArchiveBehind && cp.LastArchiveID != "arch-2" {
+				t.Fatalf("a copy was saved caught up (ArchiveBehind false) with LastArchiveID %q, before arch-2 was handled", cp.LastArchiveID)
+			}
+		}
+	}
+	check()
+	free()
+	delivered(t, s)
+	check()
+	if st := s.State(); st.LastArchiveID != "arch-2" || st.ArchiveBehind {
+		t.Errorf("once handled: LastArchiveID %q, ArchiveBehind %v; want arch-2, false", st.LastArchiveID, st.ArchiveBehind)
 	}
 }

@@ -40,6 +40,7 @@ type note struct {
 	answer  bool            // an <r/> to answer once everything before it is counted
 	reached chan struct{}   // closed when the notifier gets here (barrier)
 	after   <-chan struct{} // the event waits until this is closed (emitAfter)
+	do      func()          // run here, once every note before it was processed (later)
 }
 
 func newNotifier(on func(Event), handled func(answer bool, commit func())) *notifier {
@@ -62,6 +63,10 @@ func (n *notifier) emit(ev Event) { n.push(note{ev: ev}) }
 // lost to a session that ends meanwhile) and delivered once the State that
 // holds the message is saved. The caller must close after, promptly.
 func (n *notifier) emitAfter(ev Event, after <-chan struct{}) { n.push(note{ev: ev, after: after}) }
+
+// later queues f, to run on the event goroutine once every note queued
+// before it was processed. After close it is dropped.
+func (n *notifier) later(f func()) { n.push(note{do: f}) }
 
 // inbound queues an incoming stanza, with its event when it has one, and
 // what to record in the State (under s.mu) when it is counted. It waits only
@@ -144,6 +149,9 @@ func (n *notifier) run() {
 			n.mu.Unlock()
 			if nt.reached != nil {
 				close(nt.reached)
+			}
+			if nt.do != nil {
+				nt.do()
 			}
 			if nt.ev != nil {
 				n.on(nt.ev)

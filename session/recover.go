@@ -210,10 +210,18 @@ func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 		}
 	}
 	if finished {
-		s.mu.Lock()
-		s.st.ArchiveBehind = false
-		s.mu.Unlock()
-		s.persist()
+		// Caught up once the application has the results, which are
+		// still queued for it: a copy saved caught up before they are
+		// handled would, after a kill, resume without a catch-up, and
+		// the server's resent results (answers to a query of the dead
+		// process) are dropped. Dropped itself if the session ends
+		// first: the next login catches up again.
+		s.notes.later(func() {
+			s.mu.Lock()
+			s.st.ArchiveBehind = false
+			s.mu.Unlock()
+			s.persist()
+		})
 	}
 	return nil
 }
