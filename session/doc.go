@@ -124,8 +124,9 @@
 //     stanza still waiting.
 //
 // Two short-lived helpers run besides: the ack timer (a time.AfterFunc,
-// while stanzas wait for an <a/>; it ends the session when it fires and
-// nothing else), and, without stream management, a goroutine that pings
+// while stanzas wait for an <a/>; it ends the session when it fires, or
+// re-arms itself for 2 s when it fired late because the process was not
+// running, and does nothing else), and, without stream management, a goroutine that pings
 // the server after stanzas were sent and ends with the ping or the
 // session.
 // During Connect without Config.Addr, two more look up the DNS SRV
