@@ -102,8 +102,8 @@ type Config struct {
 	// TCP_USER_TIMEOUT; nothing elsewhere), with the default dialer.
 	// Default DefaultTCPUserTimeout; negative leaves the kernel's default.
 	TCPUserTimeout time.Duration
-	// OnEvent receives the session's events, in order, on the goroutine that
-	// reads the stream. An incoming stanza counts as handled (for XEP-0198)
+	// OnEvent receives the session's events, in order, on the session's
+	// event goroutine (not the read loop; see the package doc). An incoming stanza counts as handled (for XEP-0198)
 	// once OnEvent returns for it. It must not block for long. Default:
 	// events are dropped, which acknowledges incoming messages unread.
 	OnEvent func(Event)
