@@ -77,7 +77,10 @@ func (s *Session) Abort() {
 }
 
 // Close ends the stream for good: it waits (bounded by ctx) until the server
-// has acknowledged everything sent, then sends </stream:stream>, waits briefly
+// has acknowledged everything sent, then sends a last <a/> (the count of
+// every incoming stanza handled, so that the server re-routes none of them;
+// what arrives after it is dropped, for the server to re-route) and
+// </stream:stream>, waits briefly
 // for the server's, and closes the connection. The server discards the
 // stream, so the State is no longer resumable; anything still unacknowledged
 // is kept in it and resent by the next session.
@@ -100,6 +103,14 @@ func (s *Session) Close(ctx context.Context) error {
 		ackErr = s.WaitAcked(ctx, last)
 	}
 
+	// The last count, of everything handled: a server re-routes (to
+	// offline storage, or back to the sender) what it sent and was not
+	// acknowledged when the stream ends, so a message the application got
+	// would come again in the next session. Taken on the event goroutine
+	// once what was read before is handled; what is read after it is
+	// neither delivered nor counted: the server re-routes it.
+	final := s.finalCount(ctx)
+
 	s.wmu.Lock()
 	s.mu.Lock()
 	alive := s.err == nil
@@ -108,8 +119,12 @@ func (s *Session) Close(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	if alive {
+		b := []byte(`</stream:stream>`)
+		if final != nil {
+			b = append(smAnswer(*final), b...)
+		}
 		_ = s.raw.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		_, _ = s.wire.Write([]byte(`</stream:stream>`))
+		_, _ = s.wire.Write(b)
 	}
 	s.wmu.Unlock()
 	if alive {
@@ -191,4 +206,32 @@ func (s *Session) giveUpSilentResumption() {
 		s.log.Warn("the resumed stream acknowledged nothing: giving it up for a fresh session")
 		s.fail(nil)
 	}
+}
+
+// finalCount returns the count of the incoming stanzas handled, once every
+// one read so far is handled, and from then on the notifier drops what
+// comes in (see notifier.final). nil without stream management, when ctx
+// ends first, or when the session ended meanwhile.
+func (s *Session) finalCount(ctx context.Context) *uint32 {
+	s.mu.Lock()
+	sm := s.sm && s.err == nil
+	s.mu.Unlock()
+	if !sm {
+		return nil
+	}
+	got := make(chan uint32, 1)
+	s.notes.later(func() {
+		s.notes.final.Store(true)
+		s.mu.Lock()
+		h := s.st.InH
+		s.mu.Unlock()
+		got <- h
+	})
+	select {
+	case h := <-got:
+		return &h
+	case <-ctx.Done():
+	case <-s.done:
+	}
+	return nil
 }

@@ -87,7 +87,12 @@
 //
 // Detach closes the TCP connection after a last <a/> but without
 // </stream:stream>, so the server keeps the stream for resumption: what an
-// app does before it is suspended. Close ends the stream for good. Abort
+// app does before it is suspended. Close ends the stream for good, after a
+// last <a/> that counts every incoming stanza handled (the server re-routes
+// what it sent and was not acknowledged, to offline storage or back to the
+// sender; without that <a/> a message the application got would come again
+// in the next session); a stanza read after that count is neither delivered
+// nor counted, as the server re-routes it. Abort
 // drops a connection already known to be dead. Probe tells a live connection
 // from a dead one: <r/> answered by its own <a/> (a XEP-0199 ping without
 // stream management), with ErrProbeTimeout for silence and a *ConnError for
@@ -121,7 +126,8 @@
 //     saved the copy that holds it (a program killed after seeing Sent
 //     finds the message on disk); while it waits for that save, the event
 //     goroutine still answers the <r/>s queued behind it that need no
-//     stanza still waiting.
+//     stanza still waiting. Close takes its last count there too, in
+//     order; from then on incoming stanzas and <r/>s are dropped.
 //
 // Two short-lived helpers run besides: the ack timer (a time.AfterFunc,
 // while stanzas wait for an <a/>; it ends the session when it fires, or

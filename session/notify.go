@@ -1,6 +1,9 @@
 package session
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // What the session tells the application: events, on one goroutine of their
 // own and in the order the session produced them, and copies of the State.
@@ -31,6 +34,12 @@ type notifier struct {
 	wake   chan struct{} // cap 1: the queue is not empty, or closed
 	slots  chan struct{} // one per incoming stanza queued, maxInbound at most
 	done   chan struct{} // closed once the last note was processed
+
+	// final is set on the notifier's goroutine once Close has taken the
+	// last count for the server: incoming stanzas queued after it are
+	// dropped, neither delivered nor counted, and <r/>s left unanswered
+	// (the stream is ending; the server re-routes what it sent).
+	final atomic.Bool
 }
 
 type note struct {
@@ -153,10 +162,11 @@ func (n *notifier) run() {
 			if nt.do != nil {
 				nt.do()
 			}
-			if nt.ev != nil {
+			dropped := (nt.inbound || nt.answer) && n.final.Load()
+			if nt.ev != nil && !dropped {
 				n.on(nt.ev)
 			}
-			if nt.inbound || nt.answer {
+			if (nt.inbound || nt.answer) && !dropped {
 				n.handled(nt.answer, nt.commit)
 			}
 			if nt.inbound {

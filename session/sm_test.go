@@ -709,3 +709,50 @@ func TestArchiveCatchUpResults(t *testing.T) {
 		t.Errorf("LastArchiveID = %q, want arch-3", st.LastArchiveID)
 	}
 }
+
+// Close acknowledges, before it ends the stream, every incoming stanza
+// handled: a server re-routes what it sent and was not acknowledged when the
+// stream ends (ejabberd to offline storage, with resend_on_timeout), so a
+// message the application got would otherwise come again in the next
+// session. A stanza read after that last count is neither delivered nor
+// counted: the server re-routes it.
+func TestCloseAcknowledgesWhatWasHandled(t *testing.T) {
+	f := &fake{}
+	c := &collector{}
+	s := connect(t, f, c, nil)
+	f.expect("presence")
+	f.expect("r")
+	f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
+	f.send(`<message from='bob@example.org/x' type='chat' id='m1'><body>hi</body></message>`)
+	received := func() []string {
+		var got []string
+		for _, e := range c.all() {
+			if r, ok := e.(session.Received); ok {
+				got = append(got, r.Message.Body)
+			}
+		}
+		return got
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(received()) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the message was not delivered")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close(context.Background()) }()
+	if h := f.expect("a").attr("h"); h != "1" {
+		t.Fatalf("final h = %s, want 1", h)
+	}
+	// Sent before the server read the end of the stream.
+	f.send(`<message from='bob@example.org/x' type='chat' id='m2'><body>late</body></message><r xmlns='urn:xmpp:sm:3'/></stream:stream>`)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for e := range f.elems {
+		t.Errorf("after the final count the client sent %s", e)
+	}
+	if got := received(); len(got) != 1 || got[0] != "hi" {
+		t.Errorf("received %q, want [hi]: a stanza after the final count is the server's to re-route", got)
+	}
+}

@@ -119,7 +119,7 @@ func suspensionCycle(t *testing.T, bin string, srv integration.Server, addr stri
 	defer bobMu.Unlock()
 	want := map[string]int{"b1": 1, "b2": 1, "b3": 1}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("%s: alice got %v, want each of bob's messages once", fault.name, got)
+		t.Errorf("%s: alice got %v, want each of bob's messages once; alice's events %v", fault.name, got, chat.events())
 	}
 	if want := map[string]int{"a1": 1, "a2": 1, "a3": 1}; fmt.Sprint(bobGot) != fmt.Sprint(want) {
 		t.Errorf("%s: bob got %v, want each of alice's messages once", fault.name, bobGot)
