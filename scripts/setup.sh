@@ -10,14 +10,21 @@ if ! command -v go >/dev/null 2>&1; then
 	exit 1
 fi
 
-if ! command -v prosody >/dev/null 2>&1; then
-	echo "setup: installing prosody (apt-get)" >&2
-	SUDO=""
-	if [ "$(id -u)" -ne 0 ]; then
-		SUDO="sudo"
-	fi
+# Root runs apt-get itself; anyone else through sudo.
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO="sudo"
+fi
+
+# apt_install PKG installs one of Debian's packages, saying so.
+apt_install() {
+	echo "setup: installing $1 (apt-get)" >&2
 	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq prosody >/dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$1" >/dev/null
+}
+
+if ! command -v prosody >/dev/null 2>&1; then
+	apt_install prosody
 fi
 
 # ejabberd, the second real server of the integration tests (Debian's package;
@@ -25,13 +32,7 @@ fi
 # the package starts its system service, that service is stopped and disabled:
 # nothing should hold port 5222.
 if [ ! -x /usr/sbin/ejabberdctl ]; then
-	echo "setup: installing ejabberd (apt-get)" >&2
-	SUDO=""
-	if [ "$(id -u)" -ne 0 ]; then
-		SUDO="sudo"
-	fi
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ejabberd >/dev/null
+	apt_install ejabberd
 	# Only when it runs: `service ejabberd stop` on a stopped server starts
 	# an epmd daemon.
 	if [ -d /run/systemd/system ]; then
@@ -45,13 +46,7 @@ fi
 # (cmd/xmppbg: it runs the chat in a tmux pane; under CI=true a missing tmux
 # fails that test instead of skipping it).
 if ! command -v tmux >/dev/null 2>&1; then
-	echo "setup: installing tmux (apt-get)" >&2
-	SUDO=""
-	if [ "$(id -u)" -ne 0 ]; then
-		SUDO="sudo"
-	fi
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq tmux >/dev/null
+	apt_install tmux
 fi
 
 # The modern servers (SASL2, Bind2, FAST, inline resumption): Prosody 13 with
@@ -82,10 +77,6 @@ elif [ "$codename" != bookworm ]; then
 	echo "setup: not Debian 12 (bookworm): Prosody 13 and ejabberd 24.12 are not extracted; their integration tests skip (fail under CI=true)" >&2
 else
 	echo "setup: extracting Prosody 13 and ejabberd 24.12 from bookworm-backports into $SERVERS_DIR" >&2
-	SUDO=""
-	if [ "$(id -u)" -ne 0 ]; then
-		SUDO="sudo"
-	fi
 	if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
 		printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
 			'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' |
@@ -173,11 +164,5 @@ fi
 # private network namespace and drop or reset its established TCP flows
 # with nft rules. Root only; under CI=true they fail without it.
 if ! command -v nft >/dev/null 2>&1; then
-	echo "setup: installing nftables (apt-get)" >&2
-	SUDO=""
-	if [ "$(id -u)" -ne 0 ]; then
-		SUDO="sudo"
-	fi
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nftables >/dev/null
+	apt_install nftables
 fi
