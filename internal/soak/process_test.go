@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/xmppbg/xmppbg/internal/integration"
+	osproc "github.com/xmppbg/xmppbg/internal/proc"
 	"github.com/xmppbg/xmppbg/session"
 )
 
@@ -379,6 +380,9 @@ func (p *proc) signal(sig syscall.Signal) error {
 	p.mu.Unlock()
 	if cmd == nil {
 		return errNoProcess
+	}
+	if sig == syscall.SIGSTOP {
+		return osproc.Stop(cmd.Process.Pid) // returns once it really is
 	}
 	return cmd.Process.Signal(sig)
 }
