@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,8 +32,9 @@ const stateVersion = 2
 // read it through Session.State, which returns a copy.
 //
 // The resumption id is a secret: whoever holds it can take over the stream.
-// State never prints it (String and LogValue redact it) and Save writes files
-// readable by their owner only.
+// So is the FAST token. A State never prints either, by value or through a
+// pointer (String, Format and LogValue leave them out), and Save writes
+// files readable by their owner only.
 type State struct {
 	// ID is the resumption id from <enabled id='…'/>; empty when the stream
 	// cannot be resumed.
@@ -279,7 +281,8 @@ func (st *State) Pending() int {
 	return len(st.Unacked) + len(st.Orphans) + len(st.Outbox)
 }
 
-// String describes the state without the resumption id.
+// String describes the state without the resumption id or the FAST token.
+// A nil *State is "session.State(nil)".
 func (st *State) String() string {
 	if st == nil {
 		return "session.State(nil)"
@@ -288,12 +291,18 @@ func (st *State) String() string {
 		st.ID != "", st.JID, st.InH, st.OutH, len(st.Unacked), len(st.Orphans), len(st.SASL2) > 0, st.FAST != nil)
 }
 
+// Format prints what String does, for every verb (%v, %+v, %#v, %s, ...),
+// so that a State printed by value, not only through a pointer, never shows
+// the resumption id or the FAST token. Its receiver is a value for that
+// reason; fmt prints a nil *State as <nil>.
+func (st State) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, st.String()) }
+
 // LogValue implements slog.LogValuer so that logging a State never logs the
-// resumption id.
-func (st *State) LogValue() slog.Value {
-	if st == nil {
-		return slog.StringValue("nil")
-	}
+// resumption id or the FAST token, by value as through a pointer (its
+// receiver is a value for that reason: slog's JSON handler would otherwise
+// marshal a State value field by field). Log a *State that may be nil
+// through its String.
+func (st State) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.Bool("resumable", st.ID != ""),
 		slog.String("jid", st.JID),
@@ -346,7 +355,30 @@ func (st *State) orphan() {
 type stateFile struct {
 	Version int    `json:"version"`
 	Account string `json:"account"`
-	*State
+	*storedState
+}
+
+// storedState is State without its methods, so that its JSON form is every
+// field, secrets included: what Save writes and LoadState reads. State's
+// own MarshalJSON leaves the secrets out.
+type storedState State
+
+// MarshalJSON encodes the description LogValue gives, without the
+// resumption id or the FAST token, so that a State inside a value that is
+// logged as JSON (slog's JSON handler marshals a struct field by field)
+// shows no secret. It is not the form a State is kept in: Save and
+// LoadState keep every field.
+func (st State) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Resumable bool   `json:"resumable"`
+		JID       string `json:"jid"`
+		InH       uint32 `json:"in_h"`
+		OutH      uint32 `json:"out_h"`
+		Unacked   int    `json:"unacked"`
+		Orphans   int    `json:"orphans"`
+		SASL2     bool   `json:"sasl2"`
+		FAST      bool   `json:"fast"`
+	}{st.ID != "", st.JID, st.InH, st.OutH, len(st.Unacked), len(st.Orphans), len(st.SASL2) > 0, st.FAST != nil})
 }
 
 // ErrStateFile is wrapped by every error reading a state file that exists but
@@ -366,7 +398,7 @@ func (st *State) Save(path, account string) error {
 	if st == nil {
 		st = &State{}
 	}
-	b, err := json.Marshal(stateFile{Version: stateVersion, Account: account, State: st})
+	b, err := json.Marshal(stateFile{Version: stateVersion, Account: account, storedState: (*storedState)(st)})
 	if err != nil {
 		return fmt.Errorf("session: encoding state: %w", err)
 	}
@@ -422,11 +454,11 @@ func parseState(b []byte, account string) (*State, error) {
 	case normalAccount(owner) != normalAccount(account):
 		return &State{}, fmt.Errorf("%w: it belongs to %q, not %q", ErrForeignStateFile, owner, account)
 	}
-	f := stateFile{State: &State{}}
+	f := stateFile{storedState: &storedState{}}
 	if err := json.Unmarshal(b, &f); err != nil {
 		return salvage(b), fmt.Errorf("%w: %v", ErrStateFile, err)
 	}
-	st := f.State
+	st := (*State)(f.storedState)
 	if st == nil {
 		st = &State{}
 	}

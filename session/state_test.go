@@ -46,7 +46,8 @@ func TestStateSaveLoad(t *testing.T) {
 	}
 	if got.ID != st.ID || got.InH != 42 || got.OutH != 4294967295 || got.Max != st.Max ||
 		len(got.Unacked) != 2 || len(got.Orphans) != 1 || !got.Inactive ||
-		got.Unacked[0].Message.Body != "body m1" || !bytes.Equal(got.Unacked[1].Raw, st.Unacked[1].Raw) {
+		got.Unacked[0].Message.Body != "body m1" || !bytes.Equal(got.Unacked[1].Raw, st.Unacked[1].Raw) ||
+		got.FAST == nil || *got.FAST != *st.FAST || len(got.SASL2) != 1 {
 		t.Errorf("round trip: got %+v", got)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
@@ -142,6 +143,34 @@ func TestStateNeverLogsItsID(t *testing.T) {
 				t.Fatalf("secret in output: %s", out)
 			}
 		}
+	}
+}
+
+// A State copied by value (Session.State's result dereferenced, a field of
+// the caller's own struct) is no less secret than through a pointer: no fmt
+// verb and no slog handler shows the resumption id or the FAST token.
+func TestStateValueNeverPrinted(t *testing.T) {
+	st := *sampleState()
+	type holder struct {
+		St  session.State
+		Ptr *session.State
+	}
+	h := holder{St: st, Ptr: &st}
+	var nilSt *session.State
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("state", "st", st, "ptr", &st, "holder", h)
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("state", "st", st, "ptr", &st, "holder", h)
+	out := buf.String() + fmt.Sprintf("%v %+v %#v %s %q %v %+v %#v %v %v", st, st, st, st, st, &st, h, h, nilSt, []session.State{st})
+	for _, secret := range []string{"super-secret-id", "super-secret-token"} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("%s in output: %s", secret, out)
+		}
+	}
+	if !strings.Contains(out, st.JID) || !strings.Contains(out, "resumable") {
+		t.Errorf("the state's description is not shown: %s", out)
+	}
+	if got := nilSt.String(); got != "session.State(nil)" {
+		t.Errorf("nil State String = %q", got)
 	}
 }
 
