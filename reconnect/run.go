@@ -249,17 +249,19 @@ func (l *loop) lost(ctx context.Context) error {
 		return nil
 	}
 	c.setStatus(Reconnecting, err)
-	if l.resuming || errors.Is(err, session.ErrAckTimeout) {
-		// Found dead by the client itself, on resume from a suspension
-		// or by stanzas left unacknowledged, not dropped by a server
-		// restart: there is no storm to spread, repair at once.
+	if l.resuming {
+		// Found dead by the probe on resume from this client's own
+		// suspension, not dropped by a server restart: there is no storm
+		// to spread, repair at once.
 		l.resuming = false
 		l.startAttempt(ctx)
 		return nil
 	}
-	// The server may have dropped every client at once (a restart): the
-	// first attempt waits a random moment so they do not all come back
-	// together (RFC 6120 §3.3).
+	// The server may have dropped every client at once (a restart), or be
+	// too loaded to acknowledge within the ack timeout (session.
+	// ErrAckTimeout: a path that went silent looks the same): the first
+	// attempt waits a random moment, at most Backoff.Initial (1 s), so
+	// they do not all come back together (RFC 6120 §3.3).
 	delay, ok := l.bo.Next()
 	if !ok {
 		return fmt.Errorf("%w: %w", ErrGaveUp, err)
