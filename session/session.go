@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -123,6 +124,9 @@ type Session struct {
 // the stream st describes. st is taken over by the session and kept current;
 // it may be nil for a fresh start. After Connect returns, with or without an
 // error, st is still the account's state: pass it to the next Connect.
+// Another account's st (its JID names another bare JID) is refused with
+// ErrConfig before anything is sent: its messages would go out from this
+// account.
 //
 // With a resumable st, Connect sends <resume/>; if the server resumes, the
 // stanzas it did not get are sent again, in order, before Connect returns. If
@@ -140,6 +144,11 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 	}
 	if st == nil {
 		st = &State{}
+	}
+	if st.JID != "" && normalAccount(st.JID) != j.Bare().String() {
+		// Its stanzas would be resent from this account, its
+		// resumption id and FAST token offered for it.
+		return nil, fmt.Errorf("%w: the State belongs to %s, not to %s", ErrConfig, normalAccount(st.JID), j.Bare())
 	}
 	s := &Session{
 		cfg:         cfg,

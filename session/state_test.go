@@ -2,9 +2,11 @@ package session_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,5 +241,44 @@ func TestResumable(t *testing.T) {
 		if got := tc.st.Resumable(now); got != tc.want {
 			t.Errorf("%v.Resumable = %t, want %t", tc.st, got, tc.want)
 		}
+	}
+}
+
+// Connect refuses another account's State before it dials: its orphans
+// would be resent from this account, its resumption id and FAST token
+// offered for it. The error names the accounts, never the secrets, and
+// the State is left as it was.
+func TestConnectRefusesForeignState(t *testing.T) {
+	st := sampleState() // alice@example.org/r
+	dialed := false
+	_, err := session.Connect(context.Background(), session.Config{
+		JID: "bob@example.org", Password: "pw", Addr: "127.0.0.1:1",
+		Dial: func(context.Context, string, string) (net.Conn, error) {
+			dialed = true
+			return nil, errors.New("no network in this test")
+		},
+	}, st)
+	if !errors.Is(err, session.ErrConfig) || dialed {
+		t.Fatalf("Connect with alice's State as bob: err %v, dialed %t; want ErrConfig before any dial", err, dialed)
+	}
+	for _, secret := range []string{"super-secret-id", "super-secret-token"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Fatalf("the error shows a secret: %v", err)
+		}
+	}
+	if !strings.Contains(err.Error(), "alice@example.org") || st.ID != "super-secret-id" || len(st.Orphans) != 1 {
+		t.Fatalf("error %q, state %v: want alice named and the State untouched", err, st)
+	}
+	// The same account, written another way, is not foreign.
+	_, err = session.Connect(context.Background(), session.Config{
+		JID: "Alice@Example.ORG", Password: "pw", Addr: "127.0.0.1:1",
+		Dial: func(context.Context, string, string) (net.Conn, error) {
+			dialed = true
+			return nil, errors.New("no network in this test")
+		},
+		LoginTimeout: time.Second,
+	}, sampleState())
+	if errors.Is(err, session.ErrConfig) || !dialed {
+		t.Fatalf("Connect with alice's State as Alice@Example.ORG: err %v, dialed %t; want a dial", err, dialed)
 	}
 }
