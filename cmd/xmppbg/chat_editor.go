@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,6 +37,14 @@ type editor struct {
 	t    *term.Terminal
 	hist term.History
 
+	// pasted returns the text a markPaste stands for (keyReader.paste);
+	// warn shows a warning above the line. Both may be nil (tests).
+	pasted func() string
+	warn   func(string)
+	// cut: the line being edited lost text at maxEditLine, already said
+	// (the callback's goroutine only).
+	cut bool
+
 	// tabbed: the last key was a Tab that could not complete (the
 	// callback's goroutine only).
 	tabbed bool
@@ -57,6 +66,17 @@ type search struct {
 
 // maxJIDs bounds the contacts remembered for completion.
 const maxJIDs = 200
+
+// termLineMax is the longest line term.Terminal edits by itself, in
+// characters: beyond it, it drops every key without a word. The callback
+// inserts the keys beyond it itself.
+const termLineMax = 4096
+
+// maxEditLine bounds the line being edited, in bytes: 64 KiB, far beyond
+// a chat line and within what servers take in one stanza (Prosody's
+// default limit is 256 KiB). What is typed or pasted beyond is dropped,
+// with a warning; longer texts go through "xmppbg send TO - < file".
+const maxEditLine = 64 << 10
 
 func newEditor(t *term.Terminal, hist term.History) *editor {
 	e := &editor{t: t, hist: hist}
@@ -98,12 +118,21 @@ func (e *editor) addJID(jid string) {
 // key is the Terminal's AutoCompleteCallback: it sees every key the
 // Terminal does not handle itself, and markKey before those it does.
 func (e *editor) key(line string, pos int, key rune) (string, int, bool) {
+	if line == "" {
+		e.cut = false // a new line, or one emptied: warn again
+	}
 	tab := e.tabbed
 	e.tabbed = false
 	if e.searching() {
 		return e.searchKey(line, pos, key)
 	}
 	switch key {
+	case markPaste:
+		var text string
+		if e.pasted != nil {
+			text = e.pasted()
+		}
+		return e.insert(line, pos, text)
 	case markKey:
 		return line, pos, true
 	case markBackspace:
@@ -124,7 +153,29 @@ func (e *editor) key(line string, pos int, key rune) (string, int, bool) {
 	case 7: // Ctrl-G: nothing to cancel
 		return line, pos, true
 	}
+	if key >= 0x20 && key != 0x7f && !isMark(key) && utf8.RuneCountInString(line) >= termLineMax {
+		// The Terminal would drop it.
+		return e.insert(line, pos, string(key))
+	}
 	return "", 0, false
+}
+
+// insert inserts text at pos, within maxEditLine: what does not fit is
+// dropped, and a warning says so once per line.
+func (e *editor) insert(line string, pos int, text string) (string, int, bool) {
+	if room := maxEditLine - len(line); len(text) > room {
+		keep := max(room, 0)
+		for keep > 0 && !utf8.RuneStart(text[keep]) {
+			keep--
+		}
+		dropped := utf8.RuneCountInString(text[keep:])
+		text = text[:keep]
+		if !e.cut && e.warn != nil {
+			e.warn(fmt.Sprintf("the line holds at most %d bytes: %d characters beyond were dropped (send longer texts with \"xmppbg send TO - < FILE\")", maxEditLine, dropped))
+		}
+		e.cut = true
+	}
+	return line[:pos] + text + line[pos:], pos + len(text), true
 }
 
 func (e *editor) searching() bool {

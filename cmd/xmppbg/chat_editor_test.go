@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/internal/prosody"
@@ -38,12 +41,14 @@ func TestKeyDecoder(t *testing.T) {
 			"one" + string(pasteBreak) + "two" + string(pasteBreak) + "three[A x" + mk + "\r", 0},
 		// The marks are the decoder's own: text that holds them (pasted,
 		// or from an input method) must not act as keys.
-		{"marks in a paste are text", "\x1b[200~ab\ue001\ue000\ue002\ue003\ue004\x1b[201~", "ab\ufffd\ufffd\ufffd\ufffd\ue004", 0},
+		{"marks in a paste are text", "\x1b[200~ab\ue001\ue000\ue002\ue003\ue004\ue005\x1b[201~", "ab\ufffd\ufffd\ufffd\ufffd\ufffd\ue005", 0},
+		{"a paste cut by reads keeps its characters", "\x1b[200~é€😀\x1b[201~x", "é€😀x", 0},
 		{"marks typed are text", "a\ue001b", "a\ufffdb", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var d keyDecoder
 			out, intr := d.decode([]byte(tc.in))
+			out = expandPastes(t, out, d.takePastes(), true)
 			if string(out) != tc.want || intr != tc.intr {
 				t.Errorf("decode(%q) = %q, %d; want %q, %d", tc.in, out, intr, tc.want, tc.intr)
 			}
@@ -53,7 +58,7 @@ func TestKeyDecoder(t *testing.T) {
 			n := 0
 			for i := range len(tc.in) {
 				o, k := d2.decode([]byte{tc.in[i]})
-				all = append(all, o...)
+				all = append(all, expandPastes(t, o, d2.takePastes(), true)...)
 				n += k
 			}
 			if string(all) != tc.want || n != tc.intr {
@@ -63,6 +68,33 @@ func TestKeyDecoder(t *testing.T) {
 	}
 }
 
+// expandPastes replaces each markPaste in out by the text it stands for,
+// checking that there is one text per mark, and with whole (valid UTF-8
+// input) that no text is cut inside a character.
+func expandPastes(t testing.TB, out []byte, pastes []string, whole bool) []byte {
+	t.Helper()
+	var b []byte
+	for {
+		i := bytes.Index(out, []byte(string(markPaste)))
+		if i < 0 {
+			break
+		}
+		if len(pastes) == 0 {
+			t.Fatalf("a markPaste without its text in %q", out)
+		}
+		if pastes[0] == "" || (whole && !utf8.ValidString(pastes[0])) {
+			t.Fatalf("paste text %q: empty or cut inside a character", pastes[0])
+		}
+		b = append(append(b, out[:i]...), pastes[0]...)
+		pastes = pastes[1:]
+		out = out[i+len(string(markPaste)):]
+	}
+	if len(pastes) != 0 {
+		t.Fatalf("texts %q without their markPaste", pastes)
+	}
+	return append(b, out...)
+}
+
 func FuzzKeyDecoder(f *testing.F) {
 	for _, s := range []string{"abc", "\x1b[1~", "\x1b[200~a\nb\x1b[201~", "\x1b", "\x1b[", "\x03\x7f\r\n"} {
 		f.Add([]byte(s), 3)
@@ -70,11 +102,14 @@ func FuzzKeyDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, split int) {
 		var whole, parts keyDecoder
 		a, na := whole.decode(in)
+		a = expandPastes(t, a, whole.takePastes(), utf8.Valid(in))
 		if split < 0 || split > len(in) {
 			split = len(in) / 2
 		}
 		b1, n1 := parts.decode(in[:split])
+		b1 = expandPastes(t, b1, parts.takePastes(), false)
 		b2, n2 := parts.decode(in[split:])
+		b2 = expandPastes(t, b2, parts.takePastes(), false)
 		if !bytes.Equal(a, append(b1, b2...)) || na != n1+n2 {
 			t.Fatalf("split at %d changes the keys: %q vs %q%q", split, a, b1, b2)
 		}
@@ -448,6 +483,15 @@ func TestChatEditor(t *testing.T) {
 	x.text("one", " not for the history")
 	x.keys("one", "Enter")
 	bob.waitBody(t, " not for the history")
+
+	// A paste longer than the 4,096 characters term.Terminal edits by
+	// itself arrives whole (its leading space keeps it out of the
+	// history, which the second run checks).
+	long := " " + strings.Repeat("0123456789abcdé€", 400) // 6,401 characters
+	x.run("set-buffer", "-b", "long", long)
+	x.run("paste-buffer", "-p", "-b", "long", "-t", "one")
+	x.keys("one", "Enter")
+	bob.waitBody(t, long)
 	x.text("one", "/quit")
 	x.keys("one", "Enter")
 	if s := x.exit("one"); !strings.Contains(s, "EXIT=0") {
@@ -505,4 +549,59 @@ func TestChatEditor(t *testing.T) {
 	if after, _ := os.ReadFile(hist); !bytes.Equal(before, after) {
 		t.Errorf("--no-history changed the file:\n%s", after)
 	}
+}
+
+// readEditedLine runs the line editor as the chat does (keyReader,
+// term.Terminal, editor) on the bytes a terminal sends, and returns the
+// first line read and the warnings shown.
+func readEditedLine(t *testing.T, in string) (string, []string) {
+	t.Helper()
+	keys := newKeyReader(strings.NewReader(in))
+	tm := term.NewTerminal(struct {
+		io.Reader
+		io.Writer
+	}{keys, io.Discard}, "> ")
+	hist, err := openHistory("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEditor(tm, hist)
+	var warnings []string
+	e.pasted, e.warn = keys.paste, func(s string) { warnings = append(warnings, s) }
+	line, err := termLines{tm}.ReadLine()
+	if err != nil {
+		t.Fatalf("ReadLine: %v", err)
+	}
+	return line, warnings
+}
+
+// A line longer than the 4,096 characters term.Terminal edits by itself,
+// pasted or typed, arrives whole; beyond maxEditLine bytes it is cut, at a
+// character, with one warning.
+func TestEditorLongLines(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("é€😀 abc\n", 1000) // 14,000 bytes, 8,000 characters
+	t.Run("pasted", func(t *testing.T) {
+		got, warnings := readEditedLine(t, "\x1b[200~"+long+"\x1b[201~\r")
+		if got != long || len(warnings) != 0 {
+			t.Fatalf("got %d bytes (%d characters), warnings %q; want the %d bytes pasted", len(got), utf8.RuneCountInString(got), warnings, len(long))
+		}
+	})
+	t.Run("typed", func(t *testing.T) {
+		typed := strings.Repeat("abcdefgh", 1000)
+		got, warnings := readEditedLine(t, typed+"\r")
+		if got != typed || len(warnings) != 0 {
+			t.Fatalf("got %d characters, warnings %q; want %d", len(got), warnings, len(typed))
+		}
+	})
+	t.Run("beyond the bound", func(t *testing.T) {
+		huge := strings.Repeat("é", maxEditLine) // twice the bound
+		got, warnings := readEditedLine(t, "\x1b[200~"+huge+"\x1b[201~x\r")
+		if len(got) != maxEditLine || !utf8.ValidString(got) || !strings.HasPrefix(huge, got) {
+			t.Fatalf("got %d bytes (valid %t), want the first %d bytes of the paste", len(got), utf8.ValidString(got), maxEditLine)
+		}
+		if len(warnings) != 1 || !strings.Contains(warnings[0], "dropped") {
+			t.Fatalf("warnings %q, want one saying what was dropped", warnings)
+		}
+	})
 }

@@ -17,23 +17,28 @@ import (
 // keyboard does not send them.
 // markWordLeft and markWordRight move by word as readline does (to the
 // end of the next word, where the Terminal would go to its start).
+// markPaste stands for a piece of pasted text, which the callback takes
+// from keyReader.paste and inserts in one go: the Terminal would insert it
+// a key at a time and stop at 4,096 characters without a word.
 const (
 	markKey       = '\ue000'
 	markBackspace = '\ue001'
 	markWordLeft  = '\ue002'
 	markWordRight = '\ue003'
+	markPaste     = '\ue004'
 )
 
 // The UTF-8 encoding of the marks: markLead, markMid, then markLast0 to
-// markLast0+3.
+// markLast0+markCount-1.
 const (
 	markLead  = 0xee
 	markMid   = 0x80
 	markLast0 = 0x80
+	markCount = 5
 )
 
 // isMark reports whether r is one of the marks above.
-func isMark(r rune) bool { return r >= markKey && r <= markWordRight }
+func isMark(r rune) bool { return r >= markKey && r < markKey+markCount }
 
 // pasteBreak stands for a line break in pasted text: it shows in the line
 // being edited, and becomes "\n" in the message sent.
@@ -64,10 +69,11 @@ const (
 type keyReader struct {
 	in io.Reader
 
-	mu   sync.Mutex
-	cond *sync.Cond
-	buf  []byte // translated keys the Terminal has not read yet
-	err  error  // why reading the terminal stopped
+	mu     sync.Mutex
+	cond   *sync.Cond
+	buf    []byte   // translated keys the Terminal has not read yet
+	pastes []string // the text of each markPaste in buf, in order
+	err    error    // why reading the terminal stopped
 
 	hit  atomic.Bool   // a Ctrl-C was typed
 	intr chan struct{} // one value per Ctrl-C, dropped when full
@@ -91,6 +97,7 @@ func (k *keyReader) run() {
 	for {
 		n, err := k.in.Read(chunk)
 		out, intr := k.dec.decode(chunk[:n])
+		pastes := k.dec.takePastes()
 		for range intr {
 			k.hit.Store(true)
 			select {
@@ -101,6 +108,7 @@ func (k *keyReader) run() {
 		k.mu.Lock()
 		if len(k.buf)+len(out) <= maxPendingKeys {
 			k.buf = append(k.buf, out...)
+			k.pastes = append(k.pastes, pastes...)
 		}
 		if err != nil {
 			k.err = err
@@ -111,6 +119,20 @@ func (k *keyReader) run() {
 			return
 		}
 	}
+}
+
+// paste returns the text of the next markPaste the Terminal read. The
+// callback calls it for each markPaste it sees, in order, so the queue
+// never runs dry; if it did, the mark would insert nothing.
+func (k *keyReader) paste() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if len(k.pastes) == 0 {
+		return ""
+	}
+	p := k.pastes[0]
+	k.pastes = k.pastes[1:]
+	return p
 }
 
 // Read gives the Terminal the keys read so far, waiting for some.
@@ -135,6 +157,44 @@ type keyDecoder struct {
 	rest  []byte
 	paste bool
 	cr    bool // the last byte was CR: a LF after it is the same line break
+
+	// pasted is the text of the paste under way read by this decode, not
+	// yet stood for by a markPaste; pastes are the texts of the marks
+	// written, for takePastes.
+	pasted []byte
+	pastes []string
+}
+
+// takePastes returns the texts of the markPastes that decode wrote since
+// the last call, in order.
+func (d *keyDecoder) takePastes() []string {
+	p := d.pastes
+	d.pastes = nil
+	return p
+}
+
+// flushPaste writes a markPaste for the pasted text read so far, if any.
+// A long paste arrives in many reads: a mark for each read's part keeps
+// it flowing onto the screen.
+func (d *keyDecoder) flushPaste(out []byte) []byte {
+	n := len(d.pasted)
+	if d.paste {
+		// A character cut by the end of the read waits for the rest.
+		for j := n - 1; j >= 0 && j >= n-utf8.UTFMax; j-- {
+			if utf8.RuneStart(d.pasted[j]) {
+				if !utf8.FullRune(d.pasted[j:]) {
+					n = j
+				}
+				break
+			}
+		}
+	}
+	if n == 0 {
+		return out
+	}
+	d.pastes = append(d.pastes, string(d.pasted[:n]))
+	d.pasted = append(d.pasted[:0], d.pasted[n:]...)
+	return append(out, string(markPaste)...)
 }
 
 // maxPendingKeys bounds the keys kept while no line is read (a command
@@ -165,8 +225,12 @@ func (d *keyDecoder) decode(p []byte) (out []byte, interrupts int) {
 			if len(b)-i < 3 && (len(b)-i == 1 || b[i+1] == markMid) {
 				break // perhaps a mark: wait for the rest
 			}
-			if b[i+1] == markMid && b[i+2] >= markLast0 && b[i+2] <= markLast0+3 {
-				out = append(out, string(utf8.RuneError)...)
+			if b[i+1] == markMid && b[i+2] >= markLast0 && b[i+2] < markLast0+markCount {
+				if d.paste {
+					d.pasted = append(d.pasted, string(utf8.RuneError)...)
+				} else {
+					out = append(out, string(utf8.RuneError)...)
+				}
 				i += 3
 				continue
 			}
@@ -175,6 +239,7 @@ func (d *keyDecoder) decode(p []byte) (out []byte, interrupts int) {
 			if bytes.HasPrefix(b[i:], pasteEnd) {
 				d.paste = false
 				i += len(pasteEnd)
+				out = d.flushPaste(out)
 				continue
 			}
 			if bytes.HasPrefix(pasteEnd, b[i:]) {
@@ -183,14 +248,14 @@ func (d *keyDecoder) decode(p []byte) (out []byte, interrupts int) {
 			switch c := b[i]; {
 			case c == '\r' || c == '\n':
 				d.cr = c == '\r'
-				out = append(out, string(pasteBreak)...)
+				d.pasted = append(d.pasted, string(pasteBreak)...)
 			case c == '\t':
-				out = append(out, ' ')
+				d.pasted = append(d.pasted, ' ')
 			case c < 0x20 || c == 0x7f:
 				// Other control characters, escape sequences included,
 				// are not text: dropped.
 			default:
-				out = append(out, c)
+				d.pasted = append(d.pasted, c)
 			}
 			i++
 			continue
@@ -201,7 +266,7 @@ func (d *keyDecoder) decode(p []byte) (out []byte, interrupts int) {
 			seq, ok := escapeSeq(b[i:])
 			if !ok {
 				d.rest = append([]byte(nil), b[i:]...)
-				return out, interrupts
+				return d.flushPaste(out), interrupts
 			}
 			i += len(seq)
 			if bytes.Equal(seq, pasteStart) {
@@ -242,7 +307,7 @@ func (d *keyDecoder) decode(p []byte) (out []byte, interrupts int) {
 	if i < len(b) {
 		d.rest = append([]byte(nil), b[i:]...)
 	}
-	return out, interrupts
+	return d.flushPaste(out), interrupts
 }
 
 // escapeSeq returns the escape sequence at the start of b (which starts

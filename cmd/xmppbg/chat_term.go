@@ -71,6 +71,7 @@ func newTermUI(in, out *os.File, p palette, base *slog.Logger, jid, addr string,
 	hist, histErr := openHistory(opts.historyFile, opts.secret)
 	u := &termUI{t: t, ed: newEditor(t, hist), hist: hist, file: out, fd: fd, saved: saved, keys: keys, base: base, state: driver.Connecting}
 	u.textUI = textUI{out: t, notes: t, p: p, in: termLines{t}, jid: jid, addr: addr}
+	u.ed.pasted, u.ed.warn = keys.paste, u.warn
 	t.SetBracketedPasteMode(true)
 	u.resize()
 	u.stop = watchResize(u.resize)
