@@ -40,6 +40,15 @@ const (
 	// 256 KiB of apostrophes arrives as 1.5 MB. 8 MiB is well above that,
 	// and still a bound on what one stanza may make the client hold.
 	DefaultMaxStanzaBytes = 8 << 20
+	// DefaultMaxSendBytes bounds one outgoing message, in bytes as written
+	// (CheckSize): 255 KiB, 1 KiB under the default limit of Prosody (0.12
+	// and 13) and ejabberd (23.01 and 24.12) for a client's stanza, 256
+	// KiB, which ejabberd applies to a count a few dozen bytes above what
+	// was written (measured: a message resent with its delay passes up to
+	// 262,085 bytes). A server closes the connection on a larger stanza,
+	// and a client that then sent it again at every login would never get
+	// through.
+	DefaultMaxSendBytes = 255 << 10
 )
 
 // Config configures a Session. The zero value of every field but JID and
@@ -150,6 +159,11 @@ type Config struct {
 	// (ErrStanzaTooLarge). It also bounds what the login may read. Default
 	// DefaultMaxStanzaBytes.
 	MaxStanzaBytes int
+	// MaxSendBytes bounds one outgoing message, in bytes as written,
+	// resend included (see CheckSize): SendMessage refuses a larger one
+	// with ErrTooLarge and takes nothing. Default DefaultMaxSendBytes;
+	// negative: no bound (for a server configured with a larger limit).
+	MaxSendBytes int
 
 	// srvDomain is the domain whose SRV records give the addresses to
 	// try, "" when Addr was given.
@@ -209,6 +223,9 @@ func (c *Config) withDefaults() (Config, jid.JID, error) {
 	}
 	if cfg.AckTimeout == 0 {
 		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.MaxSendBytes == 0 {
+		cfg.MaxSendBytes = DefaultMaxSendBytes
 	}
 	if cfg.MaxStanzaBytes <= 0 {
 		cfg.MaxStanzaBytes = DefaultMaxStanzaBytes

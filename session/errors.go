@@ -28,6 +28,11 @@ var (
 	// does not end; the stream is ended with policy-violation. A stanza
 	// that is merely too large is skipped instead (Skipped).
 	ErrStanzaTooLarge = errors.New("session: incoming element too large")
+	// ErrTooLarge means a message to send is larger than
+	// Config.MaxSendBytes (see CheckSize): it was not taken. A server
+	// closes the connection on a stanza above its limit, so sending it
+	// anyway would lose the connection on every attempt.
+	ErrTooLarge = errors.New("session: message too large to send")
 	// ErrNotAcked is returned by WaitAcked when the session ended before the
 	// server acknowledged the stanza. The stanza is still in the State and is
 	// sent again by the next session.

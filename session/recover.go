@@ -25,9 +25,24 @@ func (s *Session) resendAfterResume() error {
 	}
 	defer s.unlockQueue()
 	s.mu.Lock()
-	resend := s.st.Unacked
+	var dropped bool
+	resend := s.st.Unacked[:0:0]
+	for _, q := range s.st.Unacked {
+		if tooLarge(q, s.cfg.MaxSendBytes) {
+			// Never sent on this stream again: the numbering of what
+			// is resent (for h) goes on without it.
+			s.emit(Failed{Stanza: refOf(q), Reason: tooLargeReason(len(q.Raw), s.cfg.MaxSendBytes)})
+			dropped = true
+			continue
+		}
+		resend = append(resend, q)
+	}
+	s.st.Unacked = resend
 	if len(resend) == 0 {
 		s.mu.Unlock()
+		if dropped {
+			s.persist()
+		}
 		return nil
 	}
 	var buf []byte
@@ -39,6 +54,9 @@ func (s *Session) resendAfterResume() error {
 	s.armAckTimer()
 	s.emit(Resent{Stanzas: refs(resend)})
 	s.mu.Unlock()
+	if dropped {
+		s.persist()
+	}
 	s.wmu.Lock()
 	err := s.writeLocked(buf)
 	s.wmu.Unlock()
@@ -127,6 +145,10 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 		}
 		m := *o.Message
 		raw := encodeMessage(&m, o.Sent, from)
+		if max := s.cfg.MaxSendBytes; max > 0 && len(raw) > max {
+			s.emit(Failed{Stanza: refOf(o), Reason: tooLargeReason(len(raw), max)})
+			continue
+		}
 		buf = append(buf, raw...)
 		if s.sm {
 			s.st.Unacked = append(s.st.Unacked, Stanza{Kind: "message", ID: m.ID, To: m.To, Sent: o.Sent, Raw: raw, Message: &m})
@@ -224,4 +246,9 @@ func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 		})
 	}
 	return nil
+}
+
+// tooLargeReason is the Failed reason of a message above the size bound.
+func tooLargeReason(n, max int) string {
+	return fmt.Sprintf("%d bytes, above the %d the server takes (Config.MaxSendBytes): it would close the connection on it; not sent", n, max)
 }

@@ -30,12 +30,44 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 		m.OriginID = m.ID
 	}
 	m.From = ""
+	if err := CheckSize(m, s.jid.Bare().String(), s.cfg.MaxSendBytes); err != nil {
+		return m, err
+	}
 	mm := m
 	err := s.sendRaw(ctx, "message", m.ID, m.To, &mm, func(string) []byte {
 		return encodeMessage(&mm, time.Time{}, "")
 	})
 	return m, err
 }
+
+// CheckSize returns an error wrapping ErrTooLarge when m is larger than max
+// bytes as a session of the account from (a bare JID) writes it, in the
+// larger of its two forms: as sent, and as resent by a fresh session after
+// a lost stream, with its XEP-0203 delay. max 0 is DefaultMaxSendBytes;
+// negative is no bound. SendMessage checks it; a caller that queues
+// messages for later (package reconnect) checks it when it takes them.
+func CheckSize(m Message, from string, max int) error {
+	if max == 0 {
+		max = DefaultMaxSendBytes
+	}
+	if max < 0 {
+		return nil
+	}
+	m.From = ""
+	if n := len(encodeMessage(&m, maxStamp, from)); n > max {
+		return fmt.Errorf("%w: %d bytes as sent, the limit is %d (Config.MaxSendBytes; the server's, by default)", ErrTooLarge, n, max)
+	}
+	return nil
+}
+
+// maxStamp is a delay stamp of the longest form, for CheckSize.
+var maxStamp = time.Date(2000, 12, 31, 23, 59, 59, 999999999, time.UTC)
+
+// tooLarge reports whether the stanza q, as it would be written, is larger
+// than max (Config.MaxSendBytes): a message taken before the bound
+// existed, from a state file, which the server would close the connection
+// on, at every attempt.
+func tooLarge(q Stanza, max int) bool { return max > 0 && q.Kind == "message" && len(q.Raw) > max }
 
 // lockQueue takes the stanza lock, which orders stanzas: one holds it from
 // the moment its stanza joins the unacked queue until it is written, so that
