@@ -65,12 +65,18 @@ type Config struct {
 	// location, when the server gave one, is tried first.
 	Addr string
 	// Resolver looks up the SRV records of the JID's domain when Addr is
-	// empty: _xmpps-client._tcp (direct TLS, only these with DirectTLS) and
-	// _xmpp-client._tcp (STARTTLS), merged and tried in the order of their
-	// priority and weight, each given a share of LoginTimeout; without
-	// records, the domain on DefaultPort. The certificate is verified
-	// against the JID's domain, never an SRV target. It must return when
-	// its context ends. Default net.DefaultResolver.
+	// empty: _xmpps-client._tcp (direct TLS) and _xmpp-client._tcp
+	// (STARTTLS), merged and tried in the order of their priority and
+	// weight (with DirectTLS, the direct TLS ones first, then the
+	// STARTTLS ones), each given a share of LoginTimeout; without records,
+	// the domain on DefaultPort with STARTTLS (with DirectTLS, first on
+	// DefaultDirectTLSPort with direct TLS). The lookups may take a third
+	// of LoginTimeout: a resolver that has not answered by then counts as
+	// no records (RFC 6120 §3.2.2). A resumption or a FAST login first
+	// tries the server the last session was connected to (State.Server).
+	// The certificate is verified against the JID's domain, never an SRV
+	// target. It must return when its context ends. Default
+	// net.DefaultResolver.
 	Resolver Resolver
 	// TLS configures STARTTLS. Default: certificates verified against the
 	// system roots for the JID's domain, TLS 1.2 at least, and TLS sessions
@@ -81,7 +87,9 @@ type Config struct {
 	TLS *tls.Config
 	// DirectTLS starts TLS at once (XEP-0368, ALPN "xmpp-client") instead of
 	// STARTTLS, saving two round trips; Addr must then be the server's
-	// direct TLS port.
+	// direct TLS port. With Addr empty it is a preference (see Resolver):
+	// the domain's direct TLS servers are tried first, then its STARTTLS
+	// ones, since STARTTLS is always required and verified too.
 	DirectTLS bool
 	// NoPipelining turns off pipelining: by default the request that follows
 	// SASL (<resume/>, or the bind request and <enable/>) goes out with the

@@ -136,8 +136,8 @@
 // the server after stanzas were sent and ends with the ping or the
 // session.
 // During Connect without Config.Addr, two more look up the DNS SRV
-// records; Connect waits for both (bounded by the login timeout) before it
-// dials.
+// records; Connect waits for both (for at most a third of the login
+// timeout; a resolver must return when its context ends) before it dials.
 //
 // Done is closed after the read loop has ended and the last event was
 // delivered: whoever waits for Done has seen every event of the session and

@@ -114,8 +114,11 @@ type Session struct {
 	// pendingSeen holds the de-duplication keys of messages queued for the
 	// application and not yet remembered in the State.
 	pendingSeen map[uint64]bool
-	atLocation  bool  // the login was at the resumption location
-	ending      error // why the client is ending the connection
+	atLocation  bool     // the login was at the resumption location
+	atLast      bool     // the login was at the last session's server (srv.go)
+	guessFailed bool     // direct TLS failed at a port guessed (srv.go)
+	dialed      endpoint // where the connection goes
+	ending      error    // why the client is ending the connection
 	err         error
 	done        chan struct{}
 }
@@ -178,6 +181,21 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 			st.Location = ""
 			return Connect(ctx, cfg, st)
 		}
+		if s.guessFailed && ctx.Err() == nil {
+			// Direct TLS failed where no SRV record pointed (the
+			// domain on DefaultDirectTLSPort): something else may
+			// listen there. STARTTLS on DefaultPort next (srv.go).
+			s.log.Info("direct TLS failed on the customary port, trying STARTTLS", slog.String("addr", s.dialed.addr), slog.Any("err", err))
+			cfg.DirectTLS = false
+			return Connect(ctx, cfg, st)
+		}
+		if s.atLast && ctx.Err() == nil {
+			// The same for the last session's server (srv.go): it
+			// answered, the login there failed; look the domain up again.
+			s.log.Info("login at the last session's server failed, looking the domain up again", slog.Any("err", err))
+			st.Server, st.ServerDirectTLS = "", false
+			return Connect(ctx, cfg, st)
+		}
 		return nil, err
 	}
 	if cfg.negotiated != nil {
@@ -190,6 +208,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 	s.st.JID = s.jid.String()
 	s.st.LastAlive = cfg.now()
 	s.st.Closed = time.Time{}
+	s.rememberServer(s.dialed)
 	s.login.SM = s.sm
 	s.login.CSI = s.csi
 	s.mu.Unlock()
@@ -256,6 +275,7 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 		var ep endpoint
 		conn, ep, err = s.dialDiscovered(ctx, dial, deadline)
 		addr, cfg.DirectTLS = ep.addr, ep.directTLS
+		s.dialed = ep
 	}
 	if err != nil {
 		return nil, &ConnError{Op: "dial", Err: err}
@@ -289,6 +309,7 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 		tc := tls.Client(s.raw, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
+			s.guessFailed = s.dialed.guess && time.Now().Before(deadline)
 			return nil, s.loginError(ctx, err)
 		}
 		s.pipe = newPipeConn(tc, cfg.MaxStanzaBytes)

@@ -42,6 +42,15 @@ type State struct {
 	// Location is the preferred address to reconnect to (host:port), from
 	// <enabled location='…'/>; empty if the server gave none.
 	Location string
+	// Server is the address (host:port) the last session was connected
+	// to, when it was found through DNS SRV (Config.Addr empty), and
+	// ServerDirectTLS whether that was with direct TLS. A resumption or a
+	// FAST login tries it first: among SRV targets of equal priority the
+	// order is random, and the stream to resume (or the node that issued
+	// the token) is on this one. Not a secret. Empty before the first
+	// login, and when Config.Addr is set (then it is not used).
+	Server          string `json:",omitempty"`
+	ServerDirectTLS bool   `json:",omitempty"`
 	// Max is the longest time the server keeps the stream resumable after the
 	// connection is lost, from <enabled max='…'/>; zero if the server gave none.
 	Max time.Duration

@@ -255,7 +255,7 @@ and password-command). Flags and environment variables override it.
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.JID, "jid", "", "account `JID`, user@domain (env "+envJID+")")
 	pf.StringVar(&g.Addr, "addr", "", "server `HOST:PORT` to connect to (default: found through DNS SRV for the JID's domain, else its port 5222)")
-	pf.BoolVar(&g.DirectTLS, "direct-tls", false, "start TLS at once (XEP-0368) instead of STARTTLS, saving two round trips; --addr is then the server's direct TLS port (without it: DNS SRV's _xmpps-client)")
+	pf.BoolVar(&g.DirectTLS, "direct-tls", false, "start TLS at once (XEP-0368) instead of STARTTLS, saving two round trips; --addr is then the server's direct TLS port (without it: DNS SRV's _xmpps-client servers first, then its _xmpp-client ones with STARTTLS; without SRV records DOMAIN:5223, then DOMAIN:5222 with STARTTLS)")
 	pf.BoolVar(&g.NoSASL2, "no-sasl2", false, "log in the classic way (SASL, a stream restart, bind or resume) even when the server offers SASL2, Bind2 and FAST tokens (XEP-0388, -0386, -0484)")
 	pf.StringVar(&g.CAFile, "ca-file", "", "trust only the PEM certificates in `FILE`")
 	pf.BoolVar(&g.InsecureSkipVerify, "insecure-skip-verify", false, "do not verify the server's TLS certificate (test servers only)")
