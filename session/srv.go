@@ -31,7 +31,7 @@ const (
 	srvStartTLS  = "xmpp-client"  // RFC 6120 §3.2: STARTTLS
 )
 
-// Ports of the fallback, when the domain publishes no SRV record.
+// The port of the direct TLS fallback.
 const (
 	// DefaultDirectTLSPort is the port the domain is tried on with direct
 	// TLS, before DefaultPort with STARTTLS, when Config.DirectTLS asks
