@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -266,6 +267,11 @@ func (c *Client) SessionInfo() (info SessionInfo, ok bool) {
 func (c *Client) Send(ctx context.Context, to, body string) (session.Message, error) {
 	m := session.Message{ID: session.NewID(), To: to, Body: body}
 	m.OriginID = m.ID
+	// Refused now, not queued to fail at every login: a server closes
+	// the connection on a stanza above its limit.
+	if err := session.CheckSize(m, bareJID(c.cfg.Session.JID), c.cfg.Session.MaxSendBytes); err != nil {
+		return m, err
+	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	c.mu.Lock()
@@ -423,4 +429,12 @@ func permanent(err error) bool {
 		}
 	}
 	return false
+}
+
+// bareJID is j without its resource.
+func bareJID(j string) string {
+	if i := strings.IndexByte(j, '/'); i >= 0 {
+		return j[:i]
+	}
+	return j
 }

@@ -57,6 +57,9 @@ func (f *fakeConn) SendMessage(ctx context.Context, m session.Message) (session.
 	if f.err != nil {
 		return m, session.ErrClosed
 	}
+	if err := session.CheckSize(m, "alice@example.org", 0); err != nil {
+		return m, err // as a session refuses it
+	}
 	f.sent = append(f.sent, m.Body)
 	if f.onEvent != nil {
 		f.onEvent(session.Sent{Message: m}) // as a session reports it
@@ -650,5 +653,55 @@ func TestOutboxSurvivesTheProcess(t *testing.T) {
 			t.Fatalf("after the flush: saved outbox %d, queued %d; want none", len(st.Outbox), c2.Queued())
 		}
 		stop2()
+	})
+}
+
+// A message above the size bound (session.CheckSize) is refused by Send,
+// offline and online, and never queued: a server closes the connection on
+// it, at every login. One already in a saved outbox (taken by an older
+// version) is reported Failed at the flush and holds up none of the others.
+func TestSendTooLarge(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		big := strings.Repeat("x", session.DefaultMaxSendBytes)
+		down := &server{fail: func(int) error { return errDown }}
+		c := newClient(down, nil, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Second, Max: time.Second}})
+		stop := run(t, c)
+		if _, err := c.Send(context.Background(), "bob@example.org", big); !errors.Is(err, session.ErrTooLarge) || c.Queued() != 0 {
+			t.Fatalf("offline: err %v, queued %d; want ErrTooLarge and nothing queued", err, c.Queued())
+		}
+		stop()
+
+		up := &server{}
+		ev := &events{}
+		st := &session.State{Outbox: []session.Message{
+			{ID: "m1", To: "bob@example.org", Body: "before"},
+			{ID: "m2", To: "bob@example.org", Body: big},
+			{ID: "m3", To: "bob@example.org", Body: "after"},
+		}}
+		c2 := newClient(up, ev, reconnect.Config{State: st})
+		stop2 := run(t, c2)
+		defer stop2()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := up.last().sentBodies(); strings.Join(got, ",") != "before,after" || c2.Queued() != 0 {
+			t.Fatalf("flushed %v, queued %d; want before,after and nothing left", got, c2.Queued())
+		}
+		var failed []reconnect.Failed
+		ev.mu.Lock()
+		for _, e := range ev.ev {
+			if f, ok := e.(reconnect.Failed); ok {
+				failed = append(failed, f)
+			}
+		}
+		ev.mu.Unlock()
+		if len(failed) != 1 || failed[0].Stanza.ID != "m2" || !strings.Contains(failed[0].Reason, "too large") {
+			t.Fatalf("failed %+v, want m2 reported once", failed)
+		}
+		if _, err := c2.Send(context.Background(), "bob@example.org", big); !errors.Is(err, session.ErrTooLarge) || c2.Queued() != 0 {
+			t.Fatalf("online: err %v, queued %d; want ErrTooLarge and nothing queued", err, c2.Queued())
+		}
+		if got := up.last().sentBodies(); len(got) != 2 {
+			t.Fatalf("sent %d, want the two before", len(got))
+		}
 	})
 }

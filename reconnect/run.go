@@ -206,7 +206,12 @@ func (l *loop) attempted(ctx context.Context, r attemptResult) error {
 		m := c.queue[0]
 		c.mu.Unlock()
 		if _, err := s.SendMessage(ctx, m); err != nil {
-			break
+			if !errors.Is(err, session.ErrTooLarge) {
+				break
+			}
+			// Queued before the bound existed (a state file's outbox):
+			// never sendable, so it must not hold up the others.
+			c.emit(Failed{Stanza: session.Ref{Kind: "message", ID: m.ID, To: m.To}, Reason: err.Error()})
 		}
 		c.mu.Lock()
 		c.queue = c.queue[1:]

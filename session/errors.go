@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 )
 
 // Sentinel errors. Match them with errors.Is.
@@ -31,7 +32,8 @@ var (
 	// ErrTooLarge means a message to send is larger than
 	// Config.MaxSendBytes (see CheckSize): it was not taken. A server
 	// closes the connection on a stanza above its limit, so sending it
-	// anyway would lose the connection on every attempt.
+	// anyway would lose the connection on every attempt. The error is a
+	// *TooLargeError, which says by how much.
 	ErrTooLarge = errors.New("session: message too large to send")
 	// ErrNotAcked is returned by WaitAcked when the session ended before the
 	// server acknowledged the stanza. The stanza is still in the State and is
@@ -176,3 +178,18 @@ func classifyTLS(err error) error {
 	}
 	return err
 }
+
+// TooLargeError is the error of a message larger than Config.MaxSendBytes;
+// errors.Is(err, ErrTooLarge) holds for it.
+type TooLargeError struct {
+	// Size is the message's size in bytes as written (resend included,
+	// see CheckSize); Max the bound.
+	Size, Max int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("session: message too large to send: %d bytes as written, above the %d a server takes in one stanza (Config.MaxSendBytes)", e.Size, e.Max)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }

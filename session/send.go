@@ -40,7 +40,7 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 	return m, err
 }
 
-// CheckSize returns an error wrapping ErrTooLarge when m is larger than max
+// CheckSize returns a *TooLargeError (ErrTooLarge) when m is larger than max
 // bytes as a session of the account from (a bare JID) writes it, in the
 // larger of its two forms: as sent, and as resent by a fresh session after
 // a lost stream, with its XEP-0203 delay. max 0 is DefaultMaxSendBytes;
@@ -55,7 +55,7 @@ func CheckSize(m Message, from string, max int) error {
 	}
 	m.From = ""
 	if n := len(encodeMessage(&m, maxStamp, from)); n > max {
-		return fmt.Errorf("%w: %d bytes as sent, the limit is %d (Config.MaxSendBytes; the server's, by default)", ErrTooLarge, n, max)
+		return &TooLargeError{Size: n, Max: max}
 	}
 	return nil
 }

@@ -98,6 +98,9 @@ func TestExitCodesDocumented(t *testing.T) {
 		{name: "version", code: exitOK, args: []string{"version"}},
 		{name: "unknown command", code: exitUsage, args: []string{"frobnicate"}, want: `unknown command "frobnicate"`},
 		{name: "invalid port", code: exitUsage, args: send("localhost:99999"), want: "not a number from 1 to 65535"},
+		// 60,000 apostrophes are 300 KB as sent (&#39;): above what a
+		// server takes in one stanza, refused before any login.
+		{name: "text too long", code: exitUsage, args: []string{"send", "--jid", "alice@localhost", "--addr", refused, "bob@localhost", strings.Repeat("'", 60000)}, want: "too long for one message"},
 		{name: "invalid recipient", code: exitUsage, args: []string{"send", "--jid", "alice@localhost", "--addr", refused, "bad jid@@", "hi"}, want: "invalid recipient"},
 		{name: "missing --ca-file", code: exitUsage, args: send(refused, "--ca-file", filepath.Join(dir, "nope.pem")), want: "--ca-file " + filepath.Join(dir, "nope.pem") + ": no such file or directory"},
 		{name: "missing --password-file", code: exitUsage, env: map[string]string{}, args: send(refused, "--password-file", filepath.Join(dir, "nope")), want: "--password-file " + filepath.Join(dir, "nope") + ": no such file or directory"},

@@ -60,7 +60,9 @@ The TEXT words are joined by spaces. Without TEXT, or with a single "-", the
 text is read from stdin (up to 256 KiB; one trailing newline is dropped), as
 in "echo hi | xmppbg send bob@example.org"; on a terminal a missing TEXT is an
 error rather than a wait. To send one text to several recipients, list them
-before "--": xmppbg send bob@example.org carol@example.org -- hello.
+before "--": xmppbg send bob@example.org carol@example.org -- hello. A text
+larger than servers take in one message (255 KiB as sent, where ' and "
+count 5 bytes each) is refused before logging in (exit 2).
 
 Recipients are checked before anything is sent: each must be a JID of the
 form user@domain[/resource] (RFC 7622); a JID without "@" names a server, not
@@ -190,12 +192,23 @@ func runSend(ctx context.Context, opts *sendOptions) error {
 			return err
 		}
 	}
-	if _, _, _, err := opts.account(); err != nil {
+	jid, _, _, err := opts.account()
+	if err != nil {
 		return err
 	}
 	text, err := opts.text()
 	if err != nil {
 		return err
+	}
+	// Refused before logging in: a server closes the connection on a
+	// stanza above its limit.
+	for _, to := range opts.To {
+		m := session.Message{ID: session.NewID(), To: to, Type: "chat", Body: text}
+		m.OriginID = m.ID
+		var tl *session.TooLargeError
+		if errors.As(session.CheckSize(m, jid, 0), &tl) {
+			return usageErrorf("the text is too long for one message: %d bytes as sent, and servers take at most %d", tl.Size, tl.Max)
+		}
 	}
 
 	sigCtx := ctx
