@@ -116,6 +116,7 @@ type Client struct {
 	log     *slog.Logger
 	connect connectFunc
 	randn   func(int64) int64
+	slept   func() time.Duration // time the machine has slept, plus a constant (wake.go)
 	d       *dispatcher
 	cmds    chan command
 	stopped chan struct{} // closed when Run returns
@@ -170,6 +171,7 @@ func New(cfg Config) *Client {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		connect: connectSession,
+		slept:   sleptClock(),
 		cmds:    make(chan command),
 		stopped: make(chan struct{}),
 		// Created here, started by Run: an event of a Send before Run
@@ -380,7 +382,8 @@ func (c *Client) SetActive(active bool) error {
 // Online or Reconnecting). Without a connection, a wait between login
 // attempts is cut short, and a login attempt that has run for longer than
 // the probe timeout (its socket may date from before the suspension) is
-// started again. While paused, or held after Detach or Logout, it does
+// started again; its age counts the time the machine slept (Linux, macOS,
+// Windows), which Go's timers do not. While paused, or held after Detach or Logout, it does
 // nothing: Unpause probes anyway. reason says what was noticed; it is
 // reported in a Woken event with what the client did. Wake sends nothing
 // itself but the probe.

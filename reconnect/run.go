@@ -31,8 +31,9 @@ type loop struct {
 	sessDone <-chan struct{}
 
 	attempt       int
-	attemptAt     time.Time // when the attempt under way (or the last one) started
-	retryAt       time.Time // when retry fires
+	attemptAt     time.Time     // when the attempt under way (or the last one) started
+	attemptSlept  time.Duration // Client.slept then (wake.go)
+	retryAt       time.Time     // when retry fires
 	attemptCh     chan attemptResult
 	attemptCancel context.CancelFunc
 
@@ -132,7 +133,7 @@ func (l *loop) startAttempt(ctx context.Context) {
 		return
 	}
 	l.attempt++
-	l.attemptAt = time.Now()
+	l.attemptAt, l.attemptSlept = time.Now(), l.c.slept()
 	actx, cancel := context.WithCancel(ctx)
 	ch := make(chan attemptResult, 1)
 	l.attemptCh, l.attemptCancel = ch, cancel
@@ -425,57 +426,6 @@ func (l *loop) command(ctx context.Context, cmd command) error {
 		return nil
 	}
 	return fmt.Errorf("reconnect: unknown command %q", cmd.kind)
-}
-
-// wake handles Client.Wake: after a possible suspension, trust nothing.
-func (l *loop) wake(ctx context.Context, reason string) {
-	c := l.c
-	action := WakeIgnored
-	switch {
-	case l.paused || l.held:
-	case l.sess != nil:
-		action = WakeProbe
-	case l.attemptCh != nil:
-		// An attempt older than a probe may be stuck in a socket that
-		// died during the suspension.
-		if time.Since(l.attemptAt) > c.cfg.ProbeTimeout {
-			action = WakeRetry
-		}
-	case l.retryC != nil:
-		// Waiting to retry: the network may be back.
-		action = WakeRetry
-	}
-	c.log.Info("woken", slog.String("reason", reason), slog.String("action", action.String()))
-	c.emit(Woken{Reason: reason, Action: action})
-	switch action {
-	case WakeProbe:
-		// As after Unpause: probe at once. A probe already under way
-		// (an idle one) now decides the Resuming status too.
-		l.stopIdle()
-		c.setStatus(Resuming, nil)
-		if l.probeCh != nil {
-			l.resuming = true
-		} else {
-			l.startProbe(ctx, true)
-		}
-	case WakeRetry:
-		if l.attemptCh != nil {
-			l.cancelAttempt()
-			l.attempt-- // the same attempt, started again
-		} else if wait := c.cfg.ProbeTimeout - time.Since(l.attemptAt); wait > 0 {
-			// Waiting to retry, and the last attempt began less than a
-			// probe timeout ago: a network that keeps changing (a flapping
-			// link, each change a wake-up) must not turn the backoff into
-			// a storm of logins. Retry a probe timeout after the last
-			// attempt began, or when the backoff said if that is sooner.
-			if wait < time.Until(l.retryAt) {
-				l.armRetry(wait)
-			}
-			return
-		}
-		l.stopRetry()
-		l.startAttempt(ctx)
-	}
 }
 
 func (l *loop) armRetry(d time.Duration) {
