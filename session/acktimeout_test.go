@@ -270,3 +270,65 @@ func TestAckTimeoutAfterAFreeze(t *testing.T) {
 		})
 	}
 }
+
+// The same freeze without stream management: the ping that plays the
+// <a/>'s part after a send is due while the process is stopped, and its
+// answer waits in the socket buffer when it runs again. The late deadline
+// must give the read side the same grace as the ack timer: a healthy
+// connection survives (no new login), a dead one still ends.
+func TestAckTimeoutPingAfterAFreeze(t *testing.T) {
+	for _, dead := range []bool{false, true} {
+		name := "healthy"
+		if dead {
+			name = "dead"
+		}
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := &fake{t: t, noSM: true}
+				var frozen atomic.Int64
+				cfg := testConfig(f, (&collector{}).on)
+				cfg.AckTimeout = 0
+				session.SetClock(&cfg, func() time.Time { return time.Now().Add(time.Duration(frozen.Load())) })
+				s, err := session.Connect(context.Background(), cfg, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(s.Abort)
+				f.expect("presence")
+				ping := f.expect("iq")
+				f.send(`<iq type='result' id='` + ping.attr("id") + `' from='example.org'/>`)
+				synctest.Wait()
+
+				start := time.Now()
+				sendMsg(t, s, "before the freeze")
+				f.expect("message")
+				ping = f.expect("iq")
+				if _, ok := ping.child("ping"); !ok {
+					t.Fatalf("after the message: %s, want a ping", ping)
+				}
+				// Stopped for ten minutes just before the ping's deadline.
+				time.Sleep(session.DefaultAckTimeout - time.Millisecond)
+				frozen.Store(int64(10 * time.Minute))
+				time.Sleep(2 * time.Millisecond)
+				synctest.Wait()
+				if err := s.Err(); err != nil {
+					t.Fatalf("the ping's deadline declared the connection dead before reading it: %v", err)
+				}
+				if dead {
+					if d := endedAt(t, s, start); d > session.DefaultAckTimeout+5*time.Second {
+						t.Fatalf("a dead connection ended %v after the send, want within 5 s of the ack timeout", d)
+					}
+					wantAckTimeout(t, s)
+					return
+				}
+				// Running again: the read loop reads the answer waiting for it.
+				f.send(`<iq type='result' id='` + ping.attr("id") + `' from='example.org'/>`)
+				synctest.Wait()
+				time.Sleep(time.Hour)
+				if err := s.Err(); err != nil {
+					t.Fatalf("a healthy connection ended after a freeze: %v", err)
+				}
+			})
+		})
+	}
+}

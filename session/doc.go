@@ -132,9 +132,11 @@
 // Two short-lived helpers run besides: the ack timer (a time.AfterFunc,
 // while stanzas wait for an <a/>; it ends the session when it fires, or
 // re-arms itself for 2 s when it fired late because the process was not
-// running, and does nothing else), and, without stream management, a goroutine that pings
-// the server after stanzas were sent and ends with the ping or the
-// session.
+// running, and does nothing else), and, without stream management, a
+// goroutine that pings the server after stanzas were sent and ends with the
+// ping or the session. The ping's wait is a deadline of the same kind, by
+// the same rule: when it fires in time the ping has failed and the session
+// ends; fired late, it gives the answer 2 s more to be read.
 // During Connect without Config.Addr, two more look up the DNS SRV
 // records; Connect waits for both (for at most a third of the login
 // timeout; a resolver must return when its context ends) before it dials.
@@ -150,7 +152,9 @@
 // disk has every stanza the server may have), the write lock (held only
 // while bytes are written; the read loop takes it to answer the server, and
 // it is never held across a disk write), and the state mutex. Config.Persist
-// calls are serialised and in order.
+// calls are serialised and in order. The ack timer and the ping's deadline
+// each have a small lock of their own, taken after the state mutex, never
+// before it, and released before they end the session.
 //
 // From inside OnEvent the application may call SendMessage, SetActive,
 // Probe, WaitAcked, State, Err and the other accessors: none of them waits

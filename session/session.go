@@ -101,12 +101,9 @@ type Session struct {
 	iqs       map[string]chan *inIQ
 	csiTarget uint64 // the <r/> whose answer confirms the last CSI state
 	// The ack timeout (acktimeout.go): the timer runs while stanzas wait
-	// for an <a/>; ackGen makes a stopped timer that fires anyway do
-	// nothing. Without stream management, pinging is set while a ping
+	// for an <a/>. Without stream management, pinging is set while a ping
 	// follows sent stanzas, unpinged when one was written since.
-	ackTimer *time.Timer
-	ackGen   uint64
-	ackDue   time.Time // when the ack timer is due, by cfg.now
+	ackTimer *ackDeadline
 	pinging  bool
 	unpinged bool
 	mamQuery string // the queryid of the archive query under way
@@ -164,6 +161,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		pendingSeen: make(map[uint64]bool),
 	}
 	s.notes = newNotifier(cfg.OnEvent, s.handled)
+	s.ackTimer = s.newAckDeadline("ack timer", s.deadByAckTimeout)
 	xs, err := s.open(ctx, j)
 	if err != nil {
 		// Events of a failed login (an <a/> count in <resumed/> or
