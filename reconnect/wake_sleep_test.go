@@ -57,7 +57,7 @@ func TestWakeStaleAttemptAfterMachineSleep(t *testing.T) {
 		if cancelled != 1 || c.Status() != reconnect.Online {
 			t.Fatalf("cancelled %d, status %v: want the stale attempt replaced and online", cancelled, c.Status())
 		}
-		if got, want := srv.attempts, []time.Duration{time.Second}; !reflect.DeepEqual(got, want) {
+		if got, want := srv.times(), []time.Duration{time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("logins at %v, want %v: at the wake", got, want)
 		}
 	})
@@ -87,7 +87,7 @@ func TestWakeRetryAfterMachineSleep(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if got, want := srv.attempts, []time.Duration{0, time.Second}; !reflect.DeepEqual(got, want) {
+		if got, want := srv.times(), []time.Duration{0, time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("logins at %v, want %v: the wake after an hour's sleep retries at once", got, want)
 		}
 		if c.Status() != reconnect.Online {

@@ -24,6 +24,14 @@ func (e *events) woken() []reconnect.Woken {
 	return out
 }
 
+// times returns when the logins began, after start: a copy, read under the
+// server's lock (a login may be under way on the client's goroutine).
+func (s *server) times() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.attempts...)
+}
+
 func (e *events) dead() []reconnect.Dead {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -70,8 +78,8 @@ func TestWakeProbesAndRepairsDeadConnection(t *testing.T) {
 			t.Fatalf("dead %+v, want one found by a %v probe", d, reconnect.DefaultProbeTimeout)
 		}
 		// Repaired at once, not after a backoff delay.
-		if n := srv.count(); n != 2 || srv.attempts[1] != wokeAt+reconnect.DefaultProbeTimeout {
-			t.Fatalf("attempts at %v; want the second at %v", srv.attempts, wokeAt+reconnect.DefaultProbeTimeout)
+		if n := srv.count(); n != 2 || srv.times()[1] != wokeAt+reconnect.DefaultProbeTimeout {
+			t.Fatalf("attempts at %v; want the second at %v", srv.times(), wokeAt+reconnect.DefaultProbeTimeout)
 		}
 		if got := c.Status(); got != reconnect.Online {
 			t.Fatalf("status %v after the repair", got)
@@ -168,7 +176,7 @@ func TestWakeCutsRetryWaitShort(t *testing.T) {
 		// moves to 3 s, not 1 min.
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if got, want := srv.attempts, []time.Duration{0, 3 * time.Second}; !reflect.DeepEqual(got, want) {
+		if got, want := srv.times(), []time.Duration{0, 3 * time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("attempts at %v, want %v", got, want)
 		}
 		// Later than that (attempt 3 would be minutes away): at once.
@@ -177,7 +185,7 @@ func TestWakeCutsRetryWaitShort(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if got, want := srv.attempts, []time.Duration{0, 3 * time.Second, 13 * time.Second}; !reflect.DeepEqual(got, want) {
+		if got, want := srv.times(), []time.Duration{0, 3 * time.Second, 13 * time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("attempts at %v, want %v", got, want)
 		}
 		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeRetry}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
@@ -208,7 +216,7 @@ func TestWakeBurstKeepsLoginsApart(t *testing.T) {
 			}
 			synctest.Wait()
 		}
-		got := srv.attempts
+		got := srv.times()
 		if len(got) < 3 || len(got) > 5 {
 			t.Fatalf("%d logins in %v of wake-ups (at %v), want one per probe timeout (3 s)", len(got), time.Since(start), got)
 		}
@@ -280,12 +288,12 @@ func TestAckTimeoutDeathRepairsAfterJitter(t *testing.T) {
 		at := time.Since(srv.start)
 		srv.last().end(&session.ConnError{Op: "read", Err: session.ErrAckTimeout})
 		synctest.Wait()
-		if got, want := srv.attempts, []time.Duration{0}; !reflect.DeepEqual(got, want) {
+		if got, want := srv.times(), []time.Duration{0}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("attempts at %v right after the ack timeout, want %v: no jitter", got, want)
 		}
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		if got, want := srv.attempts, []time.Duration{0, at + 2*time.Second}; !reflect.DeepEqual(got, want) {
+		if got, want := srv.times(), []time.Duration{0, at + 2*time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("attempts at %v, want %v", got, want)
 		}
 		if d := ev.dead(); len(d) != 1 || !errors.Is(d[0].Err, session.ErrAckTimeout) {
