@@ -132,6 +132,18 @@ type Config struct {
 	// that made the change (the sender's for an outgoing stanza, the event
 	// goroutine for an incoming one, the read loop for an acknowledgement),
 	// never under the lock the read loop needs to answer the server.
+	//
+	// It must return promptly: while it runs, other senders wait, the Sent
+	// of the message being saved waits (and every event after it), and
+	// the read loop waits at its next acknowledgement. One that never
+	// returns stalls the session for good, and Abort, Detach and Close,
+	// which wait for the last event, with it. Persist has no error to
+	// return: a failed save it cannot handle itself should panic. The
+	// session recovers the panic and ends with a *PersistError holding the
+	// panic value, whichever goroutine it ran on; a message whose save
+	// panicked is not taken (SendMessage returns the error, no Sent is
+	// reported), and the State in memory stays intact for the next
+	// Connect.
 	Persist func(*State)
 	// Logger receives diagnostics. Default: slog.Default().
 	Logger *slog.Logger

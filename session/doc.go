@@ -152,9 +152,11 @@
 // disk has every stanza the server may have), the write lock (held only
 // while bytes are written; the read loop takes it to answer the server, and
 // it is never held across a disk write), and the state mutex. Config.Persist
-// calls are serialised and in order. The ack timer and the ping's deadline
-// each have a small lock of their own, taken after the state mutex, never
-// before it, and released before they end the session.
+// calls are serialised and in order; a Persist that panics ends the
+// session (*PersistError) on whatever goroutine it ran, and one that never
+// returns stalls it (see Config.Persist). The ack timer and the ping's
+// deadline each have a small lock of their own, taken after the state
+// mutex, never before it, and released before they end the session.
 //
 // From inside OnEvent the application may call SendMessage, SetActive,
 // Probe, WaitAcked, State, Err and the other accessors: none of them waits

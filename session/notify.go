@@ -1,6 +1,9 @@
 package session
 
 import (
+	"fmt"
+	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -43,13 +46,13 @@ type notifier struct {
 }
 
 type note struct {
-	ev      Event           // nil for a stanza without an event, or an answer
-	inbound bool            // an incoming stanza: count it once delivered
-	commit  func()          // for an incoming stanza: what to record with its count
-	answer  bool            // an <r/> to answer once everything before it is counted
-	reached chan struct{}   // closed when the notifier gets here (barrier)
-	after   <-chan struct{} // the event waits until this is closed (emitAfter)
-	do      func()          // run here, once every note before it was processed (later)
+	ev      Event         // nil for a stanza without an event, or an answer
+	inbound bool          // an incoming stanza: count it once delivered
+	commit  func()        // for an incoming stanza: what to record with its count
+	answer  bool          // an <r/> to answer once everything before it is counted
+	reached chan struct{} // closed when the notifier gets here (barrier)
+	after   *gate         // the event waits until this is open (emitAfter)
+	do      func()        // run here, once every note before it was processed (later)
 }
 
 func newNotifier(on func(Event), handled func(answer bool, commit func())) *notifier {
@@ -68,10 +71,26 @@ func newNotifier(on func(Event), handled func(answer bool, commit func())) *noti
 func (n *notifier) emit(ev Event) { n.push(note{ev: ev}) }
 
 // emitAfter queues ev now, in order, but delivers it only once after is
-// closed: a Sent is queued under the lock that orders stanzas (so it is not
-// lost to a session that ends meanwhile) and delivered once the State that
-// holds the message is saved. The caller must close after, promptly.
-func (n *notifier) emitAfter(ev Event, after <-chan struct{}) { n.push(note{ev: ev, after: after}) }
+// open, and only if it opened saved: a Sent is queued under the lock that
+// orders stanzas (so it is not lost to a session that ends meanwhile) and
+// delivered once the State that holds the message is saved, never when
+// the save failed. The caller must open after, promptly, whatever happens.
+func (n *notifier) emitAfter(ev Event, after *gate) { n.push(note{ev: ev, after: after}) }
+
+// gate holds a Sent until the save of the State holding its message is
+// over.
+type gate struct {
+	ch    chan struct{} // closed by open
+	saved bool          // set before ch is closed: the save succeeded
+}
+
+func newGate() *gate { return &gate{ch: make(chan struct{})} }
+
+// open lets the event waiting on g go, or drops it when the save failed.
+func (g *gate) open(saved bool) {
+	g.saved = saved
+	close(g.ch)
+}
 
 // later queues f, to run on the event goroutine once every note queued
 // before it was processed. After close it is dropped.
@@ -145,12 +164,12 @@ func (n *notifier) run() {
 				break
 			}
 			nt := n.q[0]
-			if nt.after != nil && !isClosed(nt.after) {
+			if nt.after != nil && !isClosed(nt.after.ch) {
 				// A Sent waiting for its State to be saved: answer
 				// the <r/>s that need nothing behind it meanwhile,
 				// so a slow disk never delays an answer.
 				n.mu.Unlock()
-				n.waitGate(nt.after)
+				n.waitGate(nt.after.ch)
 				continue
 			}
 			n.q[0] = note{}
@@ -162,7 +181,8 @@ func (n *notifier) run() {
 			if nt.do != nil {
 				nt.do()
 			}
-			dropped := (nt.inbound || nt.answer) && n.final.Load()
+			dropped := (nt.inbound || nt.answer) && n.final.Load() ||
+				nt.after != nil && !nt.after.saved // its save failed
 			if nt.ev != nil && !dropped {
 				n.on(nt.ev)
 			}
@@ -204,17 +224,43 @@ func (s *Session) handled(answer bool, commit func()) {
 }
 
 // persist hands a copy of the state to Config.Persist. Callers hold no lock
-// the read loop needs: a slow disk never delays reading the server.
-func (s *Session) persist() {
+// the read loop needs: a slow disk never delays reading the server. A
+// Persist that panics ends the session with a *PersistError, which persist
+// returns: whichever goroutine it ran on (the read loop's, the event
+// goroutine, a sender's), the panic neither crashes the process nor leaves
+// a Sent waiting for a save that will never end.
+func (s *Session) persist() (err error) {
 	if s.cfg.Persist == nil {
-		return
+		return nil
 	}
 	s.pmu.Lock()
 	defer s.pmu.Unlock()
 	s.mu.Lock()
 	snap := s.st.Clone()
 	s.mu.Unlock()
+	defer func() {
+		if v := recover(); v != nil {
+			err = s.persistFailed(v)
+		}
+	}()
 	s.cfg.Persist(snap)
+	return nil
+}
+
+// persistFailed ends the session after Config.Persist panicked with v: the
+// copy may not be on disk, so the session stops before it writes anything
+// a saved copy would lack. The State in memory is intact.
+func (s *Session) persistFailed(v any) error {
+	err := &PersistError{Value: v}
+	s.log.Error("Config.Persist panicked: ending the session", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+	s.mu.Lock()
+	if s.ending == nil {
+		s.ending = err
+	}
+	s.mu.Unlock()
+	s.fail(nil)
+	s.failIQs()
+	return err
 }
 
 func isClosed(ch <-chan struct{}) bool {
@@ -256,4 +302,24 @@ func (n *notifier) waitGate(gate <-chan struct{}) {
 		case <-n.wake:
 		}
 	}
+}
+
+// PersistError ends a session whose Config.Persist panicked (Session.Err,
+// and the error of the Connect or SendMessage whose save it was). A copy
+// that may not have been saved is never reported as saved: the session
+// stops at once, reports no Sent for a message whose save panicked, and
+// SendMessage does not take that message (it returns this error wrapped
+// with ErrClosed). The State in memory is intact, so the next Connect can
+// resume from it. Value is what Persist panicked with; Unwrap returns it
+// when it is an error.
+type PersistError struct{ Value any }
+
+func (e *PersistError) Error() string {
+	return fmt.Sprintf("session: Config.Persist panicked: %v", e.Value)
+}
+
+// Unwrap returns the panic value when it is an error, else nil.
+func (e *PersistError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
 }

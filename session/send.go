@@ -124,12 +124,12 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 		// due within the ack timeout.
 		s.armAckTimer()
 	}
-	var saved chan struct{}
+	var saved *gate
 	if s.sm && m != nil {
 		// Taken: queued now, before any <a/> for it can be, and
 		// delivered once saved: a program that takes Sent as accepted
 		// and is then killed finds the message in the copy.
-		saved = make(chan struct{})
+		saved = newGate()
 		s.notes.emitAfter(Sent{Message: *m}, saved)
 	}
 	sm := s.sm
@@ -137,9 +137,28 @@ func (s *Session) sendRaw(ctx context.Context, kind, id, to string, m *Message, 
 	if sm {
 		// Saved before it is written: a copy on disk never misses a stanza
 		// the server may have.
-		s.persist()
+		perr := s.persist()
+		if perr != nil {
+			// Persist panicked and the session has ended: the
+			// stanza is not taken (no Sent, an error), so it must
+			// not stay for the next session to send as well. It is
+			// still the last one queued (the stanza lock is held)
+			// and was never written.
+			s.mu.Lock()
+			if n := len(s.st.Unacked); n > 0 && len(raw) > 0 && len(s.st.Unacked[n-1].Raw) > 0 && &s.st.Unacked[n-1].Raw[0] == &raw[0] {
+				s.st.Unacked[n-1] = Stanza{}
+				s.st.Unacked = s.st.Unacked[:n-1]
+				if n == 1 {
+					s.st.Unacked = nil
+				}
+			}
+			s.mu.Unlock()
+		}
 		if saved != nil {
-			close(saved)
+			saved.open(perr == nil)
+		}
+		if perr != nil {
+			return fmt.Errorf("%w: %w", ErrClosed, perr)
 		}
 	}
 	s.wmu.Lock()

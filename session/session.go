@@ -210,7 +210,12 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 	s.login.SM = s.sm
 	s.login.CSI = s.csi
 	s.mu.Unlock()
-	s.persist()
+	if err := s.persist(); err != nil {
+		s.raw.Close()
+		s.notes.close()
+		s.notes.wait()
+		return nil, err
+	}
 
 	if s.login.Resumed {
 		// Before the read loop starts: nothing may be written between
