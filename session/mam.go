@@ -153,3 +153,17 @@ func (s *Session) catchUp(ctx context.Context, since string, start time.Time) (t
 	s.log.Debug("archive catch-up done", slog.Int("messages", total), slog.Bool("finished", finished))
 	return total, finished, nil
 }
+
+// recordArchiveID records, once its message is handled (s.mu held), the
+// archive id of a message: a result of our catch-up (fromArchive) or a live
+// message. See commitArchiveID.
+func (s *Session) recordArchiveID(id string, fromArchive bool) {
+	st := s.st
+	switch {
+	case fromArchive:
+		st.LastArchiveID = id
+		st.ArchiveStart = time.Time{} // the next catch-up starts after id
+	case !st.ArchiveBehind:
+		st.LastArchiveID = id
+	}
+}

@@ -245,3 +245,102 @@ func TestArchiveCaughtUpOnlyOnceHandled(t *testing.T) {
 		t.Errorf("once handled: LastArchiveID %q, ArchiveBehind %v; want arch-2, false", st.LastArchiveID, st.ArchiveBehind)
 	}
 }
+
+// startField returns the "start" field of the archive query q, "" if none.
+func startField(q elem) string {
+	query, _ := q.child("query")
+	x, _ := query.child("x")
+	for _, f := range x.Nodes {
+		if f.attr("var") == "start" {
+			v, _ := f.child("value")
+			return v.Text
+		}
+	}
+	return ""
+}
+
+// A first catch-up (no archive id handled yet, so it asks for what came
+// after a time) that ends before any result must start from the same time
+// the next login: the session's own login moved LastAlive, so the start
+// the next login would compute from it is later, and the archive's messages
+// in between were skipped for good. The start is saved (State.ArchiveStart)
+// before the query goes out, so a process killed during the catch-up finds
+// it in its file too.
+func TestArchiveFirstCatchUpInterrupted(t *testing.T) {
+	lastAlive := time.Now().Add(-2 * time.Hour)
+	wantStart := lastAlive.Add(-time.Minute).UTC().Format("2006-01-02T15:04:05.000Z")
+	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	st := &session.State{ID: "gone", LastAlive: lastAlive}
+	var (
+		mu   sync.Mutex
+		last *session.State
+	)
+	cfg := testConfig(f, (&collector{}).on)
+	cfg.Persist = func(st *session.State) {
+		mu.Lock()
+		last = st
+		mu.Unlock()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), cfg, st)
+		if err == nil {
+			s.Abort()
+		}
+		errc <- err
+	}()
+	f.expectSkippingR("presence")
+	q, _ := archiveQuery(t, f, "")
+	if got := startField(q); got != wantStart {
+		t.Fatalf("first catch-up starts at %q, want %q", got, wantStart)
+	}
+	// The process is killed here: what the next one loads is the last copy.
+	mu.Lock()
+	saved := last.Clone()
+	mu.Unlock()
+	f.conn.Close()
+	if err := <-errc; err == nil {
+		t.Fatal("Connect succeeded, though the connection ended during the catch-up")
+	}
+	if !saved.ArchiveBehind {
+		t.Fatal("the copy saved when the query went out does not say the archive is behind")
+	}
+
+	for _, tc := range []struct {
+		name string
+		st   *session.State
+	}{{"state in memory", st}, {"state saved before the query", saved}} {
+		t.Run(tc.name, func(t *testing.T) {
+			f2 := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+			c2 := &collector{}
+			done := make(chan *session.Session, 1)
+			go func() {
+				s, err := session.Connect(context.Background(), testConfig(f2, c2.on), tc.st)
+				if err != nil {
+					t.Error(err)
+				}
+				done <- s
+			}()
+			f2.expectSkippingR("presence")
+			q, qid := archiveQuery(t, f2, "")
+			if got := startField(q); got != wantStart {
+				t.Errorf("the catch-up after the interrupted one starts at %q, want %q (where the first started)", got, wantStart)
+			}
+			f2.send(mamResult("", qid, "arch-1", "gap", "o1"))
+			f2.send(mamFin(q, true, "arch-1"))
+			s := <-done
+			if s == nil {
+				t.FailNow()
+			}
+			defer s.Abort()
+			delivered(t, s)
+			if got := receivedBodies(c2.all()); fmt.Sprint(got) != "[gap]" {
+				t.Fatalf("delivered %q, want [gap]", got)
+			}
+			if st := s.State(); st.LastArchiveID != "arch-1" || st.ArchiveBehind || !st.ArchiveStart.IsZero() {
+				t.Errorf("after the catch-up: LastArchiveID %q, ArchiveBehind %v, ArchiveStart %v; want arch-1, false, zero",
+					st.LastArchiveID, st.ArchiveBehind, st.ArchiveStart)
+			}
+		})
+	}
+}

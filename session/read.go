@@ -288,11 +288,7 @@ func (s *Session) commitArchiveID(id string, fromArchive bool) func() {
 	if id == "" {
 		return func() {}
 	}
-	return func() {
-		if fromArchive || !s.st.ArchiveBehind {
-			s.st.LastArchiveID = id
-		}
-	}
+	return func() { s.recordArchiveID(id, fromArchive) }
 }
 
 // decodeError classifies a failure to decode a stanza: broken XML is the

@@ -194,23 +194,34 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 // left unfetched (State.ArchiveBehind), bounded by the login timeout.
 func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 	s.mu.Lock()
-	since, behind := s.st.LastArchiveID, s.st.ArchiveBehind
+	since, behind, start := s.st.LastArchiveID, s.st.ArchiveBehind, s.st.ArchiveStart
 	if s.cfg.NoArchive {
 		s.st.ArchiveBehind = false // nothing will catch up: live ids move it again
+		s.st.ArchiveStart = time.Time{}
 	}
 	s.mu.Unlock()
 	replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ResumeNotSkipped
 	if !replaced && !behind || s.cfg.NoArchive {
 		return nil
 	}
-	start := s.prevAlive.Add(-time.Minute)
-	if since == "" && s.prevAlive.IsZero() {
-		return nil
+	if since == "" && start.IsZero() {
+		// The first catch-up: from shortly before the last sign of
+		// life. Remembered (ArchiveStart) until it has handled a
+		// result or finished: this login has moved LastAlive already.
+		if s.prevAlive.IsZero() {
+			return nil
+		}
+		start = s.prevAlive.Add(-time.Minute)
 	}
 	// Until the catch-up finishes, a live message (later than what the
-	// archive still holds for us) must not move LastArchiveID.
+	// archive still holds for us) must not move LastArchiveID. Both are
+	// saved with the query (an iq is queued and saved before it is
+	// written), so a process killed during the catch-up takes it up again.
 	s.mu.Lock()
 	s.st.ArchiveBehind = true
+	if since == "" {
+		s.st.ArchiveStart = start
+	}
 	s.mu.Unlock()
 	// Bounded: a server that does not answer must not hold the login; what
 	// the archive holds stays there for next time.
@@ -241,6 +252,7 @@ func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 		s.notes.later(func() {
 			s.mu.Lock()
 			s.st.ArchiveBehind = false
+			s.st.ArchiveStart = time.Time{}
 			s.mu.Unlock()
 			s.persist()
 		})

@@ -97,6 +97,13 @@ type State struct {
 	// results move LastArchiveID, never a live message, whose id is
 	// later than theirs; and the next fresh login catches up again.
 	ArchiveBehind bool `json:",omitempty"`
+	// ArchiveStart is the time a catch-up with no archive id to start
+	// after (LastArchiveID empty) asked the archive to start from. It is
+	// kept until a catch-up has handled a result or finished, so that one
+	// interrupted before any result is taken up again from the same
+	// point: the time it was computed from (LastAlive) moves with every
+	// login.
+	ArchiveStart time.Time `json:",omitzero"`
 	// CSI records that the server offered client state indication
 	// (XEP-0352) on the stream: a SASL2 resumption learns it nowhere else.
 	CSI bool `json:",omitempty"`
