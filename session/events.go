@@ -10,8 +10,9 @@ type Received struct {
 	Message Message
 }
 
-// Duplicate is an incoming message already handled once (see State.Seen):
-// it is counted for XEP-0198 but not delivered as Received.
+// Duplicate is an incoming message already handled once (see State.Seen,
+// and State.ArchiveLive for archive results): it is counted for XEP-0198
+// but not delivered as Received.
 type Duplicate struct {
 	Message Message
 }

@@ -344,3 +344,227 @@ func TestArchiveFirstCatchUpInterrupted(t *testing.T) {
 		})
 	}
 }
+
+// archiveItem is a chat message from bob as an archive holds it.
+type archiveItem struct{ id, body, origin string }
+
+// serveArchive answers the catch-up's queries as an archive holding items
+// (in archive order) after the id from would: pages of up to 100 after the
+// id each query names, until it has sent the last page. It returns the id
+// each query asked to start after.
+func serveArchive(t *testing.T, f *fake, from string, items []archiveItem) []string {
+	t.Helper()
+	var afters []string
+	for {
+		q := f.expectSkippingR("iq")
+		query, ok := q.child("query")
+		if !ok || query.XMLName.Space != "urn:xmpp:mam:2" {
+			t.Fatalf("got %s, want an archive query", q)
+		}
+		set, _ := query.child("set")
+		after, _ := set.child("after")
+		afters = append(afters, after.Text)
+		p := -1
+		if after.Text == from {
+			p = 0
+		}
+		for i, it := range items {
+			if it.id == after.Text {
+				p = i + 1
+			}
+		}
+		if p < 0 {
+			t.Fatalf("archive query after %q, which the archive does not hold", after.Text)
+		}
+		end := min(p+100, len(items))
+		last := ""
+		for _, it := range items[p:end] {
+			f.send(mamResult("", query.attr("queryid"), it.id, it.body, it.origin))
+			last = it.id
+		}
+		f.send(mamFin(q, end == len(items), last))
+		if end == len(items) {
+			return afters
+		}
+	}
+}
+
+// liveMessage is a chat message from bob as the server routes it live, with
+// the archive id it was stored under.
+func liveMessage(it archiveItem) string {
+	return `<message from='bob@example.org/x' to='alice@example.org/res1' type='chat' id='` + it.origin + `'><body>` + it.body + `</body>` +
+		`<origin-id xmlns='urn:xmpp:sid:0' id='` + it.origin + `'/><stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='` + it.id + `'/></message>`
+}
+
+// Live messages that arrive while a catch-up is unfinished (it stopped at a
+// refused page; the session goes on) are archived too, after the messages
+// the catch-up has not fetched: the next catch-up meets them again. State.Seen
+// remembers only the last SeenCap messages, so with more live ones than that
+// the oldest came back as Received a second time. The catch-up now skips
+// what it knows was delivered live.
+func TestArchiveLiveDuringUnfinishedCatchUpOnce(t *testing.T) {
+	const nLive = session.SeenCap + 76
+	live := make([]archiveItem, nLive)
+	for i := range live {
+		live[i] = archiveItem{fmt.Sprintf("live-%d", i), fmt.Sprintf("live %d", i), fmt.Sprintf("lo-%d", i)}
+	}
+
+	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
+	c := &collector{}
+	done := make(chan *session.Session, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), testConfig(f, c.on), st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	f.expectSkippingR("presence")
+	q, qid := archiveQuery(t, f, "arch-1")
+	f.send(mamResult("", qid, "arch-2", "archived", "o2"))
+	f.send(mamFin(q, false, "arch-2"))
+	q, _ = archiveQuery(t, f, "arch-2")
+	f.send(`<iq type='error' id='` + q.attr("id") + `'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
+	s := <-done
+	if s == nil {
+		t.FailNow()
+	}
+	for _, it := range live {
+		f.send(liveMessage(it))
+	}
+	f.send(`<r xmlns='urn:xmpp:sm:3'/>`) // answered once all of them are handled
+	for e := f.next(); e.XMLName.Local != "a"; e = f.next() {
+	}
+	s.Abort()
+	if got := len(receivedBodies(c.all())); got != 1+nLive {
+		t.Fatalf("first session delivered %d messages, want %d", got, 1+nLive)
+	}
+	if !st.ArchiveBehind || st.LastArchiveID != "arch-2" {
+		t.Fatalf("after the unfinished catch-up: ArchiveBehind %v, LastArchiveID %q; want true, arch-2", st.ArchiveBehind, st.LastArchiveID)
+	}
+	if want := []session.ArchiveSpan{{First: "live-0", Last: live[nLive-1].id}}; fmt.Sprint(st.ArchiveLive) != fmt.Sprint(want) {
+		t.Fatalf("ArchiveLive %v, want %v", st.ArchiveLive, want)
+	}
+
+	// The next login: the archive holds what the first catch-up did not
+	// fetch, the live messages, and one that came while alice was away.
+	archive := append(append([]archiveItem{{"arch-3", "gap", "o3"}}, live...), archiveItem{"arch-4", "away", "o4"})
+	f2 := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	c2 := &collector{}
+	go func() {
+		s, err := session.Connect(context.Background(), testConfig(f2, c2.on), st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	f2.expectSkippingR("presence")
+	afters := serveArchive(t, f2, "arch-2", archive)
+	s = <-done
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Abort()
+	delivered(t, s)
+	if got := receivedBodies(c2.all()); fmt.Sprint(got) != "[gap away]" {
+		if len(got) > 6 {
+			got = append(got[:5], fmt.Sprintf("… %d in all", len(got)))
+		}
+		t.Fatalf("second login delivered %q, want [gap away]", got)
+	}
+	t.Logf("archive queries after %q", afters)
+	if st := s.State(); st.LastArchiveID != "arch-4" || st.ArchiveBehind || len(st.ArchiveLive) != 0 {
+		t.Errorf("after the catch-up: LastArchiveID %q, ArchiveBehind %v, ArchiveLive %v; want arch-4, false, none",
+			st.LastArchiveID, st.ArchiveBehind, st.ArchiveLive)
+	}
+}
+
+// What lies between two spans of live messages (State.ArchiveLive) is
+// fetched: here two logins in a row leave the catch-up unfinished, each
+// with live messages, and what came while alice was away between them, or
+// before, is delivered while both spans are skipped, within one page.
+func TestArchiveLiveSpansKeepTheGaps(t *testing.T) {
+	item := func(id string) archiveItem { return archiveItem{id, "body " + id, "o-" + id} }
+	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
+	// login runs a session whose catch-up after `after` gets results
+	// first, then a refused page, and then the live messages.
+	login := func(after string, first []archiveItem, live []archiveItem) {
+		t.Helper()
+		f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+		done := make(chan *session.Session, 1)
+		go func() {
+			s, err := session.Connect(context.Background(), testConfig(f, (&collector{}).on), st)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- s
+		}()
+		f.expectSkippingR("presence")
+		q, qid := archiveQuery(t, f, after)
+		for _, it := range first {
+			f.send(mamResult("", qid, it.id, it.body, it.origin))
+		}
+		f.send(mamFin(q, false, first[len(first)-1].id))
+		q, _ = archiveQuery(t, f, first[len(first)-1].id)
+		f.send(`<iq type='error' id='` + q.attr("id") + `'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
+		s := <-done
+		if s == nil {
+			t.FailNow()
+		}
+		for _, it := range live {
+			f.send(liveMessage(it))
+		}
+		f.send(`<r xmlns='urn:xmpp:sm:3'/>`)
+		for e := f.next(); e.XMLName.Local != "a"; e = f.next() {
+		}
+		s.Abort()
+	}
+	a := []archiveItem{item("a-0"), item("a-1"), item("a-2")}
+	b := []archiveItem{item("b-0"), item("b-1")}
+	login("arch-1", []archiveItem{item("g0")}, a)
+	login("g0", []archiveItem{item("g1")}, b)
+	if want := "[{a-0 a-2} {b-0 b-1}]"; fmt.Sprint(st.ArchiveLive) != want {
+		t.Fatalf("ArchiveLive %v, want %s", st.ArchiveLive, want)
+	}
+
+	archive := []archiveItem{item("g2")}
+	archive = append(archive, a...)
+	archive = append(archive, item("g3"))
+	archive = append(archive, b...)
+	archive = append(archive, item("g4"))
+	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	c := &collector{}
+	done := make(chan *session.Session, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), testConfig(f, c.on), st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	f.expectSkippingR("presence")
+	serveArchive(t, f, "g1", archive)
+	s := <-done
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Abort()
+	delivered(t, s)
+	if got := receivedBodies(c.all()); fmt.Sprint(got) != "[body g2 body g3 body g4]" {
+		t.Fatalf("delivered %q, want [body g2 body g3 body g4]", got)
+	}
+	dups := 0
+	for _, e := range c.all() {
+		if _, ok := e.(session.Duplicate); ok {
+			dups++
+		}
+	}
+	if dups != len(a)+len(b) {
+		t.Errorf("%d Duplicate events, want %d", dups, len(a)+len(b))
+	}
+	if st := s.State(); st.LastArchiveID != "g4" || st.ArchiveBehind || len(st.ArchiveLive) != 0 {
+		t.Errorf("after the catch-up: LastArchiveID %q, ArchiveBehind %v, ArchiveLive %v; want g4, false, none",
+			st.LastArchiveID, st.ArchiveBehind, st.ArchiveLive)
+	}
+}

@@ -221,9 +221,9 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 		}
 		msg, ok := m.message(s.jid.Bare().String())
 		archiveID := msg.StanzaID
-		var fromArchive bool
+		var fromArchive, handledLive bool
 		if !ok {
-			msg, archiveID, ok, fromArchive = s.archived(&m)
+			msg, archiveID, ok, fromArchive, handledLive = s.archived(&m)
 			if fromArchive {
 				s.mu.Lock()
 				s.mamSeen++
@@ -236,7 +236,7 @@ func (s *Session) handle(d *xml.Decoder, start xml.StartElement) error {
 		}
 		k, keyed := seenKey(&msg)
 		s.mu.Lock()
-		dup := keyed && (s.st.seen(k) || s.pendingSeen[k])
+		dup := handledLive || keyed && (s.st.seen(k) || s.pendingSeen[k])
 		if keyed && !dup {
 			// Seen while queued, remembered in the State once delivered:
 			// a State saved in between must not call it a duplicate.

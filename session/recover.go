@@ -198,6 +198,7 @@ func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 	if s.cfg.NoArchive {
 		s.st.ArchiveBehind = false // nothing will catch up: live ids move it again
 		s.st.ArchiveStart = time.Time{}
+		s.st.ArchiveLive = nil
 	}
 	s.mu.Unlock()
 	replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ResumeNotSkipped
@@ -253,6 +254,7 @@ func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 			s.mu.Lock()
 			s.st.ArchiveBehind = false
 			s.st.ArchiveStart = time.Time{}
+			s.st.ArchiveLive = nil
 			s.mu.Unlock()
 			s.persist()
 		})

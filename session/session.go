@@ -108,6 +108,11 @@ type Session struct {
 	unpinged bool
 	mamQuery string // the queryid of the archive query under way
 	mamSeen  int    // archived messages read for it
+	// mamSkip is the span of State.ArchiveLive the catch-up's results are
+	// in (read loop), liveFirst the first archive id of the span this
+	// session's live messages extend (event goroutine); both under mu.
+	mamSkip   *ArchiveSpan
+	liveFirst string
 	// pendingSeen holds the de-duplication keys of messages queued for the
 	// application and not yet remembered in the State.
 	pendingSeen map[uint64]bool

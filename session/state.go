@@ -104,6 +104,15 @@ type State struct {
 	// point: the time it was computed from (LastAlive) moves with every
 	// login.
 	ArchiveStart time.Time `json:",omitzero"`
+	// ArchiveLive lists, in archive order, the spans of live messages
+	// handled while the archive was behind (ArchiveBehind), one per
+	// connection, each named by the archive ids of its first and last
+	// message. The archive holds them too, after what the catch-up has
+	// not fetched yet: the next catch-up skips each span rather than
+	// deliver it again, which State.Seen, at SeenCap messages, could not
+	// promise. At most 16 spans are kept (the oldest is forgotten: Seen
+	// is then all that guards it); a finished catch-up clears them.
+	ArchiveLive []ArchiveSpan `json:",omitempty"`
 	// CSI records that the server offered client state indication
 	// (XEP-0352) on the stream: a SASL2 resumption learns it nowhere else.
 	CSI bool `json:",omitempty"`
@@ -257,6 +266,7 @@ func (st *State) Clone() *State {
 	c := *st
 	c.Unacked = cloneStanzas(st.Unacked)
 	c.Seen = append([]byte(nil), st.Seen...)
+	c.ArchiveLive = append([]ArchiveSpan(nil), st.ArchiveLive...)
 	c.Orphans = cloneStanzas(st.Orphans)
 	c.Outbox = append([]Message(nil), st.Outbox...)
 	if st.Outbox == nil {
