@@ -286,6 +286,10 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 			// its acknowledgement.
 			return sent, nil
 		}
+		var pe *session.PersistError
+		if errors.As(err, &pe) {
+			return m, err // the same Persist would keep the queue
+		}
 		c.log.Debug("send failed, queueing", slog.Any("err", err))
 	}
 	c.mu.Lock()
@@ -417,8 +421,13 @@ func permanent(err error) bool {
 		ce *session.CertificateError
 		te *session.TLSError
 		se *session.StreamError
+		pe *session.PersistError
 	)
 	switch {
+	case errors.As(err, &pe):
+		// The application's Persist panicked: it would again, at every
+		// login, and nothing said would be kept.
+		return true
 	case errors.As(err, &ae), errors.As(err, &ce), errors.As(err, &te),
 		errors.Is(err, session.ErrConfig), errors.Is(err, session.ErrLoginIncomplete),
 		errors.Is(err, session.ErrNoService):

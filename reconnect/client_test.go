@@ -318,6 +318,7 @@ func TestPermanentErrorsStop(t *testing.T) {
 		&session.StreamError{Condition: "policy-violation"},
 		fmt.Errorf("%w: bad JID", session.ErrConfig),
 		&session.ConnError{Op: "dial", Err: session.ErrNoService},
+		&session.PersistError{Value: "disk full"}, // the application's Persist panicked
 	} {
 		t.Run(perm.Error(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
