@@ -12,6 +12,8 @@
 //   - serverproc: process and readiness helpers for the server harnesses.
 //   - faultproxy: a plain-net TCP proxy whose RST, BlackholeLive and
 //     Down/Up break the path in the bundled scenarios.
+//   - proc: stops a process with SIGSTOP and returns once it really is
+//     stopped (the scenarios' freeze, and the tests that freeze a client).
 //
 // # Test-only (imported by _test.go files and each other, never shipped)
 //

@@ -18,7 +18,7 @@ var (
 	// commands are what ships as binaries.
 	commands = []string{"cmd/xmppbg"}
 	// shipped are the internal packages the binary is built from.
-	shipped = []string{"internal", "internal/driver", "internal/scenario", "internal/prosody", "internal/serverproc", "internal/faultproxy"}
+	shipped = []string{"internal", "internal/driver", "internal/scenario", "internal/prosody", "internal/serverproc", "internal/faultproxy", "internal/proc"}
 	// testOnly are imported only by _test.go files and by each other.
 	testOnly = []string{"internal/integration", "internal/toxic", "internal/netlab", "internal/leakcheck", "internal/echotest", "internal/golden", "internal/ejabberd", "internal/bench", "internal/soak"}
 	// tools are developer commands that do not ship (go run them).
