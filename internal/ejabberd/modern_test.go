@@ -1,12 +1,7 @@
 package ejabberd_test
 
 import (
-	"crypto/tls"
-	"encoding/base64"
-	"net"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/xmppbg/xmppbg/internal/ejabberd"
 	"github.com/xmppbg/xmppbg/internal/integration"
@@ -24,41 +19,7 @@ func TestEjabberd2412ModernLogin(t *testing.T) {
 	if s.Version() != ejabberd.Version2412 || s.DirectTLSAddr() == "" {
 		t.Fatalf("Version %q, DirectTLSAddr %q", s.Version(), s.DirectTLSAddr())
 	}
-	conn, err := net.DialTimeout("tcp", s.DirectTLSAddr(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	tc := tls.Client(conn, &tls.Config{RootCAs: s.CertPool(), ServerName: s.Domain(), NextProtos: []string{"xmpp-client"}})
 	// ejabberd offers SASL2 (and FAST) only when the header names the user.
-	header := strings.Replace(ejabberd.StreamHeader(s.Domain()), "<stream:stream ", "<stream:stream from='alice@"+s.Domain()+"' ", 1)
-	if err := send(tc, header); err != nil {
-		t.Fatal(err)
-	}
-	f, err := ejabberd.ReadUntil(tc, "</stream:features>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("features: %s", f)
-	for _, want := range []string{"urn:xmpp:sasl:2", "urn:xmpp:bind:0", "urn:xmpp:fast:0", "HT-SHA-256-EXPR", "SCRAM-SHA-256-PLUS"} {
-		if !strings.Contains(string(f), want) {
-			t.Errorf("features lack %s: %s", want, f)
-		}
-	}
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00alice\x00alice-pw"))
-	if err := send(tc, "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>"+auth+
-		"</initial-response><user-agent id='d4565fa7-4d72-4749-b3d3-740edbf87770'><software>xmppbg test</software></user-agent>"+
-		"<bind xmlns='urn:xmpp:bind:0'><tag>test</tag><enable xmlns='urn:xmpp:sm:3' resume='true'/></bind></authenticate>"); err != nil {
-		t.Fatal(err)
-	}
-	r, err := ejabberd.ReadUntil(tc, "</success>", "</failure>")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{"<success", "<authorization-identifier>alice@localhost/", "<bound", "<enabled"} {
-		if !strings.Contains(string(r), want) {
-			t.Errorf("SASL2 answer lacks %s: %s", want, r)
-		}
-	}
+	integration.ModernLogin(t, s, "alice", "alice-pw",
+		"urn:xmpp:sasl:2", "urn:xmpp:bind:0", "urn:xmpp:fast:0", "HT-SHA-256-EXPR", "SCRAM-SHA-256-PLUS")
 }

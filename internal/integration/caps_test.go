@@ -1,47 +1,17 @@
 package integration
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"fmt"
-	"net"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/xmppbg/xmppbg/internal/serverproc"
 )
 
 // The login-related Caps say what each server really offers on its direct
 // TLS port, to a stream header that names the user (XEP-0484).
 func TestCapsMatchFeatures(t *testing.T) {
 	Each(t, Options{DirectTLSPort: true}, func(t *testing.T, srv Server) {
-		if srv.DirectTLSAddr() == "" {
-			t.Fatal("no DirectTLSAddr")
-		}
-		pool, err := loadPool(srv.CAFile())
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := net.DialTimeout("tcp", srv.DirectTLSAddr(), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
-		tc := tls.Client(conn, &tls.Config{RootCAs: pool, ServerName: srv.Domain(), NextProtos: []string{"xmpp-client"}})
-		header := strings.Replace(serverproc.StreamHeader(srv.Domain()), "<stream:stream ", "<stream:stream from='alice@"+srv.Domain()+"' ", 1)
-		if _, err := tc.Write([]byte(header)); err != nil {
-			t.Fatal(err)
-		}
-		raw, err := serverproc.ReadUntil(tc, "</stream:features>")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := string(raw)
+		_, f := DirectTLSFeatures(t, srv, "alice")
 		caps := srv.Caps()
 		if got := strings.Contains(f, "<authentication xmlns='urn:xmpp:sasl:2'>"); got != caps.SASL2 {
 			t.Errorf("SASL2 offered: %v, Caps.SASL2 %v: %s", got, caps.SASL2, f)
@@ -73,16 +43,4 @@ func TestCapsMatchFeatures(t *testing.T) {
 			t.Errorf("channel bindings offered %q, Caps.ChannelBindings %q", cb, want)
 		}
 	})
-}
-
-func loadPool(file string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("no certificate in %s", file)
-	}
-	return pool, nil
 }
