@@ -18,6 +18,28 @@ func nested(id string, n int) string {
 		strings.Repeat("<x>", n) + strings.Repeat("</x>", n) + `</message>`
 }
 
+// hostile connects to a scripted server with Config.MaxStanzaBytes set to
+// maxBytes (0: the default) and returns once the client has sent its
+// initial presence and first <r/>, the point from which the tests feed it
+// what a hostile server could.
+func hostile(t *testing.T, maxBytes int) (*fake, *collector, *session.Session) {
+	t.Helper()
+	f := &fake{}
+	c := &collector{}
+	f.t = t
+	cfg := testConfig(f, c.on)
+	cfg.MaxStanzaBytes = maxBytes
+	s, err := session.Connect(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(s.Abort)
+	delivered(t, s)
+	f.expect("presence")
+	f.expect("r")
+	return f, c, s
+}
+
 // waitEvents returns once n events satisfy ok, or fails.
 func waitEvents(t *testing.T, c *collector, want int, ok func(session.Event) bool) []session.Event {
 	t.Helper()
@@ -52,11 +74,7 @@ func received(e session.Event) bool {
 // it used to end the connection, and the server redelivered it on every
 // resumption.
 func TestDeepStanzaSkipped(t *testing.T) {
-	f := &fake{}
-	c := &collector{}
-	s := connect(t, f, c, nil)
-	f.expect("presence")
-	f.expect("r")
+	f, c, s := hostile(t, 0)
 	f.send(nested("deep", 10_000))
 	f.send(nested("edge", session.MaxStanzaDepth-1)) // exactly at the bound
 	f.send(`<iq type='get' id='q1' from='example.org'><ping xmlns='urn:xmpp:ping'>` + strings.Repeat("<x>", 300) + strings.Repeat("</x>", 300) + `</ping></iq>`)
@@ -93,18 +111,7 @@ func TestDeepStanzaSkipped(t *testing.T) {
 // as received, so apostrophes escaped as &apos; (6 bytes each, as Prosody
 // writes them) count six times, and a stanza under the cap is delivered.
 func TestLargeStanzaSkipped(t *testing.T) {
-	f := &fake{}
-	c := &collector{}
-	f.t = t
-	cfg := testConfig(f, c.on)
-	cfg.MaxStanzaBytes = 64 << 10
-	s, err := session.Connect(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Abort)
-	f.expect("presence")
-	f.expect("r")
+	f, c, s := hostile(t, 64<<10)
 	small := strings.Repeat("'", 10_000) // 60 KB as sent
 	f.send(`<message from='bob@example.org/x' type='chat' id='small'><body>` + strings.Repeat("&apos;", 10_000) + `</body></message>`)
 	f.send(`<message from='bob@example.org/x' type='chat' id='big'><body>` + strings.Repeat("&apos;", 20_000) + `</body><x><![CDATA[<y>]]></x></message>`)
@@ -134,18 +141,7 @@ func TestLargeStanzaSkipped(t *testing.T) {
 // A text node that does not end is dropped as it streams: the client's
 // memory stays bounded, and the stream survives it.
 func TestEndlessTextBounded(t *testing.T) {
-	f := &fake{}
-	c := &collector{}
-	f.t = t
-	cfg := testConfig(f, c.on)
-	cfg.MaxStanzaBytes = 64 << 10
-	s, err := session.Connect(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Abort)
-	f.expect("presence")
-	f.expect("r")
+	f, c, s := hostile(t, 64<<10)
 	const total = 32 << 20
 	chunk := []byte(strings.Repeat("x", 64<<10))
 	var before, after runtime.MemStats
@@ -189,11 +185,7 @@ func TestRestrictedXML(t *testing.T) {
 		"DTD":                     `<!DOCTYPE lol [<!ENTITY a "aaaa">]><message/>`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := &fake{}
-			c := &collector{}
-			s := connect(t, f, c, nil)
-			f.expect("presence")
-			f.expect("r")
+			f, c, s := hostile(t, 0)
 			go f.send(`<message from='bob@example.org/x' type='chat' id='m0'><body>before</body></message>` + x)
 			e := f.expectSkippingR("error")
 			if _, ok := e.child("restricted-xml"); !ok {
