@@ -208,6 +208,19 @@ func run(t *testing.T, c *reconnect.Client) (stop func() error) {
 	}
 }
 
+// runOnline runs a client over srv with cfg, recording its events, until
+// the end of the test, and returns once the bubble is idle: online after
+// its first login when srv lets it in. Call it inside synctest.Test.
+func runOnline(t *testing.T, srv *server, cfg reconnect.Config) (*reconnect.Client, *events) {
+	t.Helper()
+	ev := &events{}
+	c := newClient(srv, ev, cfg)
+	stop := run(t, c)
+	t.Cleanup(func() { stop() })
+	synctest.Wait()
+	return c, ev
+}
+
 func TestBackoffSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{fail: func(n int) error {
@@ -361,9 +374,7 @@ func TestPermanentErrorsStop(t *testing.T) {
 func TestPauseStopsEverything(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		c := newClient(srv, nil, reconnect.Config{IdleProbe: time.Minute})
-		stop := run(t, c)
-		synctest.Wait()
+		c, _ := runOnline(t, srv, reconnect.Config{IdleProbe: time.Minute})
 		conn := srv.last()
 		c.Pause()
 		time.Sleep(time.Hour)
@@ -383,7 +394,6 @@ func TestPauseStopsEverything(t *testing.T) {
 		if srv.count() != 2 {
 			t.Fatalf("no immediate login on unpause: %d attempts", srv.count())
 		}
-		stop()
 	})
 }
 
@@ -403,10 +413,7 @@ func TestProbeOnResume(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv := &server{}
-				ev := &events{}
-				c := newClient(srv, ev, reconnect.Config{})
-				stop := run(t, c)
-				synctest.Wait()
+				c, ev := runOnline(t, srv, reconnect.Config{})
 				conn := srv.last()
 				c.Pause()
 				time.Sleep(time.Minute)
@@ -420,7 +427,6 @@ func TestProbeOnResume(t *testing.T) {
 					if srv.count() != 1 || c.Status() != reconnect.Online || conn.probeCount() != 1 {
 						t.Fatalf("attempts %d, state %v, probes %d", srv.count(), c.Status(), conn.probeCount())
 					}
-					stop()
 					return
 				}
 				time.Sleep(tc.detectIn)
@@ -440,7 +446,6 @@ func TestProbeOnResume(t *testing.T) {
 				if dead == nil || !dead.ByProbe || dead.Took != tc.detectIn {
 					t.Errorf("Dead event = %+v", dead)
 				}
-				stop()
 			})
 		})
 	}
@@ -449,9 +454,7 @@ func TestProbeOnResume(t *testing.T) {
 func TestIdleProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		c := newClient(srv, nil, reconnect.Config{IdleProbe: 5 * time.Minute, ProbeTimeout: 3 * time.Second})
-		stop := run(t, c)
-		synctest.Wait()
+		runOnline(t, srv, reconnect.Config{IdleProbe: 5 * time.Minute, ProbeTimeout: 3 * time.Second})
 		conn := srv.last()
 		time.Sleep(5*time.Minute - time.Millisecond)
 		synctest.Wait()
@@ -472,7 +475,6 @@ func TestIdleProbe(t *testing.T) {
 		if srv.count() != 2 {
 			t.Fatalf("%d attempts, want a reconnect after the silent idle probe", srv.count())
 		}
-		stop()
 	})
 }
 
@@ -516,10 +518,7 @@ func TestOfflineQueue(t *testing.T) {
 func TestDetachHoldsUntilUnpause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		ev := &events{}
-		c := newClient(srv, ev, reconnect.Config{})
-		stop := run(t, c)
-		synctest.Wait()
+		c, ev := runOnline(t, srv, reconnect.Config{})
 		conn := srv.last()
 		if err := c.Detach(); err != nil {
 			t.Fatal(err)
@@ -538,16 +537,13 @@ func TestDetachHoldsUntilUnpause(t *testing.T) {
 		if got := fmt.Sprint(ev.states()); got != "["+want+"]" {
 			t.Errorf("states %v, want [%s]", got, want)
 		}
-		stop()
 	})
 }
 
 func TestSetActiveKeptAcrossReconnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		c := newClient(srv, nil, reconnect.Config{})
-		stop := run(t, c)
-		synctest.Wait()
+		c, _ := runOnline(t, srv, reconnect.Config{})
 		if err := c.SetActive(false); err != nil {
 			t.Fatal(err)
 		}
@@ -560,7 +556,6 @@ func TestSetActiveKeptAcrossReconnects(t *testing.T) {
 		if a := srv.last().active; len(a) != 1 || a[0] {
 			t.Errorf("new session told active=%v, want inactive", a)
 		}
-		stop()
 	})
 }
 

@@ -17,10 +17,7 @@ import (
 func TestProbeOnDemand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		ev := &events{}
-		c := newClient(srv, ev, reconnect.Config{IdleProbe: -1, ProbeTimeout: 3 * time.Second})
-		stop := run(t, c)
-		synctest.Wait()
+		c, _ := runOnline(t, srv, reconnect.Config{IdleProbe: -1, ProbeTimeout: 3 * time.Second})
 		conn := srv.last()
 
 		if took, err := c.Probe(context.Background()); err != nil || took != 0 {
@@ -78,6 +75,5 @@ func TestProbeOnDemand(t *testing.T) {
 		if err := <-errc; !errors.Is(err, reconnect.ErrNotOnline) {
 			t.Errorf("Probe ended by a pause = %v, want ErrNotOnline", err)
 		}
-		stop()
 	})
 }

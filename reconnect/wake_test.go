@@ -49,11 +49,7 @@ func (e *events) dead() []reconnect.Dead {
 func TestWakeProbesAndRepairsDeadConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		ev := &events{}
-		c := newClient(srv, ev, reconnect.Config{})
-		stop := run(t, c)
-		defer stop()
-		synctest.Wait()
+		c, ev := runOnline(t, srv, reconnect.Config{})
 		first := srv.last()
 		first.mu.Lock()
 		first.probe = session.ErrProbeTimeout
@@ -94,11 +90,7 @@ func TestWakeProbesAndRepairsDeadConnection(t *testing.T) {
 func TestWakeHealthyConnection(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		ev := &events{}
-		c := newClient(srv, ev, reconnect.Config{})
-		stop := run(t, c)
-		defer stop()
-		synctest.Wait()
+		c, ev := runOnline(t, srv, reconnect.Config{})
 		if err := c.Wake(t.Context(), "slept"); err != nil {
 			t.Fatal(err)
 		}
@@ -131,11 +123,7 @@ func TestWakeHealthyConnection(t *testing.T) {
 func TestWakeWhilePausedIsIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		ev := &events{}
-		c := newClient(srv, ev, reconnect.Config{})
-		stop := run(t, c)
-		defer stop()
-		synctest.Wait()
+		c, ev := runOnline(t, srv, reconnect.Config{})
 		c.Pause()
 		if err := c.Wake(t.Context(), "late-timer"); err != nil {
 			t.Fatal(err)
@@ -279,11 +267,7 @@ func TestWakeRestartsStaleAttempt(t *testing.T) {
 func TestAckTimeoutDeathRepairsAfterJitter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		srv := &server{}
-		ev := &events{}
-		c := newClient(srv, ev, reconnect.Config{Backoff: reconnect.Backoff{Initial: 2 * time.Second, Max: time.Hour}})
-		stop := run(t, c)
-		defer stop()
-		synctest.Wait()
+		_, ev := runOnline(t, srv, reconnect.Config{Backoff: reconnect.Backoff{Initial: 2 * time.Second, Max: time.Hour}})
 		time.Sleep(time.Minute)
 		at := time.Since(srv.start)
 		srv.last().end(&session.ConnError{Op: "read", Err: session.ErrAckTimeout})
