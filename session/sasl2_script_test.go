@@ -104,6 +104,31 @@ func (srv *s2server) config(rt *int) session.Config {
 	return cfg
 }
 
+// login connects to srv with a new State and returns the configuration and
+// the State with the session, for a test that logs in again with both.
+func (srv *s2server) login(t *testing.T) (session.Config, *session.State, *session.Session) {
+	t.Helper()
+	cfg := srv.config(nil)
+	st := &session.State{}
+	return cfg, st, mustConnect(t, cfg, st)
+}
+
+// change changes srv's script (what it offers, answers or lies about)
+// under its lock, between logins.
+func (srv *s2server) change(f func(*s2server)) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	f(srv)
+}
+
+// detach detaches s, its stream left resumable, or fails the test.
+func detach(t *testing.T, s *session.Session) {
+	t.Helper()
+	if err := s.Detach(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func (srv *s2server) serve(raw net.Conn) {

@@ -49,9 +49,7 @@ func TestSASL2FASTResumeRoundTrips(t *testing.T) {
 	if err := s.SendRaw(context.Background(), "message", "m1", "bob@example.org", `<message to="bob@example.org" id="m1"><body>hi</body></message>`); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	detach(t, s)
 
 	// FAST and inline resumption, in one flight after TLS.
 	s = mustConnect(t, cfg, st)
@@ -67,9 +65,7 @@ func TestSASL2FASTResumeRoundTrips(t *testing.T) {
 	if got := s.State().FAST; got == nil || got.Token != srv.issued[len(srv.issued)-1] {
 		t.Errorf("the newest token was not kept: %v", got)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	detach(t, s)
 
 	// The server lost the stream: <failed/>, then the Bind2 session of the
 	// same request.
@@ -82,9 +78,7 @@ func TestSASL2FASTResumeRoundTrips(t *testing.T) {
 	if rt != 3 {
 		t.Errorf("fresh session after failed inline resumption: %d round trips, want 3", rt)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	detach(t, s)
 
 	// The server forgot the token: the password, on a new connection,
 	// still in one flight.
@@ -141,9 +135,7 @@ func TestSASL2LyingServer(t *testing.T) {
 			st := &session.State{}
 			if tc.fast {
 				s := mustConnect(t, cfg, st)
-				if err := s.Detach(); err != nil {
-					t.Fatal(err)
-				}
+				detach(t, s)
 			}
 			tc.lie(srv)
 			before := st.Clone()
@@ -180,15 +172,9 @@ func TestSASL2Off(t *testing.T) {
 // is not offered, and the login that reads the features first succeeds.
 func TestSASL2OfferChanged(t *testing.T) {
 	srv := newS2Server(t)
-	cfg := srv.config(nil)
-	st := &session.State{}
-	s := mustConnect(t, cfg, st)
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
-	srv.mu.Lock()
-	srv.fast, srv.mechs, srv.cbs = nil, []string{"SCRAM-SHA-1"}, nil
-	srv.mu.Unlock()
+	cfg, st, s := srv.login(t)
+	detach(t, s)
+	srv.change(func(srv *s2server) { srv.fast, srv.mechs, srv.cbs = nil, []string{"SCRAM-SHA-1"}, nil })
 	srv.forget("tokens")
 	s = mustConnect(t, cfg, st)
 	if l := s.Login(); !l.Resumed || l.Mechanism != "SCRAM-SHA-1" {
@@ -204,18 +190,14 @@ func TestSASL2OfferChanged(t *testing.T) {
 func TestSASL2TLS12FASTNone(t *testing.T) {
 	srv := newS2Server(t)
 	srv.tls12 = true
-	cfg := srv.config(nil)
-	st := &session.State{}
-	s := mustConnect(t, cfg, st)
+	cfg, st, s := srv.login(t)
 	if l := s.Login(); l.Mechanism != "SCRAM-SHA-256" {
 		t.Errorf("first login with %s, want SCRAM-SHA-256", l.Mechanism)
 	}
 	if tok := s.State().FAST; tok == nil || tok.Mechanism != "HT-SHA-256-NONE" {
 		t.Fatalf("token %v, want one for HT-SHA-256-NONE", tok)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	detach(t, s)
 	s = mustConnect(t, cfg, st)
 	if l := s.Login(); !l.Resumed || l.Mechanism != "HT-SHA-256-NONE" {
 		t.Fatalf("second login: %+v", l)
@@ -241,26 +223,20 @@ func TestSASL2WithoutBind2IsClassic(t *testing.T) {
 // again with a XEP-0203 delay and its origin-id, as the classic path does.
 func TestSASL2FailedResumeResendsWithDelay(t *testing.T) {
 	srv := newS2Server(t)
-	cfg := srv.config(nil)
-	st := &session.State{}
-	s := mustConnect(t, cfg, st)
-	srv.mu.Lock()
-	srv.noAck = true
-	srv.mu.Unlock()
+	cfg, st, s := srv.login(t)
+	srv.change(func(srv *s2server) { srv.noAck = true })
 	m, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "unconfirmed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	detach(t, s)
 	if n := len(st.Unacked); n != 1 {
 		t.Fatalf("%d unacknowledged, want 1", n)
 	}
-	srv.mu.Lock()
-	srv.noAck = false
-	srv.stanzas = nil
-	srv.mu.Unlock()
+	srv.change(func(srv *s2server) {
+		srv.noAck = false
+		srv.stanzas = nil
+	})
 	srv.forget("streams")
 	s = mustConnect(t, cfg, st)
 	if l := s.Login(); l.Resumed || l.ResumeFailed == nil {
@@ -294,18 +270,12 @@ func TestSASL2FailedResumeResendsWithDelay(t *testing.T) {
 // §business rules: pin the use of SCRAM).
 func TestSASL2PinsSCRAM(t *testing.T) {
 	srv := newS2Server(t)
-	cfg := srv.config(nil)
-	st := &session.State{}
-	s := mustConnect(t, cfg, st)
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	cfg, st, s := srv.login(t)
+	detach(t, s)
 	if !st.NoPLAIN {
 		t.Fatal("a SCRAM login did not pin SCRAM")
 	}
-	srv.mu.Lock()
-	srv.mechs, srv.cbs, srv.fast = []string{"PLAIN"}, nil, nil
-	srv.mu.Unlock()
+	srv.change(func(srv *s2server) { srv.mechs, srv.cbs, srv.fast = []string{"PLAIN"}, nil, nil })
 	srv.forget("tokens")
 	_, err := connectErr(t, cfg, st)
 	var ae *session.AuthError
@@ -336,18 +306,12 @@ func TestSASL2PinsSCRAM(t *testing.T) {
 // to fail, and every later login the same way.
 func TestSASL2ChannelBindingsChanged(t *testing.T) {
 	srv := newS2Server(t)
-	cfg := srv.config(nil)
-	st := &session.State{}
-	s := mustConnect(t, cfg, st)
+	cfg, st, s := srv.login(t)
 	if l := s.Login(); l.Mechanism != "SCRAM-SHA-256-PLUS" {
 		t.Fatalf("first login with %s, want SCRAM-SHA-256-PLUS", l.Mechanism)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
-	srv.mu.Lock()
-	srv.cbs = []string{"tls-server-end-point"}
-	srv.mu.Unlock()
+	detach(t, s)
+	srv.change(func(srv *s2server) { srv.cbs = []string{"tls-server-end-point"} })
 	srv.forget("tokens")
 	s = mustConnect(t, cfg, st)
 	if l := s.Login(); !l.Resumed || l.Mechanism != "SCRAM-SHA-256" {
@@ -363,21 +327,13 @@ func TestSASL2ChannelBindingsChanged(t *testing.T) {
 // the State still holds the unacknowledged message, resumable.
 func TestSASL2ResumedHTooHigh(t *testing.T) {
 	srv := newS2Server(t)
-	cfg := srv.config(nil)
-	st := &session.State{}
-	s := mustConnect(t, cfg, st)
-	srv.mu.Lock()
-	srv.noAck = true
-	srv.mu.Unlock()
+	cfg, st, s := srv.login(t)
+	srv.change(func(srv *s2server) { srv.noAck = true })
 	if _, err := s.SendMessage(context.Background(), session.Message{To: "bob@example.org", Body: "unconfirmed"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
-	srv.mu.Lock()
-	srv.hTooHigh = true
-	srv.mu.Unlock()
+	detach(t, s)
+	srv.change(func(srv *s2server) { srv.hTooHigh = true })
 	before := st.Clone()
 	_, err := connectErr(t, cfg, st)
 	if !errors.Is(err, session.ErrAckOverflow) {
@@ -396,18 +352,12 @@ func TestSASL2ResumedHTooHigh(t *testing.T) {
 func TestSASL2PrefersBoundToken(t *testing.T) {
 	srv := newS2Server(t)
 	srv.tls12 = true
-	cfg := srv.config(nil)
-	st := &session.State{}
-	s := mustConnect(t, cfg, st)
+	cfg, st, s := srv.login(t)
 	if tok := s.State().FAST; tok == nil || tok.Mechanism != "HT-SHA-256-NONE" {
 		t.Fatalf("token %v, want one for HT-SHA-256-NONE", tok)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
-	srv.mu.Lock()
-	srv.tls12 = false
-	srv.mu.Unlock()
+	detach(t, s)
+	srv.change(func(srv *s2server) { srv.tls12 = false })
 	s = mustConnect(t, cfg, st)
 	if l := s.Login(); l.Mechanism != "SCRAM-SHA-256-PLUS" {
 		t.Errorf("on TLS 1.3 with a -NONE token: logged in with %s, want SCRAM-SHA-256-PLUS", l.Mechanism)
@@ -415,9 +365,7 @@ func TestSASL2PrefersBoundToken(t *testing.T) {
 	if tok := s.State().FAST; tok == nil || tok.Mechanism != "HT-SHA-256-EXPR" {
 		t.Fatalf("token %v, want one for HT-SHA-256-EXPR", tok)
 	}
-	if err := s.Detach(); err != nil {
-		t.Fatal(err)
-	}
+	detach(t, s)
 	s = mustConnect(t, cfg, st)
 	if l := s.Login(); l.Mechanism != "HT-SHA-256-EXPR" {
 		t.Errorf("third login with %s, want HT-SHA-256-EXPR", l.Mechanism)
