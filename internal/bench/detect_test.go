@@ -31,14 +31,14 @@ type detection struct {
 // probe timeout is probe.
 func measureDetection(tb testing.TB, srv *prosody.Server, probe time.Duration, faults []suspend.Fault, reps func(suspend.Fault) int) []*detection {
 	tb.Helper()
-	ev := newEvents()
+	ev := &events{}
 	var app *suspend.App
 	cfg := reconnect.Config{
 		Session:      sessionConfig(tb, srv, "det", srv.Addr()),
 		ProbeTimeout: probe,
 		IdleProbe:    -1, // only the probe on resume
 		Backoff:      reconnect.Backoff{Initial: 100 * time.Millisecond, Max: time.Second},
-		OnEvent:      ev.on,
+		OnEvent:      ev.On,
 		Logger:       quiet,
 	}
 	var d net.Dialer
@@ -51,7 +51,7 @@ func measureDetection(tb testing.TB, srv *prosody.Server, probe time.Duration, f
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	if _, _, ok := ev.first(time.Time{}, 10*time.Second, isOnline); !ok {
+	if _, _, ok := ev.First(time.Time{}, 10*time.Second, isOnline); !ok {
 		tb.Fatal("never online")
 	}
 	var out []*detection
@@ -60,7 +60,7 @@ func measureDetection(tb testing.TB, srv *prosody.Server, probe time.Duration, f
 		out = append(out, r)
 		for range reps(f) {
 			if c.Status() != reconnect.Online {
-				if _, _, ok := ev.first(time.Now().Add(-time.Hour), 10*time.Second, isOnline); !ok || c.Status() != reconnect.Online {
+				if _, _, ok := ev.First(time.Now().Add(-time.Hour), 10*time.Second, isOnline); !ok || c.Status() != reconnect.Online {
 					tb.Fatalf("not online before a cycle: %v", c.Status())
 				}
 			}
@@ -72,11 +72,11 @@ func measureDetection(tb testing.TB, srv *prosody.Server, probe time.Duration, f
 			}
 			time.Sleep(50 * time.Millisecond) // the fault reaches the server
 			t0 := time.Now()
-			ev.trim(t0)
+			ev.Trim(t0)
 			if err := app.Resume(); err != nil {
 				tb.Fatal(err)
 			}
-			tDead, dead, ok := ev.first(t0, probe+10*time.Second, isDead)
+			tDead, dead, ok := ev.First(t0, probe+10*time.Second, isDead)
 			if !ok {
 				r.failures++
 				tb.Errorf("%v, probe %v: no Dead event", f, probe)
@@ -86,14 +86,14 @@ func measureDetection(tb testing.TB, srv *prosody.Server, probe time.Duration, f
 			if dead.(reconnect.Dead).ByProbe {
 				r.byProbe++
 			}
-			tOn, _, ok := ev.first(t0, 20*time.Second, isOnline)
+			tOn, _, ok := ev.First(t0, 20*time.Second, isOnline)
 			if !ok {
 				r.failures++
 				tb.Errorf("%v, probe %v: not online again", f, probe)
 				continue
 			}
 			r.online = append(r.online, tOn.Sub(t0))
-			if _, conn, ok := ev.first(t0, 0, isConnected); ok && conn.(reconnect.Connected).Login.Resumed {
+			if _, conn, ok := ev.First(t0, 0, isConnected); ok && conn.(reconnect.Connected).Login.Resumed {
 				r.resumed++
 			}
 		}

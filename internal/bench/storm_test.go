@@ -69,7 +69,7 @@ func startStorm(tb testing.TB, srv *prosody.Server, names []string, bo reconnect
 	var wg sync.WaitGroup
 	tb.Cleanup(func() { cancel(); wg.Wait() })
 	for i, name := range names {
-		sc := &stormClient{ev: newEvents()}
+		sc := &stormClient{ev: &events{}}
 		cfg := reconnect.Config{
 			Session: sessionConfig(tb, srv, name, addr),
 			Backoff: bo,
@@ -85,7 +85,7 @@ func startStorm(tb testing.TB, srv *prosody.Server, names []string, bo reconnect
 					}
 					sc.mu.Unlock()
 				}
-				sc.ev.on(e)
+				sc.ev.On(e)
 			},
 		}
 		var d net.Dialer
@@ -110,7 +110,7 @@ func startStorm(tb testing.TB, srv *prosody.Server, names []string, bo reconnect
 		}
 	}
 	for _, sc := range r.clients {
-		if _, _, ok := sc.ev.first(time.Time{}, 2*time.Minute, isOnline); !ok {
+		if _, _, ok := sc.ev.First(time.Time{}, 2*time.Minute, isOnline); !ok {
 			tb.Fatal("a client never came online")
 		}
 	}
@@ -142,7 +142,7 @@ func (r *stormRig) tear(tb testing.TB, name string, kill bool) stormResult {
 	}
 	res := stormResult{name: name, n: len(r.clients)}
 	for _, sc := range r.clients {
-		at, ev, ok := sc.ev.first(r.origin, 2*time.Minute, isConnected)
+		at, ev, ok := sc.ev.First(r.origin, 2*time.Minute, isConnected)
 		if !ok {
 			tb.Fatalf("a client was not back within 2 minutes")
 		}

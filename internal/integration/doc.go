@@ -92,4 +92,11 @@
 //
 // These variables are test configuration: the shipped binary never reads
 // them.
+//
+// # Shared test helpers
+//
+// DirectTLSFeatures and ModernLogin check a server's direct TLS port and
+// its modern login by hand, for the harnesses' own tests; Recorder keeps a
+// client's events with their delivery times, for the benchmarks and the
+// soak.
 package integration

@@ -8,13 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/xmppbg/xmppbg/internal/integration"
 	"github.com/xmppbg/xmppbg/reconnect"
 	"github.com/xmppbg/xmppbg/session"
 	"github.com/xmppbg/xmppbg/suspend"
@@ -26,57 +25,7 @@ import (
 const inprocMaxStanza = 1 << 20
 
 // events records a client's events with the time they were delivered.
-type events struct {
-	mu   sync.Mutex
-	ev   []reconnect.Event
-	at   []time.Time
-	wake chan struct{}
-}
-
-func (e *events) on(ev reconnect.Event) {
-	now := time.Now()
-	e.mu.Lock()
-	e.ev = append(e.ev, ev)
-	e.at = append(e.at, now)
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
-
-// first waits up to timeout for an event at or after t0 matching f.
-func (e *events) first(t0 time.Time, timeout time.Duration, f func(reconnect.Event) bool) (time.Time, bool) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		e.mu.Lock()
-		for i, ev := range e.ev {
-			if !e.at[i].Before(t0) && f(ev) {
-				at := e.at[i]
-				e.mu.Unlock()
-				return at, true
-			}
-		}
-		e.mu.Unlock()
-		select {
-		case <-e.wake:
-		case <-deadline.C:
-			return time.Time{}, false
-		}
-	}
-}
-
-// trim forgets events before t0.
-func (e *events) trim(t0 time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	i := 0
-	for i < len(e.at) && e.at[i].Before(t0) {
-		i++
-	}
-	e.ev, e.at = slices.Clone(e.ev[i:]), slices.Clone(e.at[i:])
-}
+type events = integration.Recorder[reconnect.Event]
 
 func isDead(ev reconnect.Event) bool      { _, ok := ev.(reconnect.Dead); return ok }
 func isConnected(ev reconnect.Event) bool { _, ok := ev.(reconnect.Connected); return ok }
@@ -112,7 +61,7 @@ func (r *rig) startSide(ctx context.Context, name, peer string) *side {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &side{name: name, jid: name + "@" + r.srv.Domain(), peerJID: peer + "@" + r.srv.Domain(), ev: &events{wake: make(chan struct{}, 1)}, apps: map[suspend.Policy]*suspend.App{}}
+	s := &side{name: name, jid: name + "@" + r.srv.Domain(), peerJID: peer + "@" + r.srv.Domain(), ev: &events{}, apps: map[suspend.Policy]*suspend.App{}}
 	cfg := reconnect.Config{
 		Session: session.Config{
 			JID: s.jid, Password: pw, Addr: r.srv.Addr(), TLS: tlsCfg,
@@ -152,7 +101,7 @@ func (r *rig) startSide(ctx context.Context, name, peer string) *side {
 			case reconnect.Failed:
 				s.failed.Add(1)
 			}
-			s.ev.on(e)
+			s.ev.On(e)
 		},
 	}
 	var d net.Dialer
@@ -218,7 +167,7 @@ func (s *side) sendLoop(ctx context.Context, r *rig, stop <-chan struct{}) {
 // logged in again since t0.
 func (s *side) waitOnline(t0 time.Time, reconnected bool) error {
 	if reconnected {
-		if _, ok := s.ev.first(t0, backTimeout, isConnected); !ok {
+		if _, _, ok := s.ev.First(t0, backTimeout, isConnected); !ok {
 			return fmt.Errorf("%s: no login within %v (state %v)", s.name, backTimeout, s.client.Status())
 		}
 	}
@@ -228,7 +177,7 @@ func (s *side) waitOnline(t0 time.Time, reconnected bool) error {
 			return fmt.Errorf("%s: not online within %v (state %v)", s.name, backTimeout, s.client.Status())
 		}
 		select {
-		case <-s.ev.wake:
+		case <-s.ev.Arrived():
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

@@ -130,7 +130,7 @@ func (r *rig) restart(sig syscall.Signal) error {
 	if err := r.srv.Restart(ctx, sig); err != nil {
 		return err
 	}
-	at, ok := r.alice.ev.first(t0, 10*time.Second, isDead)
+	at, _, ok := r.alice.ev.First(t0, 10*time.Second, isDead)
 	if !ok {
 		return fmt.Errorf("%s never saw its connection die", r.alice.name)
 	}
@@ -272,7 +272,7 @@ func runSoak(t *testing.T, srv integration.Server, bin string, cycles int, seed 
 		if testing.Verbose() && (i+1)%100 == 0 {
 			t.Logf("%s: %d cycles in %v: %v", srv.Name(), i+1, time.Since(start).Round(time.Second), r.led.Summary())
 		}
-		r.alice.ev.trim(t0)
+		r.alice.ev.Trim(t0)
 		r.bob.trim(t0)
 		time.Sleep(time.Duration(50+r.rnd.IntN(150)) * time.Millisecond)
 	}
