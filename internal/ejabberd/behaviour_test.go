@@ -1,11 +1,9 @@
 package ejabberd_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"os"
@@ -23,8 +21,7 @@ import (
 
 // server is what both harnesses offer.
 type server interface {
-	Addr() string
-	Domain() string
+	integration.Endpoint
 	CertPool() *x509.CertPool
 	Hibernation() time.Duration
 	Register(ctx context.Context, user, password string) error
@@ -55,36 +52,17 @@ type raw struct {
 
 func rawAuth(t *testing.T, s server, user, password string) *raw {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
+	tc, err := integration.Authenticate(s, user, password)
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	step := func(c net.Conn, out string, markers ...string) []byte {
-		t.Helper()
-		if out != "" {
-			if err := send(c, out); err != nil {
-				t.Fatal(err)
-			}
-		}
-		in, err := ejabberd.ReadUntil(c, markers...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return in
-	}
-	step(conn, ejabberd.StreamHeader(s.Domain()), "</stream:features>")
-	step(conn, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", "<proceed")
-	tc := tls.Client(conn, &tls.Config{RootCAs: s.CertPool(), ServerName: s.Domain()})
-	if err := tc.Handshake(); err != nil {
+	if err := send(tc, ejabberd.StreamHeader(s.Domain())); err != nil {
 		t.Fatal(err)
 	}
-	step(tc, ejabberd.StreamHeader(s.Domain()), "</stream:features>")
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
-	if r := step(tc, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+auth+"</auth>", "<success", "<failure"); !bytes.Contains(r, []byte("<success")) {
-		t.Fatalf("login %s: %s", user, r)
+	features, err := ejabberd.ReadUntil(tc, "</stream:features>")
+	if err != nil {
+		t.Fatal(err)
 	}
-	features := step(tc, ejabberd.StreamHeader(s.Domain()), "</stream:features>")
 	tc.SetDeadline(time.Time{})
 	r := &raw{t: t, name: user, conn: tc, features: string(features), wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go r.read()

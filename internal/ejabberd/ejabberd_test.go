@@ -2,8 +2,6 @@ package ejabberd_test
 
 import (
 	"bytes"
-	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -77,99 +75,6 @@ func features(t *testing.T, addr, domain string) string {
 	return string(data)
 }
 
-// authenticate does STARTTLS (verifying the certificate against the server's
-// CA) and SASL PLAIN, and returns the connection after <success/>.
-func authenticate(s *ejabberd.Server, user, password string) (net.Conn, error) {
-	conn, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fail := func(err error) (net.Conn, error) { conn.Close(); return nil, err }
-	if err := send(conn, ejabberd.StreamHeader(s.Domain())); err != nil {
-		return fail(err)
-	}
-	f, err := ejabberd.ReadUntil(conn, "</stream:features>")
-	if err != nil {
-		return fail(err)
-	}
-	if !bytes.Contains(f, []byte("urn:ietf:params:xml:ns:xmpp-tls")) {
-		return fail(fmt.Errorf("no starttls in %s", f))
-	}
-	if err := send(conn, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); err != nil {
-		return fail(err)
-	}
-	if _, err := ejabberd.ReadUntil(conn, "<proceed"); err != nil {
-		return fail(err)
-	}
-	tc := tls.Client(conn, &tls.Config{RootCAs: s.CertPool(), ServerName: s.Domain()})
-	if err := tc.Handshake(); err != nil {
-		return fail(fmt.Errorf("tls: %w", err))
-	}
-	if err := send(tc, ejabberd.StreamHeader(s.Domain())); err != nil {
-		return fail(err)
-	}
-	if f, err = ejabberd.ReadUntil(tc, "</stream:features>"); err != nil {
-		return fail(err)
-	}
-	if !bytes.Contains(f, []byte(">PLAIN<")) {
-		return fail(fmt.Errorf("no PLAIN in %s", f))
-	}
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
-	if err := send(tc, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+auth+"</auth>"); err != nil {
-		return fail(err)
-	}
-	r, err := ejabberd.ReadUntil(tc, "<success", "<failure")
-	if err != nil {
-		return fail(err)
-	}
-	if !bytes.Contains(r, []byte("<success")) {
-		return fail(fmt.Errorf("login %s: %s", user, r))
-	}
-	return tc, nil
-}
-
-func login(s *ejabberd.Server, user, password string) error {
-	conn, err := authenticate(s, user, password)
-	if conn != nil {
-		conn.Close()
-	}
-	return err
-}
-
-func mustLogin(t *testing.T, s *ejabberd.Server, user, password string) {
-	t.Helper()
-	if err := login(s, user, password); err != nil {
-		t.Fatalf("login %s: %v", user, err)
-	}
-}
-
-// enableSM logs in, binds a resource, enables stream management and returns
-// the pre-auth SASL mechanisms, the post-auth features and <enabled/>.
-func enableSM(t *testing.T, s *ejabberd.Server, user, password string) (features, enabled string) {
-	t.Helper()
-	conn, err := authenticate(s, user, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	step := func(out string, markers ...string) string {
-		t.Helper()
-		if err := send(conn, out); err != nil {
-			t.Fatal(err)
-		}
-		in, err := ejabberd.ReadUntil(conn, markers...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(in)
-	}
-	features = step(ejabberd.StreamHeader(s.Domain()), "</stream:features>")
-	step("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>", "</iq>")
-	enabled = step("<enable xmlns='urn:xmpp:sm:3' resume='true'/>", "<enabled", "<failed")
-	return features, enabled
-}
-
 func TestStartAccountsAndFeatures(t *testing.T) {
 	t.Parallel()
 	begin := time.Now()
@@ -188,16 +93,16 @@ func TestStartAccountsAndFeatures(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(s.Dir(), "certs", "key.pem")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v, %v", fi, err)
 	}
-	features, enabled := enableSM(t, s, "alice", "alice-pw")
+	features, enabled := integration.EnableSM(t, s, "alice", "alice-pw")
 	t.Logf("features: %s\nenabled: %s", features, enabled)
 	if !strings.Contains(features, "urn:xmpp:sm:3") || !strings.Contains(enabled, "max='300'") {
 		t.Errorf("stream management: %s\n%s", features, enabled)
 	}
-	mustLogin(t, s, "bob", "b0b pass!")
-	if err := login(s, "alice", "wrong"); err == nil {
+	integration.MustLogin(t, s, "bob", "b0b pass!")
+	if err := integration.Login(s, "alice", "wrong"); err == nil {
 		t.Error("login with a wrong password succeeded")
 	}
-	if err := login(s, "nobody", "x"); err == nil {
+	if err := integration.Login(s, "nobody", "x"); err == nil {
 		t.Error("login of an unknown user succeeded")
 	}
 
@@ -206,20 +111,20 @@ func TestStartAccountsAndFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("register: %v", time.Since(begin))
-	mustLogin(t, s, "carol", "carol-pw")
+	integration.MustLogin(t, s, "carol", "carol-pw")
 	// Overwrite: the new password wins.
 	if err := s.Register(t.Context(), "carol", "new-pw"); err != nil {
 		t.Fatal(err)
 	}
-	mustLogin(t, s, "carol", "new-pw")
-	if err := login(s, "carol", "carol-pw"); err == nil {
+	integration.MustLogin(t, s, "carol", "new-pw")
+	if err := integration.Login(s, "carol", "carol-pw"); err == nil {
 		t.Error("the old password still works")
 	}
 	if err := s.RegisterMany(t.Context(), map[string]string{"Dave": "pässwörd", "erin": "erin-pw"}); err != nil {
 		t.Fatal(err)
 	}
-	mustLogin(t, s, "dave", "pässwörd")
-	mustLogin(t, s, "erin", "erin-pw")
+	integration.MustLogin(t, s, "dave", "pässwörd")
+	integration.MustLogin(t, s, "erin", "erin-pw")
 
 	// The password never appears in errors.
 	err := s.Register(t.Context(), "bad@name", "secret-password")
@@ -258,7 +163,7 @@ func TestRestartKeepsPortAndAccounts(t *testing.T) {
 	addr, api := s.Addr(), s.APIAddr()
 	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		// A connected client must not prevent the restart.
-		conn, err := authenticate(s, "alice", "alice-pw")
+		conn, err := integration.Authenticate(s, "alice", "alice-pw")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,9 +189,9 @@ func TestRestartKeepsPortAndAccounts(t *testing.T) {
 		if !groupGone(oldPID) {
 			t.Errorf("after %v: process group %d still has processes", sig, oldPID)
 		}
-		mustLogin(t, s, "alice", "alice-pw")
-		mustLogin(t, s, "bob", "bob-pw")
-		mustLogin(t, s, fresh, "fresh-pw")
+		integration.MustLogin(t, s, "alice", "alice-pw")
+		integration.MustLogin(t, s, "bob", "bob-pw")
+		integration.MustLogin(t, s, fresh, "fresh-pw")
 	}
 }
 
@@ -345,7 +250,7 @@ func TestParallelInstances(t *testing.T) {
 		}
 	}
 	for i, s := range servers {
-		mustLogin(t, s, "alice", "pw"+strconv.Itoa(i))
+		integration.MustLogin(t, s, "alice", "pw"+strconv.Itoa(i))
 	}
 	if servers[0].Addr() == servers[1].Addr() || servers[0].Dir() == servers[1].Dir() {
 		t.Errorf("shared address or dir: %s %s", servers[0].Addr(), servers[0].Dir())
@@ -364,7 +269,7 @@ func TestGivenDirIsKept(t *testing.T) {
 	}
 	// The same dir again: the account is still there.
 	s = integration.StartEjabberd(t, ejabberd.Options{Dir: dir})
-	mustLogin(t, s, "alice", "pw")
+	integration.MustLogin(t, s, "alice", "pw")
 }
 
 func TestOptions(t *testing.T) {
@@ -381,7 +286,7 @@ func TestOptions(t *testing.T) {
 	if s.Domain() != "example.test" || s.Hibernation() != 3*time.Second {
 		t.Errorf("Domain %q Hibernation %v", s.Domain(), s.Hibernation())
 	}
-	features, enabled := enableSM(t, s, "alice", "pw")
+	features, enabled := integration.EnableSM(t, s, "alice", "pw")
 	if !strings.Contains(features, "urn:xmpp:sm:3") {
 		t.Errorf("post-auth features lack urn:xmpp:sm:3: %s", features)
 	}
@@ -419,6 +324,6 @@ func TestRegisterManyTiming(t *testing.T) {
 	}
 	d := time.Since(begin)
 	t.Logf("RegisterMany(%d): %v (%v per account)", n, d, d/n)
-	mustLogin(t, s, "user0000", "pw0000")
-	mustLogin(t, s, fmt.Sprintf("user%04d", n-1), fmt.Sprintf("pw%04d", n-1))
+	integration.MustLogin(t, s, "user0000", "pw0000")
+	integration.MustLogin(t, s, fmt.Sprintf("user%04d", n-1), fmt.Sprintf("pw%04d", n-1))
 }

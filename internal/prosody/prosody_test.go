@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -73,105 +72,6 @@ func features(t *testing.T, addr string, tlsConf *tls.Config, domain string) str
 	return string(data)
 }
 
-// login authenticates user with SASL PLAIN after STARTTLS (verifying the
-// server certificate against the server's CA) and returns nil on <success/>.
-// With internal_hashed, PLAIN checks the password against the stored SCRAM
-// keys, so this also validates account files.
-func login(s *prosody.Server, user, password string) error {
-	conn, err := authenticate(s, user, password)
-	if conn != nil {
-		conn.Close()
-	}
-	return err
-}
-
-func send(c net.Conn, x string) error { _, err := c.Write([]byte(x)); return err }
-
-// authenticate returns the connection after <success/>, or an error.
-func authenticate(s *prosody.Server, user, password string) (net.Conn, error) {
-	conn, err := net.DialTimeout("tcp", s.Addr(), 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	fail := func(err error) (net.Conn, error) { conn.Close(); return nil, err }
-
-	if err := send(conn, prosody.StreamHeader(s.Domain())); err != nil {
-		return fail(err)
-	}
-	f, err := prosody.ReadUntil(conn, "</stream:features>")
-	if err != nil {
-		return fail(err)
-	}
-	if !bytes.Contains(f, []byte("urn:ietf:params:xml:ns:xmpp-tls")) {
-		return fail(fmt.Errorf("no starttls in %s", f))
-	}
-	if err := send(conn, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"); err != nil {
-		return fail(err)
-	}
-	if _, err := prosody.ReadUntil(conn, "<proceed"); err != nil {
-		return fail(err)
-	}
-	tc := tls.Client(conn, &tls.Config{RootCAs: s.CertPool(), ServerName: s.Domain()})
-	if err := tc.Handshake(); err != nil {
-		return fail(fmt.Errorf("tls: %w", err))
-	}
-	if err := send(tc, prosody.StreamHeader(s.Domain())); err != nil {
-		return fail(err)
-	}
-	if f, err = prosody.ReadUntil(tc, "</stream:features>"); err != nil {
-		return fail(err)
-	}
-	if !bytes.Contains(f, []byte(">PLAIN<")) {
-		return fail(fmt.Errorf("no PLAIN in %s", f))
-	}
-	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
-	if err := send(tc, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"+auth+"</auth>"); err != nil {
-		return fail(err)
-	}
-	r, err := prosody.ReadUntil(tc, "<success", "<failure")
-	if err != nil {
-		return fail(err)
-	}
-	if !bytes.Contains(r, []byte("<success")) {
-		return fail(fmt.Errorf("login %s: %s", user, r))
-	}
-	return tc, nil
-}
-
-// enableSM logs in, binds a resource, enables stream management and returns
-// the post-auth features and the <enabled/> element.
-func enableSM(t *testing.T, s *prosody.Server, user, password string) (features, enabled string) {
-	t.Helper()
-	conn, err := authenticate(s, user, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	step := func(out string, markers ...string) string {
-		t.Helper()
-		if err := send(conn, out); err != nil {
-			t.Fatal(err)
-		}
-		in, err := prosody.ReadUntil(conn, markers...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(in)
-	}
-	features = step(prosody.StreamHeader(s.Domain()), "</stream:features>")
-	step("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>", "</iq>")
-	enabled = step("<enable xmlns='urn:xmpp:sm:3' resume='true'/>", "<enabled", "<failed")
-	return features, enabled
-}
-
-func mustLogin(t *testing.T, s *prosody.Server, user, password string) {
-	t.Helper()
-	if err := login(s, user, password); err != nil {
-		t.Fatalf("login %s: %v", user, err)
-	}
-}
-
 func TestStartAccountsAndFeatures(t *testing.T) {
 	begin := time.Now()
 	s := integration.StartProsody(t, prosody.Options{Accounts: map[string]string{"alice": "alice-pw", "bob": "b0b pass!"}})
@@ -193,15 +93,15 @@ func TestStartAccountsAndFeatures(t *testing.T) {
 		t.Errorf("key file: %v, %v", fi, err)
 	}
 
-	features, enabled := enableSM(t, s, "alice", "alice-pw")
+	features, enabled := integration.EnableSM(t, s, "alice", "alice-pw")
 	if !strings.Contains(features, "urn:xmpp:sm:3") || !strings.Contains(enabled, "max='600'") {
 		t.Errorf("stream management: %s\n%s", features, enabled)
 	}
-	mustLogin(t, s, "bob", "b0b pass!")
-	if err := login(s, "alice", "wrong"); err == nil {
+	integration.MustLogin(t, s, "bob", "b0b pass!")
+	if err := integration.Login(s, "alice", "wrong"); err == nil {
 		t.Error("login with a wrong password succeeded")
 	}
-	if err := login(s, "nobody", "x"); err == nil {
+	if err := integration.Login(s, "nobody", "x"); err == nil {
 		t.Error("login of an unknown user succeeded")
 	}
 
@@ -211,18 +111,18 @@ func TestStartAccountsAndFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("prosodyctl register: %v", time.Since(begin))
-	mustLogin(t, s, "carol", "carol-pw")
+	integration.MustLogin(t, s, "carol", "carol-pw")
 	// Overwrite: the new password wins.
 	if err := s.Register(t.Context(), "carol", "new-pw"); err != nil {
 		t.Fatal(err)
 	}
-	mustLogin(t, s, "carol", "new-pw")
+	integration.MustLogin(t, s, "carol", "new-pw")
 	// Names and passwords stringprep may change go through prosodyctl.
 	if err := s.RegisterMany(t.Context(), map[string]string{"Dave": "pässwörd", "erin": "erin-pw"}); err != nil {
 		t.Fatal(err)
 	}
-	mustLogin(t, s, "dave", "pässwörd")
-	mustLogin(t, s, "erin", "erin-pw")
+	integration.MustLogin(t, s, "dave", "pässwörd")
+	integration.MustLogin(t, s, "erin", "erin-pw")
 
 	// The password never appears in errors.
 	err := s.Register(t.Context(), "bad@name", "secret-password")
@@ -246,7 +146,7 @@ func TestRestartKeepsPortAndAccounts(t *testing.T) {
 	addr := s.Addr()
 	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 		// A connected client must not prevent the restart.
-		conn, err := authenticate(s, "alice", "alice-pw")
+		conn, err := integration.Authenticate(s, "alice", "alice-pw")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,8 +169,8 @@ func TestRestartKeepsPortAndAccounts(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(s.Dir(), "data", "localhost", "accounts", "bob.dat")); err != nil {
 			t.Error(err)
 		}
-		mustLogin(t, s, "alice", "alice-pw")
-		mustLogin(t, s, "bob", "bob-pw")
+		integration.MustLogin(t, s, "alice", "alice-pw")
+		integration.MustLogin(t, s, "bob", "bob-pw")
 	}
 }
 
@@ -312,7 +212,7 @@ func TestGivenDirIsKept(t *testing.T) {
 	}
 	// The same dir again: the account is still there.
 	s = integration.StartProsody(t, prosody.Options{Dir: dir})
-	mustLogin(t, s, "alice", "pw")
+	integration.MustLogin(t, s, "alice", "pw")
 }
 
 func TestLogTail(t *testing.T) {
@@ -360,7 +260,7 @@ func TestOptions(t *testing.T) {
 	} else {
 		conn.Close()
 	}
-	features, enabled := enableSM(t, s, "alice", "pw")
+	features, enabled := integration.EnableSM(t, s, "alice", "pw")
 	if !strings.Contains(features, "urn:xmpp:sm:3") {
 		t.Errorf("post-auth features lack urn:xmpp:sm:3: %s", features)
 	}
@@ -423,19 +323,19 @@ func TestAttach(t *testing.T) {
 		s.PID() != 0 || s.LogTail(10) != "" || s.DirectTLSAddr() != "" {
 		t.Errorf("attached: External %v Addr %s Domain %s Hibernation %v PID %d", s.External(), s.Addr(), s.Domain(), s.Hibernation(), s.PID())
 	}
-	mustLogin(t, s, "alice", "alice-pw")
-	mustLogin(t, s, "bob", "bob-pw")
+	integration.MustLogin(t, s, "alice", "alice-pw")
+	integration.MustLogin(t, s, "bob", "bob-pw")
 	if err := s.Register(t.Context(), "carol", "carol-pw"); err != nil {
 		t.Fatal(err)
 	}
-	mustLogin(t, s, "carol", "carol-pw")
+	integration.MustLogin(t, s, "carol", "carol-pw")
 	if err := s.Restart(context.Background(), syscall.SIGTERM); !errors.Is(err, prosody.ErrExternal) {
 		t.Errorf("Restart: %v, want ErrExternal", err)
 	}
 	if err := s.Stop(); err != nil {
 		t.Error(err)
 	}
-	mustLogin(t, s, "alice", "alice-pw") // Stop did nothing
+	integration.MustLogin(t, s, "alice", "alice-pw") // Stop did nothing
 }
 
 func TestRegisterManyTiming(t *testing.T) {
@@ -458,6 +358,6 @@ func TestRegisterManyTiming(t *testing.T) {
 	}
 	d := time.Since(begin)
 	t.Logf("RegisterMany(%d): %v (%v per account)", n, d, d/n)
-	mustLogin(t, s, "user0000", "pw0000")
-	mustLogin(t, s, fmt.Sprintf("user%04d", n-1), fmt.Sprintf("pw%04d", n-1))
+	integration.MustLogin(t, s, "user0000", "pw0000")
+	integration.MustLogin(t, s, fmt.Sprintf("user%04d", n-1), fmt.Sprintf("pw%04d", n-1))
 }
