@@ -98,43 +98,7 @@ func TestStartAccountsAndFeatures(t *testing.T) {
 	if !strings.Contains(features, "urn:xmpp:sm:3") || !strings.Contains(enabled, "max='300'") {
 		t.Errorf("stream management: %s\n%s", features, enabled)
 	}
-	integration.MustLogin(t, s, "bob", "b0b pass!")
-	if err := integration.Login(s, "alice", "wrong"); err == nil {
-		t.Error("login with a wrong password succeeded")
-	}
-	if err := integration.Login(s, "nobody", "x"); err == nil {
-		t.Error("login of an unknown user succeeded")
-	}
-
-	begin = time.Now()
-	if err := s.Register(t.Context(), "carol", "carol-pw"); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("register: %v", time.Since(begin))
-	integration.MustLogin(t, s, "carol", "carol-pw")
-	// Overwrite: the new password wins.
-	if err := s.Register(t.Context(), "carol", "new-pw"); err != nil {
-		t.Fatal(err)
-	}
-	integration.MustLogin(t, s, "carol", "new-pw")
-	if err := integration.Login(s, "carol", "carol-pw"); err == nil {
-		t.Error("the old password still works")
-	}
-	if err := s.RegisterMany(t.Context(), map[string]string{"Dave": "pässwörd", "erin": "erin-pw"}); err != nil {
-		t.Fatal(err)
-	}
-	integration.MustLogin(t, s, "dave", "pässwörd")
-	integration.MustLogin(t, s, "erin", "erin-pw")
-
-	// The password never appears in errors.
-	err := s.Register(t.Context(), "bad@name", "secret-password")
-	if err == nil {
-		t.Fatal("registering an invalid JID succeeded")
-	}
-	if strings.Contains(err.Error(), "secret-password") {
-		t.Errorf("error leaks the password: %v", err)
-	}
-	t.Logf("invalid user: %v", err)
+	integration.CheckAccounts(t, s)
 
 	tail := s.LogTail(5)
 	if n := len(strings.Split(tail, "\n")); tail == "" || n > 5 {
