@@ -99,6 +99,19 @@ func logOffline(t *testing.T, srv integration.Server, users ...string) {
 	}
 }
 
+// dialWrapped is a Config.Dial that dials the real address and hands the
+// connection to the test through wrap: to count round trips or tear it.
+func dialWrapped(wrap func(net.Conn) net.Conn) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var d net.Dialer
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return wrap(c), nil
+	}
+}
+
 // tracker wraps dialed connections so a test can break the current one.
 type tracker struct {
 	mu   sync.Mutex
@@ -776,15 +789,7 @@ func TestIntegrationRoundTrips(t *testing.T) {
 				if tc.direct {
 					cfg.Addr = srv.DirectTLSAddr()
 				}
-				cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-					var d net.Dialer
-					c, err := d.DialContext(ctx, network, addr)
-					if err != nil {
-						return nil, err
-					}
-					last = &turnCounter{Conn: c}
-					return last, nil
-				}
+				cfg.Dial = dialWrapped(func(c net.Conn) net.Conn { last = &turnCounter{Conn: c}; return last })
 				// Counted up to the end of negotiation (<enabled/> or
 				// <resumed/>); the TCP connect is a round trip too.
 				var turns int

@@ -52,15 +52,7 @@ func TestIntegrationSASL2(t *testing.T) {
 		cfg := clientConfig(t, srv, "alice", nil)
 		cfg.DirectTLS, cfg.Addr, cfg.NoPresence = true, srv.DirectTLSAddr(), true
 		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var d net.Dialer
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			last = &turnCounter{Conn: c}
-			return last, nil
-		}
+		cfg.Dial = dialWrapped(func(c net.Conn) net.Conn { last = &turnCounter{Conn: c}; return last })
 		session.OnNegotiated(&cfg, func() { rt = 1 + last.count() })
 		path := filepath.Join(t.TempDir(), "state.json")
 		account := "alice@" + srv.Domain()

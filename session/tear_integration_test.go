@@ -77,15 +77,7 @@ func TestIntegrationTearOneRecordPerStanza(t *testing.T) {
 				if !oneRecord {
 					session.DynamicTLSRecords(&cfg)
 				}
-				cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
-					var d net.Dialer
-					c, err := d.DialContext(ctx, network, addr)
-					if err != nil {
-						return nil, err
-					}
-					last = &tearConn{Conn: c}
-					return last, nil
-				}
+				cfg.Dial = dialWrapped(func(c net.Conn) net.Conn { last = &tearConn{Conn: c}; return last })
 				st := &session.State{}
 				alice := mustConnect(t, cfg, st)
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
