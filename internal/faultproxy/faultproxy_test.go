@@ -13,16 +13,7 @@ import (
 
 func startProxy(t *testing.T, upstream string) *faultproxy.Proxy {
 	t.Helper()
-	p, err := faultproxy.Start(upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return p
+	return echotest.StartProxy(t, faultproxy.Start, upstream)
 }
 
 func TestForward(t *testing.T) {
@@ -161,27 +152,9 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := echotest.Dial(t, p.Addr())
-	echotest.RoundTrip(t, c, "x")
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if err := echotest.ReadErr(c, time.Second); err == nil || echotest.IsTimeout(err) {
-		t.Fatalf("connection after Close: %v, want it closed", err)
-	}
-	if c2, err := net.DialTimeout("tcp", p.Addr(), time.Second); err == nil {
-		_ = c2.Close()
-		t.Fatal("dial after Close succeeded")
-	}
-	for name, f := range map[string]func() error{
-		"Up": p.Up, "Down": p.Down, "ResetPeer": p.ResetPeer,
-	} {
-		if err := f(); !errors.Is(err, faultproxy.ErrClosed) {
-			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
-		}
-	}
+	echotest.CheckClose(t, p, c, faultproxy.ErrClosed, map[string]func() error{
+		"Up": p.Up, "Down": p.Down, "ResetPeer": p.ResetPeer, "BlackholeLive": p.BlackholeLive,
+	})
 }
 
 // BlackholeLive silences the connections that exist, both ways, without

@@ -15,16 +15,7 @@ import (
 
 func startProxy(t *testing.T, upstream string) *toxic.Proxy {
 	t.Helper()
-	p, err := toxic.Start(upstream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return p
+	return echotest.StartProxy(t, toxic.Start, upstream)
 }
 
 func TestForward(t *testing.T) {
@@ -139,22 +130,8 @@ func TestClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := echotest.Dial(t, p.Addr())
-	echotest.RoundTrip(t, c, "x")
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Close(); err != nil {
-		t.Fatalf("second Close: %v", err)
-	}
-	if err := echotest.ReadErr(c, time.Second); err == nil || echotest.IsTimeout(err) {
-		t.Fatalf("connection after Close: %v, want it closed", err)
-	}
-	for name, f := range map[string]func() error{
+	echotest.CheckClose(t, p, c, toxic.ErrClosed, map[string]func() error{
 		"Up": p.Up, "Down": p.Down, "ResetPeer": p.ResetPeer, "Blackhole": p.Blackhole, "Clear": p.Clear,
 		"Latency": func() error { return p.Latency(time.Millisecond) },
-	} {
-		if err := f(); !errors.Is(err, toxic.ErrClosed) {
-			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
-		}
-	}
+	})
 }
