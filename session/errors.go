@@ -188,7 +188,7 @@ type TooLargeError struct {
 }
 
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("session: message too large to send: %d bytes as written, above the %d a server takes in one stanza (Config.MaxSendBytes)", e.Size, e.Max)
+	return fmt.Sprintf("session: message too large to send: %d bytes as written, above the %d bytes a server takes in one message", e.Size, e.Max)
 }
 
 // Is makes errors.Is(err, ErrTooLarge) true.
