@@ -128,14 +128,17 @@ type Client struct {
 	pmu  sync.Mutex
 	last *session.State
 
-	mu       sync.Mutex
-	sess     conn
-	online   bool
-	queue    []session.Message
-	status   Status
-	started  bool // Run was called
-	running  bool
-	inactive bool
+	mu     sync.Mutex
+	sess   conn
+	online bool
+	queue  []session.Message
+	// sendBound bounds a message Send takes: the last session's
+	// (State.SendBound), which knows the server's own limit.
+	sendBound int
+	status    Status
+	started   bool // Run was called
+	running   bool
+	inactive  bool
 }
 
 type command struct {
@@ -179,6 +182,7 @@ func New(cfg Config) *Client {
 		d: newDispatcher(cfg.OnEvent),
 	}
 	c.inactive = cfg.State.Inactive
+	c.sendBound = cfg.State.SendBound(cfg.Session.MaxSendBytes)
 	c.cfg.Session.OnEvent = c.onSessionEvent
 	// The offline queue lives in the State's Outbox on disk: taken from a
 	// loaded State here, merged into every copy saved from now on.
@@ -271,7 +275,10 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 	m.OriginID = m.ID
 	// Refused now, not queued to fail at every login: a server closes
 	// the connection on a stanza above its limit.
-	if err := session.CheckSize(m, bareJID(c.cfg.Session.JID), c.cfg.Session.MaxSendBytes); err != nil {
+	c.mu.Lock()
+	bound := c.sendBound
+	c.mu.Unlock()
+	if err := session.CheckSize(m, bareJID(c.cfg.Session.JID), bound); err != nil {
 		return m, err
 	}
 	c.sendMu.Lock()
@@ -287,8 +294,10 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 			return sent, nil
 		}
 		var pe *session.PersistError
-		if errors.As(err, &pe) {
-			return m, err // the same Persist would keep the queue
+		if errors.As(err, &pe) || errors.Is(err, session.ErrTooLarge) {
+			// The same Persist would keep the queue; a message above
+			// the server's own limit would fail at every flush.
+			return m, err
 		}
 		c.log.Debug("send failed, queueing", slog.Any("err", err))
 	}

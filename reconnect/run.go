@@ -188,7 +188,11 @@ func (l *loop) attempted(ctx context.Context, r attemptResult) error {
 	c.mu.Lock()
 	inactive := c.inactive
 	c.mu.Unlock()
-	if st := s.State(); st.Inactive != inactive {
+	st := s.State()
+	c.mu.Lock()
+	c.sendBound = st.SendBound(c.cfg.Session.MaxSendBytes)
+	c.mu.Unlock()
+	if st.Inactive != inactive {
 		_ = s.SetActive(!inactive)
 	}
 

@@ -91,29 +91,33 @@ func (s *Session) applyBind2(xs *xmpp.Session, a *auth2, o *sasl2Offer, res *sas
 func (s *Session) readFeaturesAfterBind2(xs *xmpp.Session) error {
 	r := xs.TokenReader()
 	defer r.Close()
-	csi := func() {
-		s.csi = true
-		s.st.CSI = true
-	}
 	d := xml.NewTokenDecoder(r)
 	start, err := nextStart(d, "after SASL2 success")
-	if isUnknownStreamElement(err) {
+	f := &features{}
+	switch {
+	case isUnknownStreamElement(err):
 		// After features mellium negotiated, its reader refuses
 		// stream-level elements: the features' start is behind us.
-		return skipStreamElement(r, csi)
+		err = skipStreamElement(r, f)
+	case err != nil:
+	case start.Name.Space != nsStream || start.Name.Local != "features":
+		err = fmt.Errorf("session: <%s/> after SASL2 success instead of the stream features", start.Name.Local)
+	default:
+		f, err = parseFeatures(d, start)
 	}
-	if err != nil {
-		return err
-	}
-	if start.Name.Space != nsStream || start.Name.Local != "features" {
-		return fmt.Errorf("session: <%s/> after SASL2 success instead of the stream features", start.Name.Local)
-	}
-	f, err := parseFeatures(d, start)
 	if err != nil {
 		return err
 	}
 	if f.CSI {
-		csi()
+		s.csi = true
+		s.st.CSI = true
 	}
+	if f.MaxBytes == 0 {
+		// Prosody 13 states it before authentication only: the same
+		// limit (it has one, c2s_stanza_size_limit).
+		v, _ := xs.Feature(nsLimits)
+		f.MaxBytes, _ = v.(int)
+	}
+	s.st.SendLimit = f.MaxBytes
 	return nil
 }

@@ -182,7 +182,9 @@ type Config struct {
 	// MaxSendBytes bounds one outgoing message, in bytes as written,
 	// resend included (see CheckSize): SendMessage refuses a larger one
 	// with ErrTooLarge and takes nothing. Default DefaultMaxSendBytes;
-	// negative: no bound (for a server configured with a larger limit).
+	// negative: no bound (for a server configured with a larger limit). A
+	// server that states its own, lower limit (XEP-0478; Prosody 13 does)
+	// lowers it: see State.SendBound.
 	MaxSendBytes int
 
 	// srvDomain is the domain whose SRV records give the addresses to

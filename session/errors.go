@@ -29,8 +29,9 @@ var (
 	// does not end; the stream is ended with policy-violation. A stanza
 	// that is merely too large is skipped instead (Skipped).
 	ErrStanzaTooLarge = errors.New("session: incoming element too large")
-	// ErrTooLarge means a message to send is larger than
-	// Config.MaxSendBytes (see CheckSize): it was not taken. A server
+	// ErrTooLarge means a message to send is larger than the bound
+	// (Config.MaxSendBytes, or the server's own: State.SendBound; see
+	// CheckSize): it was not taken. A server
 	// closes the connection on a stanza above its limit, so sending it
 	// anyway would lose the connection on every attempt. The error is a
 	// *TooLargeError, which says by how much.
@@ -179,7 +180,8 @@ func classifyTLS(err error) error {
 	return err
 }
 
-// TooLargeError is the error of a message larger than Config.MaxSendBytes;
+// TooLargeError is the error of a message larger than the bound on
+// outgoing messages (State.SendBound);
 // errors.Is(err, ErrTooLarge) holds for it.
 type TooLargeError struct {
 	// Size is the message's size in bytes as written (resend included,

@@ -97,7 +97,7 @@ type Resent struct {
 // Failed reports a stanza whose delivery cannot be confirmed and that is not
 // sent again: after a failed resumption, every unconfirmed stanza that is not
 // a message (an iq is never resent blindly); and a message to resend that is
-// larger than Config.MaxSendBytes (taken before the bound, from a state
+// larger than the bound (State.SendBound; taken before it, from a state
 // file), which the server would close the connection on.
 type Failed struct {
 	Stanza Ref

@@ -185,6 +185,10 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	s.st.CSI = s.csi
 	useSM := smOffered && !s.cfg.DisableSM
 	st := s.st
+	// The features before <resume/> or <bind/> say it (XEP-0478), or the
+	// server no longer does.
+	limit, _ := xs.Feature(nsLimits)
+	st.SendLimit, _ = limit.(int)
 
 	if s.early.resume || useSM && s.shouldAskResume(st) {
 		var el smElement

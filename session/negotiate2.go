@@ -329,9 +329,13 @@ func isUnknownStreamElement(err error) bool {
 }
 
 // skipStreamElement reads the rest of a stream-level element mellium
-// refused as unknown, calling onCSI (when not nil) if it offers CSI.
-func skipStreamElement(r xml.TokenReader, onCSI func()) error {
+// refused as unknown. When it is the stream features and f is not nil, it
+// notes in f what the features offer that the login needs after Bind2: CSI
+// and XEP-0478's max-bytes.
+func skipStreamElement(r xml.TokenReader, f *features) error {
 	depth := 0
+	var inMax bool
+	var text strings.Builder
 	for {
 		tok, err := r.Token()
 		if depth == 0 && errors.Is(err, stream.BadFormat) {
@@ -342,11 +346,20 @@ func skipStreamElement(r xml.TokenReader, onCSI func()) error {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if depth == 0 && t.Name.Space == nsCSI && t.Name.Local == "csi" && onCSI != nil {
-				onCSI()
+			if f != nil && depth == 0 && t.Name.Space == nsCSI && t.Name.Local == "csi" {
+				f.CSI = true
 			}
+			inMax = f != nil && depth == 1 && t.Name.Space == nsLimits && t.Name.Local == "max-bytes"
 			depth++
+		case xml.CharData:
+			if inMax && text.Len() < 32 {
+				text.Write(t)
+			}
 		case xml.EndElement:
+			if inMax {
+				f.MaxBytes = parseMaxBytes(text.String())
+				inMax = false
+			}
 			depth--
 		}
 	}

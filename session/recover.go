@@ -28,10 +28,10 @@ func (s *Session) resendAfterResume() error {
 	var dropped bool
 	resend := s.st.Unacked[:0:0]
 	for _, q := range s.st.Unacked {
-		if tooLarge(q, s.cfg.MaxSendBytes) {
+		if tooLarge(q, s.sendMax) {
 			// Never sent on this stream again: the numbering of what
 			// is resent (for h) goes on without it.
-			s.emit(Failed{Stanza: refOf(q), Reason: tooLargeReason(len(q.Raw), s.cfg.MaxSendBytes)})
+			s.emit(Failed{Stanza: refOf(q), Reason: tooLargeReason(len(q.Raw), s.sendMax)})
 			dropped = true
 			continue
 		}
@@ -145,7 +145,7 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 		}
 		m := *o.Message
 		raw := encodeMessage(&m, o.Sent, from)
-		if max := s.cfg.MaxSendBytes; max > 0 && len(raw) > max {
+		if max := s.sendMax; max > 0 && len(raw) > max {
 			s.emit(Failed{Stanza: refOf(o), Reason: tooLargeReason(len(raw), max)})
 			continue
 		}
@@ -264,5 +264,5 @@ func (s *Session) catchUpAfterLoss(ctx context.Context) error {
 
 // tooLargeReason is the Failed reason of a message above the size bound.
 func tooLargeReason(n, max int) string {
-	return fmt.Sprintf("%d bytes, above the %d the server takes (Config.MaxSendBytes): it would close the connection on it; not sent", n, max)
+	return fmt.Sprintf("%d bytes, above the %d the server takes (State.SendBound): it would close the connection on it; not sent", n, max)
 }

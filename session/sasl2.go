@@ -108,6 +108,7 @@ type features struct {
 	StartTLS   bool
 	SM, CSI    bool
 	Bind       bool
+	MaxBytes   int // XEP-0478's max-bytes, 0 for none
 }
 
 // parseFeatures decodes <stream:features/>, whose start d has just read.
@@ -138,6 +139,12 @@ func parseFeatures(d *xml.Decoder, start xml.StartElement) (*features, error) {
 			f.CSI = true
 		case xml.Name{Space: nsBind, Local: "bind"}:
 			f.Bind = true
+		case xml.Name{Space: nsLimits, Local: "limits"}:
+			for _, l := range c.Nodes {
+				if l.XMLName == (xml.Name{Space: nsLimits, Local: "max-bytes"}) {
+					f.MaxBytes = parseMaxBytes(l.Text)
+				}
+			}
 		}
 	}
 	if f.SASL2 != nil {

@@ -30,7 +30,7 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 		m.OriginID = m.ID
 	}
 	m.From = ""
-	if err := CheckSize(m, s.jid.Bare().String(), s.cfg.MaxSendBytes); err != nil {
+	if err := CheckSize(m, s.jid.Bare().String(), s.sendMax); err != nil {
 		return m, err
 	}
 	mm := m
@@ -64,7 +64,7 @@ func CheckSize(m Message, from string, max int) error {
 var maxStamp = time.Date(2000, 12, 31, 23, 59, 59, 999999999, time.UTC)
 
 // tooLarge reports whether the stanza q, as it would be written, is larger
-// than max (Config.MaxSendBytes): a message taken before the bound
+// than max (State.SendBound): a message taken before the bound
 // existed, from a state file, which the server would close the connection
 // on, at every attempt.
 func tooLarge(q Stanza, max int) bool { return max > 0 && q.Kind == "message" && len(q.Raw) > max }

@@ -63,8 +63,11 @@ type Session struct {
 		resume, bind, enable bool
 		bindID               string
 	}
-	jid   jid.JID
-	login Login
+	// sendMax bounds an outgoing message (State.SendBound), set once
+	// during Connect and only read after.
+	sendMax int
+	jid     jid.JID
+	login   Login
 	// tlsErr is why STARTTLS failed, if it did; bound is set once a
 	// resource is bound or a stream resumed. verifyLogin checks both.
 	tlsErr error
@@ -212,6 +215,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 	s.st.LastAlive = cfg.now()
 	s.st.Closed = time.Time{}
 	s.rememberServer(s.dialed)
+	s.sendMax = s.st.SendBound(cfg.MaxSendBytes)
 	s.login.SM = s.sm
 	s.login.CSI = s.csi
 	s.mu.Unlock()
@@ -330,7 +334,7 @@ func (s *Session) open(ctx context.Context, j jid.JID) (*xmpp.Session, error) {
 	// feature may skip its check when TLS is known to be on.
 	tlsKnown := cfg.plaintext || cfg.DirectTLS
 	sasl := s.saslFeature(cfg.Password, tlsKnown)
-	features := []xmpp.StreamFeature{sasl, s.bindFeature()}
+	features := []xmpp.StreamFeature{sasl, s.bindFeature(), limitsFeature()}
 	if s.sasl2On() {
 		features = append(features, s.sasl2Feature(tlsKnown, sasl), channelBindingFeature())
 	}

@@ -153,6 +153,11 @@ type State struct {
 	// from someone on the path, or from a server whose configuration
 	// changed, which only a fresh State accepts.
 	NoPLAIN bool `json:",omitempty"`
+	// SendLimit is the largest stanza the server said it takes from this
+	// client (XEP-0478 max-bytes) on the last fresh stream, in bytes; 0
+	// when it said nothing. It lowers the bound on outgoing messages (see
+	// SendBound), also on a resumed stream, which gets no stream features.
+	SendLimit int `json:",omitempty"`
 }
 
 // FASTToken is a XEP-0484 token: whoever holds it can log in as the account

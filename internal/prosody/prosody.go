@@ -76,6 +76,10 @@ type Options struct {
 	// LogLevel is Prosody's minimum log level (debug, info, warn, error);
 	// default "info".
 	LogLevel string
+	// StanzaSizeLimit is c2s_stanza_size_limit, in bytes: the largest
+	// stanza a client may send (Prosody 13 advertises it, XEP-0478).
+	// Default: Prosody's, 256 KiB.
+	StanzaSizeLimit int
 }
 
 // Server is a running Prosody server: a child process (Start) or an
@@ -208,18 +212,19 @@ func newLocal(opts Options) (*Server, error) {
 	s.consoleFile = filepath.Join(s.dir, "console.log")
 
 	vars := map[string]string{
-		"XMPPBG_DOMAIN":      s.domain,
-		"XMPPBG_INTERFACE":   s.host,
-		"XMPPBG_DATA":        dataDir,
-		"XMPPBG_LOG":         s.logFile,
-		"XMPPBG_LOG_LEVEL":   level,
-		"XMPPBG_CERT":        certFile,
-		"XMPPBG_KEY":         keyFile,
-		"XMPPBG_HIBERNATION": strconv.Itoa(int(s.hibernation / time.Second)),
-		"XMPPBG_MAM":         boolEnv(opts.MAM),
-		"XMPPBG_OFFLINE":     boolEnv(!opts.DisableOffline),
-		"XMPPBG_SMACKS":      boolEnv(!opts.DisableSM),
-		"XMPPBG_MODERN":      boolEnv(inst.Modern()),
+		"XMPPBG_DOMAIN":       s.domain,
+		"XMPPBG_INTERFACE":    s.host,
+		"XMPPBG_DATA":         dataDir,
+		"XMPPBG_LOG":          s.logFile,
+		"XMPPBG_LOG_LEVEL":    level,
+		"XMPPBG_CERT":         certFile,
+		"XMPPBG_KEY":          keyFile,
+		"XMPPBG_HIBERNATION":  strconv.Itoa(int(s.hibernation / time.Second)),
+		"XMPPBG_MAM":          boolEnv(opts.MAM),
+		"XMPPBG_OFFLINE":      boolEnv(!opts.DisableOffline),
+		"XMPPBG_SMACKS":       boolEnv(!opts.DisableSM),
+		"XMPPBG_MODERN":       boolEnv(inst.Modern()),
+		"XMPPBG_STANZA_LIMIT": stanzaLimit(opts.StanzaSizeLimit),
 		// Harmless when not root; see prosody.cfg.lua.
 		"XMPPBG_RUN_AS_ROOT": "1",
 	}
@@ -500,4 +505,13 @@ func (s *Server) PID() int {
 // attached server or when there is no log yet).
 func (s *Server) LogTail(n int) string {
 	return serverproc.Tail(s.logFile, n)
+}
+
+// stanzaLimit is XMPPBG_STANZA_LIMIT for Options.StanzaSizeLimit: "" for
+// Prosody's default.
+func stanzaLimit(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
