@@ -38,6 +38,13 @@ func errPLAINPinned() error {
 		"the password is not sent in the clear (XEP-0474); if the server's configuration changed, start from a fresh state"}
 }
 
+// errSSDPPinned is the error for a login that lacks XEP-0474's protection
+// from a server that gave it before (State.SSDP): what says so is why.
+func errSSDPPinned(why string) error {
+	return &AuthError{Condition: CondDowngrade, Text: "the server proved its SASL2 offer with XEP-0474 before, and now " + why +
+		": someone on the path may be stripping the stronger login; if the server's configuration changed, start from a fresh state"}
+}
+
 // auth2 is one SASL2 authentication under way.
 type auth2 struct {
 	mech    string
@@ -184,8 +191,14 @@ func (s *Session) finishSASL2(ctx context.Context, xs *xmpp.Session, a *auth2, o
 		case "challenge":
 			if a.steps == 0 && scramHash(a.mech) != nil {
 				checked, err := checkDowngrade(res.Data, a.mech, o.Mechanisms, o.ChannelBindings)
+				if err == nil && !checked && s.st.SSDP {
+					err = errSSDPPinned("its SCRAM challenge lacks the XEP-0474 hash it gave before")
+				}
 				if err != nil {
 					return s.violation(xs, err, "")
+				}
+				if checked {
+					s.st.SSDP = true
 				}
 				s.log.Debug("SASL2", slog.String("mechanism", a.mech), slog.Bool("downgrade_protection", checked), slog.Bool("fast_token_requested", a.request != ""))
 			}

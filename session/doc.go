@@ -180,7 +180,9 @@
 // authenticates without TLS; SASL2 prefers their -PLUS forms (tls-exporter
 // channel binding, TLS 1.3) where offered. Once SCRAM or a FAST token has
 // worked, PLAIN is never used for the account again (State.NoPLAIN,
-// XEP-0474's pinning). Passwords, FAST tokens and
+// XEP-0474's pinning); once a server proved its SASL2 offer with XEP-0474's
+// hash, a login without it, or without SASL2, is refused (State.SSDP).
+// Passwords, FAST tokens and
 // resumption ids are never logged or put in errors.
 //
 // What the server sends is bounded below the XML decoder, as it arrives: a

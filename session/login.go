@@ -79,6 +79,9 @@ func (s *Session) saslFeature(password string, tlsKnown bool) xmpp.StreamFeature
 			// whichever of the two features mellium picked first.
 			return s.negotiateSASL2(ctx, xs)
 		}
+		if s.st.SSDP && s.sasl2On() {
+			return 0, nil, errSSDPPinned("it offers no SASL2")
+		}
 		// The classic login: forget any SASL2 seen before.
 		s.st.forgetSASL2()
 		// mellium picks SCRAM whenever it is offered, and checks the

@@ -290,7 +290,9 @@ func TestSASL2PinsSCRAM(t *testing.T) {
 	}
 	srv.mu.Unlock()
 
-	// The classic login, PLAIN only.
+	// The classic login, PLAIN only, from a server that never gave
+	// XEP-0474's hash (else that pin, TestSASL2PinsSSDP, refuses first).
+	st.SSDP = false
 	f := &fake{t: t}
 	_, err = connectErr(t, testConfig(f, nil), st)
 	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade {
@@ -319,6 +321,53 @@ func TestSASL2ChannelBindingsChanged(t *testing.T) {
 	}
 	if got := s.State().ChannelBindings; strings.Join(got, " ") != "tls-server-end-point" {
 		t.Errorf("the new channel bindings are not remembered: %v", got)
+	}
+}
+
+// Once the server has proved its SASL2 offer with XEP-0474's hash, a login
+// without it is refused as a downgrade: a SCRAM challenge without the hash,
+// or no SASL2 offered at all (the classic login, which mellium runs
+// without any XEP-0474 check, and which would drop channel binding). A
+// user who turns SASL2 off (Config.NoSASL2) chose the classic login.
+func TestSASL2PinsSSDP(t *testing.T) {
+	srv := newS2Server(t)
+	cfg, st, s := srv.login(t)
+	detach(t, s)
+	if !st.SSDP {
+		t.Fatal("a login with XEP-0474's hash checked did not pin it")
+	}
+	srv.change(func(srv *s2server) { srv.noSSDP = true })
+	srv.forget("tokens")
+	st.FAST = nil // a SCRAM login, with its challenge
+	_, err := connectErr(t, cfg, st)
+	var ae *session.AuthError
+	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade || !strings.Contains(ae.Text, "XEP-0474") {
+		t.Fatalf("SCRAM challenge without the hash: got %v, want an AuthError %s", err, session.CondDowngrade)
+	}
+
+	// No SASL2 at all: the classic login is refused before it starts.
+	// (The remembered offer is dropped as a one-flight login to a server
+	// without SASL2 does before it reads the features: the fake takes one
+	// connection only.)
+	st.SASL2 = nil
+	f := &fake{t: t}
+	_, err = connectErr(t, testConfig(f, nil), st)
+	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade || !strings.Contains(ae.Text, "no SASL2") {
+		t.Fatalf("classic login: got %v, want an AuthError %s", err, session.CondDowngrade)
+	}
+	if !st.SSDP {
+		t.Fatal("the refused logins forgot the pin")
+	}
+	// Unless SASL2 is turned off by the user.
+	f = &fake{t: t}
+	cfg2 := testConfig(f, nil)
+	cfg2.NoSASL2 = true
+	st2 := st.Clone()
+	st2.NoPLAIN = false // the fake speaks PLAIN only: that pin is not the one tested
+	if s, err := connectErr(t, cfg2, st2); err != nil {
+		t.Fatalf("classic login with SASL2 off: %v", err)
+	} else {
+		s.Abort()
 	}
 }
 

@@ -153,6 +153,14 @@ type State struct {
 	// from someone on the path, or from a server whose configuration
 	// changed, which only a fresh State accepts.
 	NoPLAIN bool `json:",omitempty"`
+	// SSDP records that the server once proved its SASL2 offer with
+	// XEP-0474's hash (h= in a SCRAM challenge, checked). From then on a
+	// SCRAM challenge without it, or a login offering no SASL2 at all
+	// (unless Config.NoSASL2), comes from someone on the path who strips
+	// the offer and the hash (the stronger mechanisms, channel binding):
+	// it is refused, and only a fresh State accepts it (XEP-0474's
+	// business rules, as NoPLAIN).
+	SSDP bool `json:",omitempty"`
 	// SendLimit is the largest stanza the server said it takes from this
 	// client (XEP-0478 max-bytes) on the last fresh stream, in bytes; 0
 	// when it said nothing. It lowers the bound on outgoing messages (see
