@@ -1,13 +1,13 @@
-//go:build !linux
+//go:build !linux && !darwin
 
 package suspend
 
 import "time"
 
-// SystemClock returns the system's clocks. Outside Linux there is no
-// CLOCK_BOOTTIME to read portably: the wall clock stands in for it. Where
-// Go's monotonic clock stops while the machine sleeps (macOS, as on Linux)
-// and the wall clock does not, their difference grows by the time asleep;
+// SystemClock returns the system's clocks. Outside Linux and macOS there is
+// no clock that counts sleep to read portably: the wall clock stands in for
+// it. Where Go's monotonic clock stops while the machine sleeps and the
+// wall clock does not, their difference grows by the time asleep;
 // where it keeps running, the detector's timer fires late after the wake
 // instead (LateTimer). A user or NTP stepping the wall clock by more than
 // DetectorOptions.SleptAfter looks like a sleep too, which costs one probe.

@@ -30,8 +30,9 @@ const (
 	// CLOCK_MONOTONIC between two checks to count as a machine sleep. Both
 	// clocks are slewed alike by NTP and neither is ever stepped, so their
 	// difference changes only by the time spent suspended: one second is
-	// far above any measuring noise. (Where there is no CLOCK_BOOTTIME the
-	// wall clock stands in, which users and NTP may step: see Clock.)
+	// far above any measuring noise. (On macOS CLOCK_MONOTONIC and
+	// CLOCK_UPTIME_RAW play their parts; elsewhere the wall clock stands
+	// in, which users and NTP may step: see Clock.)
 	DefaultSleptAfter = 1 * time.Second
 	// DefaultCoalesce is how long after a reported wake-up another sign of
 	// the same suspension (a SIGCONT that arrives just after the late timer
@@ -53,7 +54,8 @@ const (
 	// SIGTSTP, a debugger) and continued. Unix only.
 	Continued Cause = iota + 1
 	// Slept: the machine was suspended: CLOCK_BOOTTIME moved ahead of
-	// CLOCK_MONOTONIC (the wall clock where there is no CLOCK_BOOTTIME).
+	// CLOCK_MONOTONIC (on macOS CLOCK_MONOTONIC ahead of CLOCK_UPTIME_RAW;
+	// the wall clock elsewhere).
 	Slept
 	// LateTimer: the detector's timer fired far later than scheduled: the
 	// process did not run (a cgroup freezer, an OS that suspends apps
