@@ -605,3 +605,24 @@ func TestEditorLongLines(t *testing.T) {
 		}
 	})
 }
+
+// Pasted text waiting while no line is read (a command runs) counts
+// against maxPendingKeys as typed keys do: a paste stands in the queue as
+// one 3-byte mark per read, and its text must not escape the bound.
+func TestKeyReaderPasteBound(t *testing.T) {
+	t.Parallel()
+	in := "\x1b[200~" + strings.Repeat("a", 3*maxPendingKeys) + "\x1b[201~"
+	k := newKeyReader(strings.NewReader(in))
+	k.mu.Lock()
+	for k.err == nil {
+		k.cond.Wait()
+	}
+	pending := len(k.buf)
+	for _, p := range k.pastes {
+		pending += len(p)
+	}
+	k.mu.Unlock()
+	if pending > maxPendingKeys {
+		t.Fatalf("%d bytes pending, above maxPendingKeys (%d)", pending, maxPendingKeys)
+	}
+}

@@ -73,6 +73,7 @@ type keyReader struct {
 	cond   *sync.Cond
 	buf    []byte   // translated keys the Terminal has not read yet
 	pastes []string // the text of each markPaste in buf, in order
+	pasted int      // the bytes in pastes, counted against maxPendingKeys
 	err    error    // why reading the terminal stopped
 
 	hit  atomic.Bool   // a Ctrl-C was typed
@@ -105,10 +106,17 @@ func (k *keyReader) run() {
 			default:
 			}
 		}
+		size := 0
+		for _, p := range pastes {
+			size += len(p)
+		}
 		k.mu.Lock()
-		if len(k.buf)+len(out) <= maxPendingKeys {
+		// A paste stands in buf as a 3-byte mark per read: its text
+		// counts too, or a long paste would escape the bound.
+		if len(k.buf)+len(out)+k.pasted+size <= maxPendingKeys {
 			k.buf = append(k.buf, out...)
 			k.pastes = append(k.pastes, pastes...)
+			k.pasted += size
 		}
 		if err != nil {
 			k.err = err
@@ -131,7 +139,9 @@ func (k *keyReader) paste() string {
 		return ""
 	}
 	p := k.pastes[0]
+	k.pastes[0] = ""
 	k.pastes = k.pastes[1:]
+	k.pasted -= len(p)
 	return p
 }
 
@@ -198,7 +208,8 @@ func (d *keyDecoder) flushPaste(out []byte) []byte {
 }
 
 // maxPendingKeys bounds the keys kept while no line is read (a command
-// runs): what is typed or pasted beyond is dropped.
+// runs), in bytes, pasted text included: what is typed or pasted beyond
+// is dropped.
 const maxPendingKeys = 1 << 20
 
 // maxSeq bounds an escape sequence: longer ones are not keys, and are
