@@ -3,7 +3,9 @@
 package proc
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -23,12 +25,12 @@ func Stop(pid int) error {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		st, err := procState(pid)
+		stopped, st, err := allStopped("/proc", pid)
 		if err != nil {
 			time.Sleep(100 * time.Millisecond)
 			return nil
 		}
-		if st == 'T' || st == 't' {
+		if stopped {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -38,10 +40,47 @@ func Stop(pid int) error {
 	}
 }
 
+// allStopped reports whether every thread of process pid is stopped, from
+// root/PID/task/*/stat (root is /proc), and else the state of one that is
+// not. The process's own state (root/PID/stat) is its first thread's
+// only: SIGSTOP stops the threads one by one, and the others of a
+// multi-threaded process (any Go program) may still run a moment after
+// the first one shows 'T'. A thread that has exited ('Z', 'X') cannot run.
+func allStopped(root string, pid int) (bool, byte, error) {
+	dir := root + "/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false, 0, err
+	}
+	for _, task := range tasks {
+		st, err := statState(dir + "/" + task.Name() + "/stat")
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // the thread has ended since the listing
+		}
+		if err != nil {
+			return false, 0, err
+		}
+		switch st {
+		case 'T', 't', 'Z', 'X':
+		default:
+			return false, st, nil
+		}
+	}
+	if len(tasks) == 0 {
+		return false, 0, fmt.Errorf("%s: no threads", dir)
+	}
+	return true, 'T', nil
+}
+
 // procState returns the state letter of process pid from /proc/PID/stat
 // (Linux): 'T' stopped, 'R' running, 'S' sleeping, 'Z' zombie, ...
 func procState(pid int) (byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return statState("/proc/" + strconv.Itoa(pid) + "/stat")
+}
+
+// statState returns the state letter of a stat file of /proc.
+func statState(path string) (byte, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, err
 	}
@@ -50,7 +89,7 @@ func procState(pid int) (byte, error) {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 || i+2 >= len(s) {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected %q", pid, s)
+		return 0, fmt.Errorf("%s: unexpected %q", path, s)
 	}
 	return s[i+2], nil
 }
