@@ -319,9 +319,16 @@ func (s *Session) lastServer() (endpoint, bool) {
 
 // rememberServer records in the State where this session is connected,
 // for the next login (lastServer); only for a server found through DNS,
-// not Config.Addr or the resumption location. Called with s.mu held.
+// not Config.Addr or the resumption location. A login at Config.Addr
+// forgets the server of an earlier one: the stream and the FAST token are
+// no longer there. (A login at the location keeps it: the location is
+// the address of that server's node, given by it.) Called with s.mu held.
 func (s *Session) rememberServer(ep endpoint) {
-	if s.cfg.srvDomain == "" || s.atLocation {
+	if s.cfg.srvDomain == "" {
+		s.st.Server, s.st.ServerDirectTLS = "", false
+		return
+	}
+	if s.atLocation {
 		return
 	}
 	s.st.Server, s.st.ServerDirectTLS = ep.addr, ep.directTLS

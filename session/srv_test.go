@@ -352,6 +352,17 @@ func TestDialDiscoveredLastServer(t *testing.T) {
 	if s.st.Server != "" {
 		t.Errorf("Config.Addr was remembered: %q", s.st.Server)
 	}
+
+	// Nor does an earlier session's server stay remembered once a login
+	// went to Config.Addr: the stream to resume (or the FAST token's
+	// node) is no longer there, and the next login without Config.Addr
+	// would try it first.
+	stale := func() *State { return &State{Server: "a.example.org:5223", ServerDirectTLS: true} }
+	s = &Session{cfg: cfg, st: stale()}
+	s.rememberServer(endpoint{addr: "127.0.0.1:5222"})
+	if s.st.Server != "" || s.st.ServerDirectTLS {
+		t.Errorf("a login at Config.Addr kept the last server: %q %v", s.st.Server, s.st.ServerDirectTLS)
+	}
 }
 
 // blockingResolver answers nothing: it returns only when its context ends,
