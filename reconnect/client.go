@@ -217,6 +217,20 @@ func (c *Client) save(snap *session.State) {
 	c.cfg.Persist(out)
 }
 
+// trySave is save for the client's own saves (the offline queue), made
+// outside any session: a Persist that panics is recovered, as a session
+// recovers it in its saves, and returned as a *session.PersistError.
+func (c *Client) trySave() (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("Config.Persist panicked", slog.Any("panic", v))
+			err = &session.PersistError{Value: v}
+		}
+	}()
+	c.save(nil)
+	return nil
+}
+
 func (c *Client) onSessionEvent(e session.Event) {
 	ev := fromSession(e)
 	if ev == nil {
@@ -269,7 +283,10 @@ func (c *Client) SessionInfo() (info SessionInfo, ok bool) {
 // Send sends a chat message to to. Online, it goes straight to the session
 // (which keeps it until the server acknowledges it); offline, it waits in a
 // bounded queue and goes out, in order, as soon as a session is up. It
-// returns the message with its id, or ErrQueueFull.
+// returns the message with its id, or ErrQueueFull, a
+// *session.TooLargeError (session.ErrTooLarge) for a message above
+// Session.MaxSendBytes, or a *session.PersistError when Config.Persist
+// panicked saving it; the message is then not taken.
 func (c *Client) Send(ctx context.Context, to, body string) (session.Message, error) {
 	m := session.Message{ID: session.NewID(), To: to, Body: body}
 	m.OriginID = m.ID
@@ -309,7 +326,16 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 	c.queue = append(c.queue, m)
 	c.mu.Unlock()
 	// Saved before Send returns: a message taken survives the process.
-	c.save(nil)
+	if err := c.trySave(); err != nil {
+		// Not taken: no copy holds it. Still the last one queued
+		// (sendMu is held, and the flush takes it too).
+		c.mu.Lock()
+		if n := len(c.queue); n > 0 && c.queue[n-1].ID == m.ID {
+			c.queue = c.queue[:n-1]
+		}
+		c.mu.Unlock()
+		return m, err
+	}
 	c.emit(Sent{Message: m, Queued: true})
 	return m, nil
 }

@@ -701,3 +701,63 @@ func TestSendTooLarge(t *testing.T) {
 		}
 	})
 }
+
+// The client's own saves (the offline queue: a Send while offline, the
+// save after the flush) call Config.Persist outside any session. One that
+// panics there must end the client as a panic in a session's save does
+// (a *session.PersistError, permanent), not unwind through Run or leave
+// Send's message queued as if saved.
+func TestPersistPanicInClientSaves(t *testing.T) {
+	boom := errors.New("disk on fire")
+	t.Run("send offline", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			down := &server{fail: func(int) error { return errDown }}
+			c := newClient(down, nil, reconnect.Config{
+				Persist: func(*session.State) { panic(boom) },
+				Backoff: reconnect.Backoff{Initial: time.Second, Max: time.Second},
+			})
+			stop := run(t, c)
+			defer stop()
+			var err error
+			func() {
+				defer func() {
+					if v := recover(); v != nil {
+						err = fmt.Errorf("Send panicked: %v", v)
+					}
+				}()
+				_, err = c.Send(context.Background(), "bob@example.org", "hi")
+			}()
+			var pe *session.PersistError
+			if !errors.As(err, &pe) || !errors.Is(err, boom) || c.Queued() != 0 {
+				t.Fatalf("Send: %v, queued %d; want a *session.PersistError and nothing queued", err, c.Queued())
+			}
+		})
+	})
+	t.Run("flush", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			up := &server{}
+			st := &session.State{Outbox: []session.Message{{ID: "m1", To: "bob@example.org", Body: "queued"}}}
+			c := newClient(up, nil, reconnect.Config{State: st, Persist: func(*session.State) { panic(boom) }})
+			errc := make(chan error, 1)
+			go func() {
+				defer func() {
+					if v := recover(); v != nil {
+						errc <- fmt.Errorf("Run panicked: %v", v)
+					}
+				}()
+				errc <- c.Run(context.Background())
+			}()
+			synctest.Wait()
+			select {
+			case err := <-errc:
+				var pe *session.PersistError
+				var perm *reconnect.PermanentError
+				if !errors.As(err, &perm) || !errors.As(err, &pe) || !errors.Is(err, boom) {
+					t.Fatalf("Run: %v, want a *PermanentError wrapping a *session.PersistError", err)
+				}
+			default:
+				t.Fatal("Run goes on after Persist panicked")
+			}
+		})
+	})
+}

@@ -224,7 +224,12 @@ func (l *loop) attempted(ctx context.Context, r attemptResult) error {
 		flushed = true
 	}
 	if flushed {
-		c.save(nil)
+		if err := c.trySave(); err != nil {
+			// As when a session's save panics: permanent. Run's end
+			// aborts the session.
+			c.sendMu.Unlock()
+			return &PermanentError{Err: err}
+		}
 	}
 	c.mu.Lock()
 	c.sess, c.online = s, true
