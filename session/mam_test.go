@@ -568,3 +568,63 @@ func TestArchiveLiveSpansKeepTheGaps(t *testing.T) {
 			st.LastArchiveID, st.ArchiveBehind, st.ArchiveLive)
 	}
 }
+
+// A fresh login after a stream that could not be resumed sends its initial
+// presence before the catch-up, and the server answers it with what it
+// kept offline: live messages, whose archive ids are later than what the
+// archive holds for the dead stream. Handled before the catch-up read where
+// to start, such a message moved LastArchiveID past those, and the
+// catch-up started after it: they were never fetched.
+func TestArchiveCatchUpStartsBeforeOfflineMessages(t *testing.T) {
+	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
+	orphan := session.Message{ID: "orphan-1", OriginID: "orphan-1", To: "bob@example.org", Body: "unconfirmed"}
+	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1",
+		Orphans: []session.Stanza{{Kind: "message", ID: orphan.ID, To: orphan.To, Sent: time.Now(), Raw: []byte("<message/>"), Message: &orphan}}}
+	c := &collector{}
+	offline := make(chan struct{})
+	var once sync.Once
+	cfg := testConfig(f, func(e session.Event) {
+		c.on(e)
+		if r, ok := e.(session.Received); ok && r.Message.Body == "offline" {
+			close(offline) // its archive id is recorded as this returns
+		}
+	})
+	cfg.Persist = func(st *session.State) {
+		for _, u := range st.Unacked {
+			if u.ID == orphan.ID {
+				// The orphan's resend, between the presence and
+				// the catch-up: let the offline messages be handled.
+				once.Do(func() { <-offline })
+			}
+		}
+	}
+	done := make(chan *session.Session, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), cfg, st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	f.expectSkippingR("presence")
+	f.send(`<message from='bob@example.org/x' to='alice@example.org/res1' type='chat' id='o9'><body>offline</body>` +
+		`<origin-id xmlns='urn:xmpp:sid:0' id='o9'/><stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='arch-9'/></message>`)
+	f.expectSkippingR("message") // the orphan
+	q, qid := archiveQuery(t, f, "arch-1")
+	f.send(mamResult("", qid, "arch-2", "gap", "o2"))
+	f.send(mamResult("", qid, "arch-9", "offline", "o9"))
+	f.send(mamFin(q, true, "arch-9"))
+	s := <-done
+	if s == nil {
+		t.FailNow()
+	}
+	defer s.Abort()
+	delivered(t, s)
+	if got := receivedBodies(c.all()); fmt.Sprint(got) != "[offline gap]" {
+		t.Fatalf("delivered %q, want [offline gap]: the gap once, the offline message not twice", got)
+	}
+	if st := s.State(); st.LastArchiveID != "arch-9" || st.ArchiveBehind || len(st.ArchiveLive) != 0 {
+		t.Errorf("after the catch-up: LastArchiveID %q, ArchiveBehind %v, ArchiveLive %v; want arch-9, false, none",
+			st.LastArchiveID, st.ArchiveBehind, st.ArchiveLive)
+	}
+}

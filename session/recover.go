@@ -91,6 +91,11 @@ func (s *Session) afterLogin(ctx context.Context) error {
 			return fmt.Errorf("session: fetching roster: %w", err)
 		}
 	}
+	// Where the catch-up starts is fixed before the initial presence,
+	// which the server answers with what it kept offline: live messages
+	// whose archive ids come after what the archive holds for the lost
+	// stream, and which must not move LastArchiveID past that.
+	plan := s.planCatchUp()
 	if !s.cfg.NoPresence {
 		if err := s.sendRaw(ctx, "presence", NewID(), "", nil, func(id string) []byte {
 			return []byte(`<presence id="` + id + `"/>`)
@@ -101,7 +106,7 @@ func (s *Session) afterLogin(ctx context.Context) error {
 	if err := s.resendOrphans(ctx); err != nil {
 		return err
 	}
-	if err := s.catchUpAfterLoss(ctx); err != nil {
+	if err := s.catchUpAfterLoss(ctx, plan); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -189,41 +194,61 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 	return err
 }
 
-// catchUpAfterLoss fetches from the archive (XEP-0313) what arrived while a
-// stream that could not be resumed was gone, or what an earlier catch-up
-// left unfetched (State.ArchiveBehind), bounded by the login timeout.
-func (s *Session) catchUpAfterLoss(ctx context.Context) error {
+// catchUpPlan is where a catch-up starts (planCatchUp): after the archive
+// id since, or from start when since is empty; none when ok is false.
+type catchUpPlan struct {
+	since string
+	start time.Time
+	ok    bool
+}
+
+// planCatchUp decides whether the archive (XEP-0313) is to be asked for
+// what arrived while a stream that could not be resumed was gone, or what
+// an earlier catch-up left unfetched (State.ArchiveBehind), and from
+// where. It marks the archive behind at once: from then on a live message
+// does not move LastArchiveID (it is later than what the catch-up has not
+// fetched yet) but joins a span of State.ArchiveLive.
+func (s *Session) planCatchUp() catchUpPlan {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	since, behind, start := s.st.LastArchiveID, s.st.ArchiveBehind, s.st.ArchiveStart
 	if s.cfg.NoArchive {
 		s.st.ArchiveBehind = false // nothing will catch up: live ids move it again
 		s.st.ArchiveStart = time.Time{}
 		s.st.ArchiveLive = nil
+		return catchUpPlan{}
 	}
-	s.mu.Unlock()
 	replaced := s.login.ResumeFailed != nil || s.login.ResumeSkipped != ResumeNotSkipped
-	if !replaced && !behind || s.cfg.NoArchive {
-		return nil
+	if !replaced && !behind {
+		return catchUpPlan{}
 	}
 	if since == "" && start.IsZero() {
 		// The first catch-up: from shortly before the last sign of
 		// life. Remembered (ArchiveStart) until it has handled a
 		// result or finished: this login has moved LastAlive already.
 		if s.prevAlive.IsZero() {
-			return nil
+			return catchUpPlan{}
 		}
 		start = s.prevAlive.Add(-time.Minute)
 	}
 	// Until the catch-up finishes, a live message (later than what the
 	// archive still holds for us) must not move LastArchiveID. Both are
-	// saved with the query (an iq is queued and saved before it is
-	// written), so a process killed during the catch-up takes it up again.
-	s.mu.Lock()
+	// saved with the next stanza queued (the initial presence, or the
+	// query), so a process killed during the catch-up takes it up again.
 	s.st.ArchiveBehind = true
 	if since == "" {
 		s.st.ArchiveStart = start
 	}
-	s.mu.Unlock()
+	return catchUpPlan{since: since, start: start, ok: true}
+}
+
+// catchUpAfterLoss fetches from the archive what planCatchUp decided,
+// bounded by the login timeout.
+func (s *Session) catchUpAfterLoss(ctx context.Context, p catchUpPlan) error {
+	if !p.ok {
+		return nil
+	}
+	since, start := p.since, p.start
 	// Bounded: a server that does not answer must not hold the login; what
 	// the archive holds stays there for next time.
 	cctx, cancel := context.WithTimeout(ctx, s.cfg.LoginTimeout)
