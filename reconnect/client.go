@@ -313,7 +313,8 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 		var pe *session.PersistError
 		if errors.As(err, &pe) || errors.Is(err, session.ErrTooLarge) {
 			// The same Persist would keep the queue; a message above
-			// the server's own limit would fail at every flush.
+			// the server's own limit (or measured with the JID the
+			// server bound) would fail at every flush.
 			return m, err
 		}
 		c.log.Debug("send failed, queueing", slog.Any("err", err))

@@ -761,3 +761,29 @@ func TestPersistPanicInClientSaves(t *testing.T) {
 		})
 	})
 }
+
+// A session that refuses a message as too large (its bound counts with the
+// JID the server bound, which may differ from the configured one by a few
+// bytes) makes Send return the refusal: not queue the message for a flush
+// that can only report it Failed at the next login.
+func TestSendTooLargeForTheSession(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// The fake session measures from alice@example.org, four bytes
+		// longer than the configured JID.
+		cfg := reconnect.Config{Session: session.Config{JID: "a@example.org"}}
+		c, _ := runOnline(t, &server{}, cfg)
+		body := ""
+		for n := session.DefaultMaxSendBytes - 400; ; n++ {
+			m := session.Message{ID: session.NewID(), To: "bob@example.org", Body: strings.Repeat("x", n)}
+			m.OriginID = m.ID
+			if session.CheckSize(m, "alice@example.org", 0) != nil {
+				body = m.Body
+				break
+			}
+		}
+		_, err := c.Send(context.Background(), "bob@example.org", body)
+		if !errors.Is(err, session.ErrTooLarge) || c.Queued() != 0 {
+			t.Fatalf("Send: %v, queued %d; want ErrTooLarge and nothing queued", err, c.Queued())
+		}
+	})
+}
