@@ -30,7 +30,8 @@ import (
 // it.
 //
 // A deadline that fires late by more than ackLate means the process did not
-// run when it was due: stopped (SIGSTOP, a laptop's lid, a frozen VM) or
+// run when it was due: stopped (SIGSTOP, a frozen VM, a machine asleep where
+// Go's timers count sleep) or
 // starved of CPU. The answer the server sent meanwhile (an <a/>, or the
 // ping's reply) may then be waiting, unread, in the socket buffer, and the
 // timer, which fires as soon as the process runs again, would race the read

@@ -8,9 +8,9 @@ import (
 
 // SystemClock returns the system's clocks: on macOS CLOCK_UPTIME_RAW,
 // which stops while the machine sleeps (as Go's own monotonic clock,
-// mach_absolute_time, does), and CLOCK_MONOTONIC, which does not: they
+// mach_absolute_time, does), and CLOCK_MONOTONIC_RAW, which does not: they
 // differ by the time asleep, as Linux's CLOCK_MONOTONIC and CLOCK_BOOTTIME
-// do. Neither is stepped by users or NTP, unlike the wall clock.
+// do. Both are raw, neither slewed nor stepped, unlike the wall clock.
 func SystemClock() Clock { return darwinClock{} }
 
 type darwinClock struct{}
@@ -25,7 +25,7 @@ func (darwinClock) Monotonic() time.Duration {
 
 func (darwinClock) Boottime() (time.Duration, bool) {
 	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC_RAW, &ts); err != nil {
 		return 0, false
 	}
 	return time.Duration(ts.Nano()), true

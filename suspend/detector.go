@@ -30,7 +30,7 @@ const (
 	// CLOCK_MONOTONIC between two checks to count as a machine sleep. Both
 	// clocks are slewed alike by NTP and neither is ever stepped, so their
 	// difference changes only by the time spent suspended: one second is
-	// far above any measuring noise. (On macOS CLOCK_MONOTONIC and
+	// far above any measuring noise. (On macOS CLOCK_MONOTONIC_RAW and
 	// CLOCK_UPTIME_RAW play their parts; elsewhere the wall clock stands
 	// in, which users and NTP may step: see Clock.)
 	DefaultSleptAfter = 1 * time.Second
@@ -54,7 +54,7 @@ const (
 	// SIGTSTP, a debugger) and continued. Unix only.
 	Continued Cause = iota + 1
 	// Slept: the machine was suspended: CLOCK_BOOTTIME moved ahead of
-	// CLOCK_MONOTONIC (on macOS CLOCK_MONOTONIC ahead of CLOCK_UPTIME_RAW;
+	// CLOCK_MONOTONIC (on macOS CLOCK_MONOTONIC_RAW ahead of CLOCK_UPTIME_RAW;
 	// the wall clock elsewhere).
 	Slept
 	// LateTimer: the detector's timer fired far later than scheduled: the

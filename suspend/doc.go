@@ -132,7 +132,7 @@
 //   - SIGCONT (Unix): the process was stopped and continued. Noticed at
 //     once.
 //   - CLOCK_BOOTTIME moving ahead of CLOCK_MONOTONIC (Linux; on macOS
-//     CLOCK_MONOTONIC ahead of CLOCK_UPTIME_RAW): the machine slept, since
+//     CLOCK_MONOTONIC_RAW ahead of CLOCK_UPTIME_RAW): the machine slept, since
 //     the monotonic clock stops during a system suspend and the boot-time
 //     clock does not. Unlike the wall clock, neither is stepped by
 //     users or NTP. Noticed at the next check, at most Interval after the
