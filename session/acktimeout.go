@@ -31,8 +31,7 @@ import (
 //
 // A deadline that fires late by more than ackLate means the process did not
 // run when it was due: stopped (SIGSTOP, a frozen VM, a machine asleep where
-// Go's timers count sleep) or
-// starved of CPU. The answer the server sent meanwhile (an <a/>, or the
+// Go's timers count sleep) or starved of CPU. The answer the server sent meanwhile (an <a/>, or the
 // ping's reply) may then be waiting, unread, in the socket buffer, and the
 // timer, which fires as soon as the process runs again, would race the read
 // loop for it. Such a deadline gives the read side ackGrace more instead of
