@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -128,6 +129,16 @@ type Session struct {
 	done        chan struct{}
 }
 
+// credentialsRefused reports SASL failure conditions (RFC 6120 §6.5) that
+// say the account's credentials are wrong or unusable, wherever presented.
+func credentialsRefused(cond string) bool {
+	switch cond {
+	case "not-authorized", "account-disabled", "credentials-expired", "invalid-authzid":
+		return true
+	}
+	return false
+}
+
 // Connect dials, secures, authenticates and binds a session for cfg, or resumes
 // the stream st describes. st is taken over by the session and kept current;
 // it may be nil for a fresh start. After Connect returns, with or without an
@@ -179,7 +190,11 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 		if retry := s.retryLogin(err); retry && ctx.Err() == nil {
 			return Connect(ctx, cfg, st)
 		}
-		if s.atLocation && ctx.Err() == nil {
+		// Refused credentials are refused at every node of the service
+		// (and servers count failed logins): no other address is tried.
+		var ae *AuthError
+		retryElsewhere := ctx.Err() == nil && !(errors.As(err, &ae) && credentialsRefused(ae.Condition))
+		if s.atLocation && retryElsewhere {
 			// The resumption location answered but the login there
 			// failed (its certificate, its stream): XEP-0198 says to
 			// use the normal connection method then, not to give up.
@@ -187,7 +202,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 			st.Location = ""
 			return Connect(ctx, cfg, st)
 		}
-		if s.guessFailed && ctx.Err() == nil {
+		if s.guessFailed && retryElsewhere {
 			// Direct TLS failed where no SRV record pointed (the
 			// domain on DefaultDirectTLSPort): something else may
 			// listen there. STARTTLS on DefaultPort next (srv.go).
@@ -195,7 +210,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 			cfg.DirectTLS = false
 			return Connect(ctx, cfg, st)
 		}
-		if s.atLast && ctx.Err() == nil {
+		if s.atLast && retryElsewhere {
 			// The same for the last session's server (srv.go): it
 			// answered, the login there failed; look the domain up again.
 			s.log.Info("login at the last session's server failed, looking the domain up again", slog.Any("err", err))

@@ -365,6 +365,32 @@ func TestLocationFallback(t *testing.T) {
 	}
 }
 
+// Credentials refused at the resumption location are refused at every
+// node: the normal address is not tried too (servers count failed logins).
+func TestLocationCredentialsRefused(t *testing.T) {
+	loc := &fake{t: t, authFail: "not-authorized"}
+	locDial := testConfig(loc, nil).Dial
+	cfg := testConfig(&fake{t: t}, nil)
+	inner := cfg.Dial
+	var dialed []string
+	cfg.Dial = func(ctx context.Context, n, addr string) (net.Conn, error) {
+		dialed = append(dialed, addr)
+		if addr == "other.example.org:5222" {
+			return locDial(ctx, n, addr)
+		}
+		return inner(ctx, n, addr)
+	}
+	st := &session.State{ID: "RID", Location: "other.example.org:5222", LastAlive: time.Now()}
+	_, err := session.Connect(context.Background(), cfg, st)
+	var ae *session.AuthError
+	if !errors.As(err, &ae) || ae.Condition != "not-authorized" {
+		t.Fatalf("Connect = %v, want the location's not-authorized", err)
+	}
+	if strings.Join(dialed, " ") != "other.example.org:5222" {
+		t.Fatalf("dialed %v, want the location only", dialed)
+	}
+}
+
 // An h that acknowledges more than was sent ends the stream with
 // undefined-condition, without a panic.
 // A <resumed/> for another stream than the one asked for is a violation:
