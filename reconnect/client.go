@@ -290,20 +290,13 @@ func (c *Client) SessionInfo() (info SessionInfo, ok bool) {
 func (c *Client) Send(ctx context.Context, to, body string) (session.Message, error) {
 	m := session.Message{ID: session.NewID(), To: to, Body: body}
 	m.OriginID = m.ID
-	// Refused now, not queued to fail at every login: a server closes
-	// the connection on a stanza above its limit.
-	c.mu.Lock()
-	bound := c.sendBound
-	c.mu.Unlock()
-	if err := session.CheckSize(m, bareJID(c.cfg.Session.JID), bound); err != nil {
-		return m, err
-	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	c.mu.Lock()
-	sess, online := c.sess, c.online
+	sess, online, bound := c.sess, c.online, c.sendBound
 	c.mu.Unlock()
 	if online {
+		// The session checks the size itself (session.CheckSize).
 		sent, err := sess.SendMessage(ctx, m)
 		if err == nil {
 			// The session reported it (session.Sent), in order with
@@ -318,6 +311,11 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 			return m, err
 		}
 		c.log.Debug("send failed, queueing", slog.Any("err", err))
+	}
+	// Refused now, not queued to fail at every login: a server closes
+	// the connection on a stanza above its limit.
+	if err := session.CheckSize(m, bareJID(c.cfg.Session.JID), bound); err != nil {
+		return m, err
 	}
 	c.mu.Lock()
 	if len(c.queue) >= c.cfg.QueueSize {

@@ -30,13 +30,12 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 		m.OriginID = m.ID
 	}
 	m.From = ""
-	if err := CheckSize(m, s.jid.Bare().String(), s.sendMax); err != nil {
+	mm := m
+	raw := encodeMessage(&mm, time.Time{}, "")
+	if err := checkEncoded(len(raw)+s.delayLen, s.sendMax); err != nil {
 		return m, err
 	}
-	mm := m
-	err := s.sendRaw(ctx, "message", m.ID, m.To, &mm, func(string) []byte {
-		return encodeMessage(&mm, time.Time{}, "")
-	})
+	err := s.sendRaw(ctx, "message", m.ID, m.To, &mm, func(string) []byte { return raw })
 	return m, err
 }
 
@@ -54,14 +53,33 @@ func CheckSize(m Message, from string, max int) error {
 		return nil
 	}
 	m.From = ""
-	if n := len(encodeMessage(&m, maxStamp, from)); n > max {
+	return checkEncoded(len(encodeMessage(&m, time.Time{}, ""))+delayOverhead(from), max)
+}
+
+// checkEncoded is CheckSize for a message n bytes long in its larger form,
+// resent with its delay element.
+func checkEncoded(n int, max int) error {
+	if max == 0 {
+		max = DefaultMaxSendBytes
+	}
+	if max < 0 {
+		return nil
+	}
+	if n > max {
 		return &TooLargeError{Size: n, Max: max}
 	}
 	return nil
 }
 
-// maxStamp is a delay stamp of the longest form, for CheckSize.
-var maxStamp = time.Date(2000, 12, 31, 23, 59, 59, 999999999, time.UTC)
+// delayOverhead is the length of the XEP-0203 delay element encodeMessage
+// adds to a message resent by the account from.
+func delayOverhead(from string) int {
+	const (
+		open  = len(`<delay xmlns="urn:xmpp:delay"`) + len(` stamp=""/>`)
+		stamp = len("2006-01-02T15:04:05.000Z") // delayStamp's form, always
+	)
+	return open + stamp + len(appendAttr(nil, "from", from))
+}
 
 // tooLarge reports whether the stanza q, as it would be written, is larger
 // than max (State.SendBound): a message taken before the bound

@@ -67,8 +67,11 @@ type Session struct {
 	// sendMax bounds an outgoing message (State.SendBound), set once
 	// during Connect and only read after.
 	sendMax int
-	jid     jid.JID
-	login   Login
+	// delayLen is what a resend adds to a message (delayOverhead of the
+	// bound JID), set with sendMax.
+	delayLen int
+	jid      jid.JID
+	login    Login
 	// tlsErr is why STARTTLS failed, if it did; bound is set once a
 	// resource is bound or a stream resumed. verifyLogin checks both.
 	tlsErr error
@@ -231,6 +234,7 @@ func Connect(ctx context.Context, cfg Config, st *State) (*Session, error) {
 	s.st.Closed = time.Time{}
 	s.rememberServer(s.dialed)
 	s.sendMax = s.st.SendBound(cfg.MaxSendBytes)
+	s.delayLen = delayOverhead(s.jid.Bare().String())
 	s.login.SM = s.sm
 	s.login.CSI = s.csi
 	s.mu.Unlock()
