@@ -30,6 +30,8 @@
 --                          modern login: mod_sasl2, mod_sasl2_bind2,
 --                          mod_sasl2_fast, mod_sasl2_sm (with smacks) and
 --                          mod_sasl_ssdp (default off; they crash 0.12)
+--   XMPPBG_STANZA_LIMIT    c2s_stanza_size_limit in bytes (default: Prosody's,
+--                          256 KiB; Prosody 13 advertises it, XEP-0478)
 --   XMPPBG_RUN_AS_ROOT     "1" lets prosody and prosodyctl run as root without
 --                          switching to the "prosody" user (default off)
 
@@ -72,6 +74,10 @@ else
 	c2s_direct_tls_ports = {}
 end
 legacy_ssl_ports = {}
+local stanza_limit = tonumber(ENV_XMPPBG_STANZA_LIMIT or "")
+if stanza_limit then
+	c2s_stanza_size_limit = stanza_limit
+end
 
 -- Options are write-only in the config sandbox (reading modules_enabled
 -- back gives nil), so the lists are built in locals first.
