@@ -283,3 +283,19 @@ func (c *collector) all() []session.Event {
 	defer c.mu.Unlock()
 	return append([]session.Event(nil), c.events...)
 }
+
+// connectAsync runs Connect on a goroutine, for tests that play the server's
+// part of the login meanwhile; the channel gets the session (nil when
+// Connect failed, which fails the test).
+func connectAsync(t *testing.T, cfg session.Config, st *session.State) <-chan *session.Session {
+	t.Helper()
+	done := make(chan *session.Session, 1)
+	go func() {
+		s, err := session.Connect(context.Background(), cfg, st)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	return done
+}

@@ -96,14 +96,7 @@ func TestArchiveCatchUpInterrupted(t *testing.T) {
 	// message, archived too, is not delivered again.
 	f2 := &fake{t: t, elems: make(chan elem, 1024), mam: true}
 	c2 := &collector{}
-	done := make(chan *session.Session, 1)
-	go func() {
-		s, err := session.Connect(context.Background(), testConfig(f2, c2.on), st)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- s
-	}()
+	done := connectAsync(t, testConfig(f2, c2.on), st)
 	f2.expectSkippingR("presence")
 	q, qid = archiveQuery(t, f2, "arch-2")
 	f2.send(mamResult("", qid, "arch-3", "gap", "o3"))
@@ -141,14 +134,7 @@ func TestArchiveCatchUpRefused(t *testing.T) {
 			f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
 			st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
 			c := &collector{}
-			done := make(chan *session.Session, 1)
-			go func() {
-				s, err := session.Connect(context.Background(), testConfig(f, c.on), st)
-				if err != nil {
-					t.Error(err)
-				}
-				done <- s
-			}()
+			done := connectAsync(t, testConfig(f, c.on), st)
 			f.expectSkippingR("presence")
 			q, qid := archiveQuery(t, f, "arch-1")
 			if !tc.firstPage {
@@ -204,14 +190,7 @@ func TestArchiveCaughtUpOnlyOnceHandled(t *testing.T) {
 		copies = append(copies, session.State{LastArchiveID: st.LastArchiveID, ArchiveBehind: st.ArchiveBehind})
 		mu.Unlock()
 	}
-	done := make(chan *session.Session, 1)
-	go func() {
-		s, err := session.Connect(context.Background(), cfg, st)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- s
-	}()
+	done := connectAsync(t, cfg, st)
 	f.expectSkippingR("presence")
 	q, qid := archiveQuery(t, f, "arch-1")
 	f.send(mamResult("", qid, "arch-2", "archived", "o2"))
@@ -313,14 +292,7 @@ func TestArchiveFirstCatchUpInterrupted(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f2 := &fake{t: t, elems: make(chan elem, 1024), mam: true}
 			c2 := &collector{}
-			done := make(chan *session.Session, 1)
-			go func() {
-				s, err := session.Connect(context.Background(), testConfig(f2, c2.on), tc.st)
-				if err != nil {
-					t.Error(err)
-				}
-				done <- s
-			}()
+			done := connectAsync(t, testConfig(f2, c2.on), tc.st)
 			f2.expectSkippingR("presence")
 			q, qid := archiveQuery(t, f2, "")
 			if got := startField(q); got != wantStart {
@@ -412,14 +384,7 @@ func TestArchiveLiveDuringUnfinishedCatchUpOnce(t *testing.T) {
 	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
 	st := &session.State{ID: "gone", LastAlive: time.Now(), LastArchiveID: "arch-1"}
 	c := &collector{}
-	done := make(chan *session.Session, 1)
-	go func() {
-		s, err := session.Connect(context.Background(), testConfig(f, c.on), st)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- s
-	}()
+	done := connectAsync(t, testConfig(f, c.on), st)
 	f.expectSkippingR("presence")
 	q, qid := archiveQuery(t, f, "arch-1")
 	f.send(mamResult("", qid, "arch-2", "archived", "o2"))
@@ -452,13 +417,7 @@ func TestArchiveLiveDuringUnfinishedCatchUpOnce(t *testing.T) {
 	archive := append(append([]archiveItem{{"arch-3", "gap", "o3"}}, live...), archiveItem{"arch-4", "away", "o4"})
 	f2 := &fake{t: t, elems: make(chan elem, 1024), mam: true}
 	c2 := &collector{}
-	go func() {
-		s, err := session.Connect(context.Background(), testConfig(f2, c2.on), st)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- s
-	}()
+	done = connectAsync(t, testConfig(f2, c2.on), st)
 	f2.expectSkippingR("presence")
 	afters := serveArchive(t, f2, "arch-2", archive)
 	s = <-done
@@ -492,14 +451,7 @@ func TestArchiveLiveSpansKeepTheGaps(t *testing.T) {
 	login := func(after string, first []archiveItem, live []archiveItem) {
 		t.Helper()
 		f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
-		done := make(chan *session.Session, 1)
-		go func() {
-			s, err := session.Connect(context.Background(), testConfig(f, (&collector{}).on), st)
-			if err != nil {
-				t.Error(err)
-			}
-			done <- s
-		}()
+		done := connectAsync(t, testConfig(f, (&collector{}).on), st)
 		f.expectSkippingR("presence")
 		q, qid := archiveQuery(t, f, after)
 		for _, it := range first {
@@ -535,14 +487,7 @@ func TestArchiveLiveSpansKeepTheGaps(t *testing.T) {
 	archive = append(archive, item("g4"))
 	f := &fake{t: t, elems: make(chan elem, 1024), mam: true}
 	c := &collector{}
-	done := make(chan *session.Session, 1)
-	go func() {
-		s, err := session.Connect(context.Background(), testConfig(f, c.on), st)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- s
-	}()
+	done := connectAsync(t, testConfig(f, c.on), st)
 	f.expectSkippingR("presence")
 	serveArchive(t, f, "g1", archive)
 	s := <-done
@@ -598,14 +543,7 @@ func TestArchiveCatchUpStartsBeforeOfflineMessages(t *testing.T) {
 			}
 		}
 	}
-	done := make(chan *session.Session, 1)
-	go func() {
-		s, err := session.Connect(context.Background(), cfg, st)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- s
-	}()
+	done := connectAsync(t, cfg, st)
 	f.expectSkippingR("presence")
 	f.send(`<message from='bob@example.org/x' to='alice@example.org/res1' type='chat' id='o9'><body>offline</body>` +
 		`<origin-id xmlns='urn:xmpp:sid:0' id='o9'/><stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='arch-9'/></message>`)

@@ -684,14 +684,7 @@ func TestArchiveCatchUpResults(t *testing.T) {
 	c := &collector{}
 	f.t = t
 	cfg := testConfig(f, c.on)
-	done := make(chan *session.Session, 1)
-	go func() {
-		s, err := session.Connect(context.Background(), cfg, st)
-		if err != nil {
-			t.Error(err)
-		}
-		done <- s
-	}()
+	done := connectAsync(t, cfg, st)
 	f.expectSkippingR("presence")
 	q := f.expectSkippingR("iq")
 	query, _ := q.child("query")
