@@ -242,18 +242,7 @@ func TestAckTimeoutAfterAFreeze(t *testing.T) {
 				f.expect("message")
 				f.expect("r")
 				// Stopped for ten minutes just before the timer was due.
-				time.Sleep(session.DefaultAckTimeout - time.Millisecond)
-				frozen.Store(int64(10 * time.Minute))
-				time.Sleep(2 * time.Millisecond)
-				synctest.Wait()
-				if err := s.Err(); err != nil {
-					t.Fatalf("the timer declared the connection dead before reading it: %v", err)
-				}
-				if dead {
-					if d := endedAt(t, s, start); d > session.DefaultAckTimeout+5*time.Second {
-						t.Fatalf("a dead connection ended %v after the send, want within 5 s of the ack timeout", d)
-					}
-					wantAckTimeout(t, s)
+				if freezeBeforeDeadline(t, s, &frozen, start, dead, "the timer") {
 					return
 				}
 				// Running again: the read loop reads the <a/> waiting for it.
@@ -307,18 +296,7 @@ func TestAckTimeoutPingAfterAFreeze(t *testing.T) {
 					t.Fatalf("after the message: %s, want a ping", ping)
 				}
 				// Stopped for ten minutes just before the ping's deadline.
-				time.Sleep(session.DefaultAckTimeout - time.Millisecond)
-				frozen.Store(int64(10 * time.Minute))
-				time.Sleep(2 * time.Millisecond)
-				synctest.Wait()
-				if err := s.Err(); err != nil {
-					t.Fatalf("the ping's deadline declared the connection dead before reading it: %v", err)
-				}
-				if dead {
-					if d := endedAt(t, s, start); d > session.DefaultAckTimeout+5*time.Second {
-						t.Fatalf("a dead connection ended %v after the send, want within 5 s of the ack timeout", d)
-					}
-					wantAckTimeout(t, s)
+				if freezeBeforeDeadline(t, s, &frozen, start, dead, "the ping's deadline") {
 					return
 				}
 				// Running again: the read loop reads the answer waiting for it.
@@ -331,4 +309,29 @@ func TestAckTimeoutPingAfterAFreeze(t *testing.T) {
 			})
 		})
 	}
+}
+
+// freezeBeforeDeadline stops the process (its clock, frozen, jumps ten
+// minutes) a millisecond before the deadline armed at start is due, in a
+// synctest bubble. what (the timer that armed it) must not declare the
+// connection dead before the read loop has run. With dead (nothing will
+// answer), the session must then end by the ack timeout within 5 s of it;
+// freezeBeforeDeadline reports true when it has, and the test is done.
+func freezeBeforeDeadline(t *testing.T, s *session.Session, frozen *atomic.Int64, start time.Time, dead bool, what string) bool {
+	t.Helper()
+	time.Sleep(session.DefaultAckTimeout - time.Millisecond)
+	frozen.Store(int64(10 * time.Minute))
+	time.Sleep(2 * time.Millisecond)
+	synctest.Wait()
+	if err := s.Err(); err != nil {
+		t.Fatalf("%s declared the connection dead before reading it: %v", what, err)
+	}
+	if !dead {
+		return false
+	}
+	if d := endedAt(t, s, start); d > session.DefaultAckTimeout+5*time.Second {
+		t.Fatalf("a dead connection ended %v after the send, want within 5 s of the ack timeout", d)
+	}
+	wantAckTimeout(t, s)
+	return true
 }
