@@ -169,8 +169,8 @@ type State struct {
 }
 
 // FASTToken is a XEP-0484 token: whoever holds it can log in as the account
-// from this client (its user-agent id) until it expires. Its String and
-// LogValue never show the token.
+// from this client (its user-agent id) until it expires. Its String,
+// LogValue and MarshalJSON never show the token.
 type FASTToken struct {
 	// Mechanism is the HT mechanism it was issued for, e.g. HT-SHA-256-EXPR.
 	Mechanism string
@@ -192,6 +192,16 @@ func (t FASTToken) GoString() string { return t.String() }
 
 // LogValue implements slog.LogValuer without the secret.
 func (t FASTToken) LogValue() slog.Value { return slog.StringValue(t.String()) }
+
+// MarshalJSON encodes the mechanism and the expiry, not the secret, so that
+// a token inside a value marshalled to JSON (a log line, an API answer)
+// shows no secret. State.Save keeps the token.
+func (t FASTToken) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Mechanism string    `json:"mechanism"`
+		Expiry    time.Time `json:"expiry"`
+	}{t.Mechanism, t.Expiry})
+}
 
 // usable reports whether the token may still be tried at time now.
 func (t *FASTToken) usable(now time.Time) bool {
@@ -395,12 +405,18 @@ type stateFile struct {
 	Version int    `json:"version"`
 	Account string `json:"account"`
 	*storedState
+	// FAST shadows storedState's (the shallower field wins in JSON), in a
+	// form that keeps the token: FASTToken's own MarshalJSON leaves it out.
+	FAST *storedToken `json:",omitempty"`
 }
 
 // storedState is State without its methods, so that its JSON form is every
 // field, secrets included: what Save writes and LoadState reads. State's
 // own MarshalJSON leaves the secrets out.
 type storedState State
+
+// storedToken is FASTToken without its methods, for the same reason.
+type storedToken FASTToken
 
 // MarshalJSON encodes the description LogValue gives, without the
 // resumption id or the FAST token, so that a State inside a value that is
@@ -437,7 +453,7 @@ func (st *State) Save(path, account string) error {
 	if st == nil {
 		st = &State{}
 	}
-	b, err := json.Marshal(stateFile{Version: stateVersion, Account: account, storedState: (*storedState)(st)})
+	b, err := json.Marshal(stateFile{Version: stateVersion, Account: account, storedState: (*storedState)(st), FAST: (*storedToken)(st.FAST)})
 	if err != nil {
 		return fmt.Errorf("session: encoding state: %w", err)
 	}
@@ -501,6 +517,7 @@ func parseState(b []byte, account string) (*State, error) {
 	if st == nil {
 		st = &State{}
 	}
+	st.FAST = (*FASTToken)(f.FAST)
 	switch f.Version {
 	case 1:
 		// Before SASL2 and FAST: nothing to convert, the new fields are

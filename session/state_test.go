@@ -3,6 +3,7 @@ package session_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -177,11 +178,18 @@ func TestStateValueNeverPrinted(t *testing.T) {
 }
 
 // A FAST token copied out of the State (a value, not a pointer) is no less
-// secret: no fmt verb and no slog handler shows it.
+// secret: no fmt verb, no slog handler and no JSON encoding shows it.
 func TestFASTTokenValueNeverPrinted(t *testing.T) {
 	tok := *sampleState().FAST
 	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("token", "tok", tok, "ptr", &tok)
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("token", "tok", tok, "ptr", &tok, "nested", struct{ T session.FASTToken }{tok})
+	for _, v := range []any{tok, &tok, struct{ T *session.FASTToken }{&tok}} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Write(b)
+	}
 	slog.New(slog.NewTextHandler(&buf, nil)).Info("token", "tok", tok, "ptr", &tok)
 	var nilTok *session.FASTToken
 	out := buf.String() + fmt.Sprintf("%v %+v %#v %s %v %#v %v", tok, tok, tok, tok, &tok, &tok, nilTok)
