@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -314,7 +313,7 @@ func (c *Client) Send(ctx context.Context, to, body string) (session.Message, er
 	}
 	// Refused now, not queued to fail at every login: a server closes
 	// the connection on a stanza above its limit.
-	if err := session.CheckSize(m, bareJID(c.cfg.Session.JID), bound); err != nil {
+	if err := session.CheckSize(m, c.cfg.Session.JID, bound); err != nil {
 		return m, err
 	}
 	c.mu.Lock()
@@ -475,12 +474,4 @@ func permanent(err error) bool {
 		}
 	}
 	return false
-}
-
-// bareJID is j without its resource.
-func bareJID(j string) string {
-	if i := strings.IndexByte(j, '/'); i >= 0 {
-		return j[:i]
-	}
-	return j
 }

@@ -28,10 +28,9 @@ func (s *Session) resendAfterResume() error {
 	var dropped bool
 	resend := s.st.Unacked[:0:0]
 	for _, q := range s.st.Unacked {
-		if tooLarge(q, s.sendMax) {
+		if q.Kind == "message" && s.unsendable(refOf(q), len(q.Raw)) {
 			// Never sent on this stream again: the numbering of what
 			// is resent (for h) goes on without it.
-			s.emit(Failed{Stanza: refOf(q), Reason: tooLargeReason(len(q.Raw), s.sendMax)})
 			dropped = true
 			continue
 		}
@@ -150,8 +149,7 @@ func (s *Session) resendOrphans(ctx context.Context) error {
 		}
 		m := *o.Message
 		raw := encodeMessage(&m, o.Sent, from)
-		if max := s.sendMax; max > 0 && len(raw) > max {
-			s.emit(Failed{Stanza: refOf(o), Reason: tooLargeReason(len(raw), max)})
+		if s.unsendable(refOf(o), len(raw)) {
 			continue
 		}
 		buf = append(buf, raw...)
@@ -287,7 +285,16 @@ func (s *Session) catchUpAfterLoss(ctx context.Context, p catchUpPlan) error {
 	return nil
 }
 
-// tooLargeReason is the Failed reason of a message above the size bound.
-func tooLargeReason(n, max int) string {
-	return fmt.Sprintf("%d bytes, above the %d the server takes (State.SendBound): it would close the connection on it; not sent", n, max)
+// unsendable reports whether a message to resend, n bytes long as it
+// would be written, is above the bound on what the server takes (taken
+// before the bound existed, from a state file: the server would close the
+// connection on it, at every attempt), and reports it Failed if so. The
+// caller holds s.mu.
+func (s *Session) unsendable(ref Ref, n int) bool {
+	var tl *TooLargeError
+	if !errors.As(checkEncoded(n, s.sendMax), &tl) {
+		return false
+	}
+	s.emit(Failed{Stanza: ref, Reason: fmt.Sprintf("%d bytes, above the %d the server takes (State.SendBound): it would close the connection on it; not sent", tl.Size, tl.Max)})
+	return true
 }

@@ -40,20 +40,18 @@ func (s *Session) SendMessage(ctx context.Context, m Message) (Message, error) {
 }
 
 // CheckSize returns a *TooLargeError (ErrTooLarge) when m is larger than max
-// bytes as a session of the account from (a bare JID) writes it, in the
-// larger of its two forms: as sent, and as resent by a fresh session after
-// a lost stream, with its XEP-0203 delay. max 0 is DefaultMaxSendBytes;
-// negative is no bound. SendMessage checks it; a caller that queues
-// messages for later (package reconnect) checks it when it takes them.
+// bytes as a session of the account from (its JID; a resource is ignored)
+// writes it, in the larger of its two forms: as sent, and as resent by a
+// fresh session after a lost stream, with its XEP-0203 delay. max 0 is
+// DefaultMaxSendBytes; negative is no bound. SendMessage checks it; a
+// caller that queues messages for later (package reconnect) checks it
+// when it takes them.
 func CheckSize(m Message, from string, max int) error {
-	if max == 0 {
-		max = DefaultMaxSendBytes
-	}
 	if max < 0 {
 		return nil
 	}
 	m.From = ""
-	return checkEncoded(len(encodeMessage(&m, time.Time{}, ""))+delayOverhead(from), max)
+	return checkEncoded(len(encodeMessage(&m, time.Time{}, ""))+delayOverhead(bare(from)), max)
 }
 
 // checkEncoded is CheckSize for a message n bytes long in its larger form,
@@ -80,12 +78,6 @@ func delayOverhead(from string) int {
 	)
 	return open + stamp + len(appendAttr(nil, "from", from))
 }
-
-// tooLarge reports whether the stanza q, as it would be written, is larger
-// than max (State.SendBound): a message taken before the bound
-// existed, from a state file, which the server would close the connection
-// on, at every attempt.
-func tooLarge(q Stanza, max int) bool { return max > 0 && q.Kind == "message" && len(q.Raw) > max }
 
 // lockQueue takes the stanza lock, which orders stanzas: one holds it from
 // the moment its stanza joins the unacked queue until it is written, so that
