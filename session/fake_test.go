@@ -286,7 +286,7 @@ func (c *collector) all() []session.Event {
 
 // connectAsync runs Connect on a goroutine, for tests that play the server's
 // part of the login meanwhile; the channel gets the session (nil when
-// Connect failed, which fails the test).
+// Connect failed, which fails the test: see awaitSession).
 func connectAsync(t *testing.T, cfg session.Config, st *session.State) <-chan *session.Session {
 	t.Helper()
 	done := make(chan *session.Session, 1)
@@ -298,4 +298,15 @@ func connectAsync(t *testing.T, cfg session.Config, st *session.State) <-chan *s
 		done <- s
 	}()
 	return done
+}
+
+// awaitSession returns the session connectAsync made, and ends the test
+// when Connect failed (the failure is reported already).
+func awaitSession(t *testing.T, done <-chan *session.Session) *session.Session {
+	t.Helper()
+	s := <-done
+	if s == nil {
+		t.FailNow()
+	}
+	return s
 }

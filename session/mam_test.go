@@ -102,10 +102,7 @@ func TestArchiveCatchUpInterrupted(t *testing.T) {
 	f2.send(mamResult("", qid, "arch-3", "gap", "o3"))
 	f2.send(mamResult("", qid, "arch-9", "live", "o9"))
 	f2.send(mamFin(q, true, "arch-9"))
-	s := <-done
-	if s == nil {
-		t.FailNow()
-	}
+	s := awaitSession(t, done)
 	defer s.Abort()
 	delivered(t, s)
 	if got := receivedBodies(c2.all()); fmt.Sprint(got) != "[gap]" {
@@ -143,10 +140,7 @@ func TestArchiveCatchUpRefused(t *testing.T) {
 				q, _ = archiveQuery(t, f, "arch-2")
 			}
 			f.send(`<iq type='error' id='` + q.attr("id") + `'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
-			s := <-done
-			if s == nil {
-				t.FailNow()
-			}
+			s := awaitSession(t, done)
 			defer s.Abort()
 			f.send(`<message from='bob@example.org/x' to='alice@example.org/res1' type='chat' id='o9'><body>live</body>` +
 				`<origin-id xmlns='urn:xmpp:sid:0' id='o9'/><stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='arch-9'/></message>`)
@@ -300,10 +294,7 @@ func TestArchiveFirstCatchUpInterrupted(t *testing.T) {
 			}
 			f2.send(mamResult("", qid, "arch-1", "gap", "o1"))
 			f2.send(mamFin(q, true, "arch-1"))
-			s := <-done
-			if s == nil {
-				t.FailNow()
-			}
+			s := awaitSession(t, done)
 			defer s.Abort()
 			delivered(t, s)
 			if got := receivedBodies(c2.all()); fmt.Sprint(got) != "[gap]" {
@@ -391,10 +382,7 @@ func TestArchiveLiveDuringUnfinishedCatchUpOnce(t *testing.T) {
 	f.send(mamFin(q, false, "arch-2"))
 	q, _ = archiveQuery(t, f, "arch-2")
 	f.send(`<iq type='error' id='` + q.attr("id") + `'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
-	s := <-done
-	if s == nil {
-		t.FailNow()
-	}
+	s := awaitSession(t, done)
 	for _, it := range live {
 		f.send(liveMessage(it))
 	}
@@ -420,10 +408,7 @@ func TestArchiveLiveDuringUnfinishedCatchUpOnce(t *testing.T) {
 	done = connectAsync(t, testConfig(f2, c2.on), st)
 	f2.expectSkippingR("presence")
 	afters := serveArchive(t, f2, "arch-2", archive)
-	s = <-done
-	if s == nil {
-		t.FailNow()
-	}
+	s = awaitSession(t, done)
 	defer s.Abort()
 	delivered(t, s)
 	if got := receivedBodies(c2.all()); fmt.Sprint(got) != "[gap away]" {
@@ -460,10 +445,7 @@ func TestArchiveLiveSpansKeepTheGaps(t *testing.T) {
 		f.send(mamFin(q, false, first[len(first)-1].id))
 		q, _ = archiveQuery(t, f, first[len(first)-1].id)
 		f.send(`<iq type='error' id='` + q.attr("id") + `'><error type='wait'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`)
-		s := <-done
-		if s == nil {
-			t.FailNow()
-		}
+		s := awaitSession(t, done)
 		for _, it := range live {
 			f.send(liveMessage(it))
 		}
@@ -490,10 +472,7 @@ func TestArchiveLiveSpansKeepTheGaps(t *testing.T) {
 	done := connectAsync(t, testConfig(f, c.on), st)
 	f.expectSkippingR("presence")
 	serveArchive(t, f, "g1", archive)
-	s := <-done
-	if s == nil {
-		t.FailNow()
-	}
+	s := awaitSession(t, done)
 	defer s.Abort()
 	delivered(t, s)
 	if got := receivedBodies(c.all()); fmt.Sprint(got) != "[body g2 body g3 body g4]" {
@@ -552,10 +531,7 @@ func TestArchiveCatchUpStartsBeforeOfflineMessages(t *testing.T) {
 	f.send(mamResult("", qid, "arch-2", "gap", "o2"))
 	f.send(mamResult("", qid, "arch-9", "offline", "o9"))
 	f.send(mamFin(q, true, "arch-9"))
-	s := <-done
-	if s == nil {
-		t.FailNow()
-	}
+	s := awaitSession(t, done)
 	defer s.Abort()
 	delivered(t, s)
 	if got := receivedBodies(c.all()); fmt.Sprint(got) != "[offline gap]" {

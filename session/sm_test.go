@@ -704,10 +704,7 @@ func TestArchiveCatchUpResults(t *testing.T) {
 	f.send(result("", qid, "arch-2", "missed", "o1"))
 	f.send(result("", qid, "arch-3", "missed", "o1")) // the same message twice
 	f.send(`<iq type='result' id='` + q.attr("id") + `'><fin xmlns='urn:xmpp:mam:2' complete='true'><set xmlns='http://jabber.org/protocol/rsm'><last>arch-3</last></set></fin></iq>`)
-	s := <-done
-	if s == nil {
-		t.FailNow()
-	}
+	s := awaitSession(t, done)
 	defer s.Abort()
 	// The results were read before the reply that ended Connect's query;
 	// the application gets them on the event goroutine.
