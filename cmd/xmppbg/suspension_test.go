@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -114,24 +115,39 @@ func suspensionCycle(t *testing.T, bin string, srv integration.Server, addr stri
 		t.Errorf("%s: no event says the client noticed the suspension; events since SIGCONT: %v", fault.name, chat.eventsSince(thawed))
 	}
 
-	_ = chat.stdin.Close()
-	<-chat.done
-	if err := chat.cmd.Wait(); err != nil {
-		t.Errorf("chat: %v; events %v", err, chat.events())
+	chat.endAndCheckOnce(t, fault.name, bobMu, bobGot, []string{"b1", "b2", "b3"}, []string{"a1", "a2", "a3"})
+}
+
+// endAndCheckOnce ends the chat (its input closed: it must exit cleanly),
+// leaves a duplicate time to arrive, and checks that alice, the chat, got
+// each of fromBob exactly once and nothing else, and bob (bobGot, under
+// bobMu) each of fromAlice.
+func (p *chatProcess) endAndCheckOnce(t *testing.T, name string, bobMu *sync.Mutex, bobGot map[string]int, fromBob, fromAlice []string) {
+	t.Helper()
+	_ = p.stdin.Close()
+	<-p.done
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("chat: %v; events %v", err, p.events())
 	}
 	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+	once := func(bodies []string) map[string]int {
+		m := map[string]int{}
+		for _, b := range bodies {
+			m[b] = 1
+		}
+		return m
+	}
 	got := map[string]int{}
-	for _, b := range chat.received() {
+	for _, b := range p.received() {
 		got[b]++
 	}
 	bobMu.Lock()
 	defer bobMu.Unlock()
-	want := map[string]int{"b1": 1, "b2": 1, "b3": 1}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("%s: alice got %v, want each of bob's messages once; alice's events %v", fault.name, got, chat.events())
+	if want := once(fromBob); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("%s: alice got %v, want each of bob's messages once; alice's events %v", name, got, p.events())
 	}
-	if want := map[string]int{"a1": 1, "a2": 1, "a3": 1}; fmt.Sprint(bobGot) != fmt.Sprint(want) {
-		t.Errorf("%s: bob got %v, want each of alice's messages once", fault.name, bobGot)
+	if want := once(fromAlice); fmt.Sprint(bobGot) != fmt.Sprint(want) {
+		t.Errorf("%s: bob got %v, want each of alice's messages once", name, bobGot)
 	}
 }
 
@@ -272,21 +288,7 @@ func deadSendCycle(t *testing.T, bin string, srv integration.Server, addr string
 	if chat.firstSince(typed, func(e map[string]any) bool { return e["event"] == "dead" }) == nil {
 		t.Errorf("%s: no dead event; events since typing: %v", fault.name, chat.eventsSince(typed))
 	}
-	_ = chat.stdin.Close()
-	<-chat.done
-	if err := chat.cmd.Wait(); err != nil {
-		t.Errorf("chat: %v; events %v", err, chat.events())
-	}
-	time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
-	got := map[string]int{}
-	for _, b := range chat.received() {
-		got[b]++
-	}
-	bobMu.Lock()
-	defer bobMu.Unlock()
-	if got["from bob"] != 1 || len(got) != 1 || bobGot["hello"] != 1 || bobGot["into the void"] != 1 || len(bobGot) != 2 {
-		t.Errorf("%s: alice got %v, bob got %v; want each message once", fault.name, got, bobGot)
-	}
+	chat.endAndCheckOnce(t, fault.name, bobMu, bobGot, []string{"from bob"}, []string{"hello", "into the void"})
 }
 
 // offline says how many messages wait in user's offline storage, for a
