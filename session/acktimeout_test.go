@@ -223,15 +223,7 @@ func TestAckTimeoutAfterAFreeze(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := &fake{t: t}
-				var frozen atomic.Int64
-				cfg := testConfig(f, (&collector{}).on)
-				cfg.AckTimeout = 0
-				session.SetClock(&cfg, func() time.Time { return time.Now().Add(time.Duration(frozen.Load())) })
-				s, err := session.Connect(context.Background(), cfg, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(s.Abort)
+				s, frozen := connectFreezable(t, f)
 				f.expect("presence")
 				f.expect("r")
 				f.send(`<a xmlns='urn:xmpp:sm:3' h='1'/>`)
@@ -242,7 +234,7 @@ func TestAckTimeoutAfterAFreeze(t *testing.T) {
 				f.expect("message")
 				f.expect("r")
 				// Stopped for ten minutes just before the timer was due.
-				if freezeBeforeDeadline(t, s, &frozen, start, dead, "the timer") {
+				if freezeBeforeDeadline(t, s, frozen, start, dead, "the timer") {
 					return
 				}
 				// Running again: the read loop reads the <a/> waiting for it.
@@ -274,15 +266,7 @@ func TestAckTimeoutPingAfterAFreeze(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				f := &fake{t: t, noSM: true}
-				var frozen atomic.Int64
-				cfg := testConfig(f, (&collector{}).on)
-				cfg.AckTimeout = 0
-				session.SetClock(&cfg, func() time.Time { return time.Now().Add(time.Duration(frozen.Load())) })
-				s, err := session.Connect(context.Background(), cfg, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(s.Abort)
+				s, frozen := connectFreezable(t, f)
 				f.expect("presence")
 				ping := f.expect("iq")
 				f.send(`<iq type='result' id='` + ping.attr("id") + `' from='example.org'/>`)
@@ -296,7 +280,7 @@ func TestAckTimeoutPingAfterAFreeze(t *testing.T) {
 					t.Fatalf("after the message: %s, want a ping", ping)
 				}
 				// Stopped for ten minutes just before the ping's deadline.
-				if freezeBeforeDeadline(t, s, &frozen, start, dead, "the ping's deadline") {
+				if freezeBeforeDeadline(t, s, frozen, start, dead, "the ping's deadline") {
 					return
 				}
 				// Running again: the read loop reads the answer waiting for it.
@@ -334,4 +318,21 @@ func freezeBeforeDeadline(t *testing.T, s *session.Session, frozen *atomic.Int64
 	}
 	wantAckTimeout(t, s)
 	return true
+}
+
+// connectFreezable logs in to f with the default ack timeout and a clock
+// that the returned value moves ahead, as a process stopped and continued
+// sees it (see freezeBeforeDeadline).
+func connectFreezable(t *testing.T, f *fake) (*session.Session, *atomic.Int64) {
+	t.Helper()
+	frozen := new(atomic.Int64)
+	cfg := testConfig(f, (&collector{}).on)
+	cfg.AckTimeout = 0
+	session.SetClock(&cfg, func() time.Time { return time.Now().Add(time.Duration(frozen.Load())) })
+	s, err := session.Connect(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Abort)
+	return s, frozen
 }
