@@ -26,17 +26,9 @@ func FuzzParseSM(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		d := xml.NewDecoder(strings.NewReader(in))
-		var start xml.StartElement
-		for {
-			tok, err := d.Token()
-			if err != nil {
-				return
-			}
-			if s, ok := tok.(xml.StartElement); ok {
-				start = s
-				break
-			}
+		d, start, ok := firstStart(in)
+		if !ok {
+			return
 		}
 		el, err := parseSM(d, start)
 		if err != nil {
@@ -265,24 +257,25 @@ func FuzzParseSASL2(f *testing.F) {
 		`<stream:features xmlns:stream='http://etherx.jabber.org/streams'><authentication xmlns='urn:xmpp:sasl:2'><mechanism>SCRAM-SHA-1</mechanism>` +
 			`<inline><fast xmlns='urn:xmpp:fast:0'><mechanism>HT-SHA-256-EXPR</mechanism></fast><bind xmlns='urn:xmpp:bind:0'><inline><feature var='urn:xmpp:sm:3'/></inline></bind><sm xmlns='urn:xmpp:sm:3'/></inline>` +
 			`</authentication><sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding></stream:features>`,
+		`<stream:features xmlns:stream='http://etherx.jabber.org/streams'><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>262144</max-bytes><idle-seconds>600</idle-seconds></limits></stream:features>`,
+		`<stream:features xmlns:stream='http://etherx.jabber.org/streams'><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>-1</max-bytes><max-bytes>99999999999999999999</max-bytes></limits></stream:features>`,
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		d := xml.NewDecoder(strings.NewReader(in))
-		var start xml.StartElement
-		for {
-			tok, err := d.Token()
+		d, start, ok := firstStart(in)
+		if !ok {
+			return
+		}
+		if start.Name.Local == "features" {
+			f, err := parseFeatures(d, start)
 			if err != nil {
 				return
 			}
-			if s, ok := tok.(xml.StartElement); ok {
-				start = s
-				break
+			if f.MaxBytes != 0 && f.MaxBytes < minServerLimit {
+				t.Fatalf("a stanza limit under XEP-0478's floor taken: %d from %q", f.MaxBytes, in)
 			}
-		}
-		if start.Name.Local == "features" {
-			if f, err := parseFeatures(d, start); err == nil && f.SASL2 != nil {
+			if f.SASL2 != nil {
 				_, _ = checkDowngrade([]byte(in), "SCRAM-SHA-1", f.SASL2.Mechanisms, f.SASL2.ChannelBindings)
 			}
 			return
@@ -304,4 +297,19 @@ func FuzzParseSASL2(f *testing.F) {
 			t.Fatalf("a failure without a condition: %q", in)
 		}
 	})
+}
+
+// firstStart decodes in up to its first start element, for the fuzzers
+// whose parsers take the decoder after it; ok is false when there is none.
+func firstStart(in string) (d *xml.Decoder, start xml.StartElement, ok bool) {
+	d = xml.NewDecoder(strings.NewReader(in))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return nil, start, false
+		}
+		if s, ok := tok.(xml.StartElement); ok {
+			return d, s, true
+		}
+	}
 }
