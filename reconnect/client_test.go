@@ -182,6 +182,17 @@ func (e *events) states() []string {
 
 var errDown = &session.ConnError{Op: "dial", Err: errors.New("connection refused")}
 
+// downFor is a server.fail whose first k logins fail as if the server were
+// down (errDown), and the others succeed.
+func downFor(k int) func(n int) error {
+	return func(n int) error {
+		if n <= k {
+			return errDown
+		}
+		return nil
+	}
+}
+
 // newClient returns a client on srv with deterministic jitter (the longest
 // delay the schedule allows).
 func newClient(srv *server, ev *events, cfg reconnect.Config) *reconnect.Client {
@@ -223,12 +234,7 @@ func runOnline(t *testing.T, srv *server, cfg reconnect.Config) (*reconnect.Clie
 
 func TestBackoffSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &server{fail: func(n int) error {
-			if n <= 6 {
-				return errDown
-			}
-			return nil
-		}}
+		srv := &server{fail: downFor(6)}
 		c := newClient(srv, nil, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Second, Max: 4 * time.Second}})
 		stop := run(t, c)
 		time.Sleep(time.Minute)
@@ -482,12 +488,7 @@ func TestIdleProbe(t *testing.T) {
 // new one once the session is up.
 func TestOfflineQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &server{fail: func(n int) error {
-			if n == 1 {
-				return errDown
-			}
-			return nil
-		}}
+		srv := &server{fail: downFor(1)}
 		ev := &events{}
 		c := newClient(srv, ev, reconnect.Config{QueueSize: 3, Backoff: reconnect.Backoff{Initial: 10 * time.Second}})
 		stop := run(t, c)

@@ -68,12 +68,7 @@ func TestWakeStaleAttemptAfterMachineSleep(t *testing.T) {
 // retries at once instead of keeping a probe timeout after it.
 func TestWakeRetryAfterMachineSleep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &server{fail: func(n int) error {
-			if n == 1 {
-				return errDown
-			}
-			return nil
-		}}
+		srv := &server{fail: downFor(1)}
 		ev := &events{}
 		c := newClient(srv, ev, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Minute, Max: time.Hour}})
 		var machine sleeper

@@ -144,12 +144,7 @@ func TestWakeWhilePausedIsIgnored(t *testing.T) {
 // Waiting to retry, a wake-up tries at once: the network may be back.
 func TestWakeCutsRetryWaitShort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		srv := &server{fail: func(n int) error {
-			if n <= 2 {
-				return errDown
-			}
-			return nil
-		}}
+		srv := &server{fail: downFor(2)}
 		ev := &events{}
 		c := newClient(srv, ev, reconnect.Config{Backoff: reconnect.Backoff{Initial: time.Minute, Max: time.Hour}})
 		stop := run(t, c)
