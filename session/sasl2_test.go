@@ -278,10 +278,7 @@ func TestSASL2PinsSCRAM(t *testing.T) {
 	srv.change(func(srv *s2server) { srv.mechs, srv.cbs, srv.fast = []string{"PLAIN"}, nil, nil })
 	srv.forget("tokens")
 	_, err := connectErr(t, cfg, st)
-	var ae *session.AuthError
-	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade {
-		t.Fatalf("got %v, want an AuthError %s", err, session.CondDowngrade)
-	}
+	wantDowngrade(t, "PLAIN only", err, "")
 	srv.mu.Lock()
 	for _, a := range srv.auths {
 		if a.attr("mechanism") == "PLAIN" {
@@ -295,9 +292,7 @@ func TestSASL2PinsSCRAM(t *testing.T) {
 	st.SSDP = false
 	f := &fake{t: t}
 	_, err = connectErr(t, testConfig(f, nil), st)
-	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade {
-		t.Fatalf("classic login: got %v, want an AuthError %s", err, session.CondDowngrade)
-	}
+	wantDowngrade(t, "classic login", err, "")
 }
 
 // The server still offers SCRAM-SHA-256-PLUS but no longer tls-exporter
@@ -340,10 +335,7 @@ func TestSASL2PinsSSDP(t *testing.T) {
 	srv.forget("tokens")
 	st.FAST = nil // a SCRAM login, with its challenge
 	_, err := connectErr(t, cfg, st)
-	var ae *session.AuthError
-	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade || !strings.Contains(ae.Text, "XEP-0474") {
-		t.Fatalf("SCRAM challenge without the hash: got %v, want an AuthError %s", err, session.CondDowngrade)
-	}
+	wantDowngrade(t, "SCRAM challenge without the hash", err, "XEP-0474")
 
 	// No SASL2 at all: the classic login is refused before it starts.
 	// (The remembered offer is dropped as a one-flight login to a server
@@ -352,9 +344,7 @@ func TestSASL2PinsSSDP(t *testing.T) {
 	st.SASL2 = nil
 	f := &fake{t: t}
 	_, err = connectErr(t, testConfig(f, nil), st)
-	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade || !strings.Contains(ae.Text, "no SASL2") {
-		t.Fatalf("classic login: got %v, want an AuthError %s", err, session.CondDowngrade)
-	}
+	wantDowngrade(t, "classic login", err, "no SASL2")
 	if !st.SSDP {
 		t.Fatal("the refused logins forgot the pin")
 	}
@@ -418,5 +408,15 @@ func TestSASL2PrefersBoundToken(t *testing.T) {
 	s = mustConnect(t, cfg, st)
 	if l := s.Login(); l.Mechanism != "HT-SHA-256-EXPR" {
 		t.Errorf("third login with %s, want HT-SHA-256-EXPR", l.Mechanism)
+	}
+}
+
+// wantDowngrade fails the test (what names the login) unless err is an
+// AuthError downgrade-detected whose text holds text.
+func wantDowngrade(t *testing.T, what string, err error, text string) {
+	t.Helper()
+	var ae *session.AuthError
+	if !errors.As(err, &ae) || ae.Condition != session.CondDowngrade || !strings.Contains(ae.Text, text) {
+		t.Fatalf("%s: got %v, want an AuthError %s saying %q", what, err, session.CondDowngrade, text)
 	}
 }
