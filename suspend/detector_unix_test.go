@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -110,14 +111,7 @@ func TestDetectorStoppedProcess(t *testing.T) {
 				_ = cmd.Process.Kill()
 				_ = cmd.Wait()
 			}()
-			lines := make(chan string, 16)
-			go func() {
-				defer close(lines)
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					lines <- sc.Text()
-				}
-			}()
+			lines := childLines(out)
 			next := func(prefix string, within time.Duration) (string, bool) {
 				t.Helper()
 				timeout := time.After(within)
@@ -208,4 +202,18 @@ func TestDetectorSignal(t *testing.T) {
 		sig <- syscall.SIGCONT
 		wantWakes(t, w, suspend.Woke{Cause: suspend.Continued})
 	})
+}
+
+// childLines hands out the lines a child test process writes on out, and
+// is closed when it ends.
+func childLines(out io.Reader) <-chan string {
+	lines := make(chan string, 16)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return lines
 }

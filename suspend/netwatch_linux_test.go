@@ -1,7 +1,6 @@
 package suspend_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -131,14 +130,7 @@ func TestDetectorNoticesNetworkChange(t *testing.T) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}()
-	lines := make(chan string, 16)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
+	lines := childLines(out)
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
