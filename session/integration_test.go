@@ -876,27 +876,11 @@ func testArchiveCatchUp(t *testing.T, srv integration.Server, queriedArchive boo
 	// load: a message still being routed when alice's initial presence pulls
 	// offline storage lands there after the pull, and after the archive
 	// query, and waits for her next login (integration.Caps.OfflineRace).
-	send := func(to string, bodies []string) {
-		t.Helper()
-		var last string
-		for _, b := range bodies {
-			m, err := bob.SendMessage(ctx, session.Message{To: to, Body: b})
-			if err != nil {
-				t.Fatal(err)
-			}
-			last = m.ID
-		}
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := bob.WaitAcked(wctx, last); err != nil {
-			t.Fatalf("bob's messages not acknowledged: %v", err)
-		}
-	}
 	away := bodies("while hibernating", 4)
-	send(aliceJID, away)
+	sendAcked(t, bob, aliceJID, away)
 	time.Sleep(srv.Hibernation() + 1500*time.Millisecond)
 	expired := bodies("after expiry", 2)
-	send("alice@"+srv.Domain(), expired)
+	sendAcked(t, bob, "alice@"+srv.Domain(), expired)
 	defer logOffline(t, srv, "alice") // a message stranded there, if one is missing
 
 	alice2 := mustConnect(t, aliceCfg, st)
@@ -908,4 +892,24 @@ func testArchiveCatchUp(t *testing.T, srv integration.Server, queriedArchive boo
 	time.Sleep(300 * time.Millisecond)
 	exactlyOnce(t, aliceBox.all(), want)
 	t.Logf("archive: %d messages found", alice2.Login().Archived)
+}
+
+// sendAcked sends bodies from s to to, in order, and waits (10 s at most)
+// until the server has acknowledged them all: it has them, whatever it
+// does with them next.
+func sendAcked(t *testing.T, s *session.Session, to string, bodies []string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var last string
+	for _, b := range bodies {
+		m, err := s.SendMessage(ctx, session.Message{To: to, Body: b})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = m.ID
+	}
+	if err := s.WaitAcked(ctx, last); err != nil {
+		t.Fatalf("messages to %s not acknowledged: %v", to, err)
+	}
 }

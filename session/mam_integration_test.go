@@ -23,19 +23,7 @@ func TestIntegrationArchiveFirstCatchUpInterrupted(t *testing.T) {
 		st := &session.State{ID: "gone", SM: true, LastAlive: time.Now().Add(-10 * time.Minute)}
 		// With offline storage off, only the archive keeps them.
 		away := bodies("while away", 3)
-		var last string
-		for _, b := range away {
-			m, err := bob.SendMessage(ctx, session.Message{To: "alice@" + srv.Domain(), Body: b})
-			if err != nil {
-				t.Fatal(err)
-			}
-			last = m.ID
-		}
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := bob.WaitAcked(wctx, last); err != nil {
-			t.Fatalf("bob's messages not acknowledged: %v", err)
-		}
+		sendAcked(t, bob, "alice@"+srv.Domain(), away)
 
 		// The first login: its connection breaks as the archive query,
 		// saved with the State, is about to go out.
