@@ -168,6 +168,19 @@ func (e *events) on(ev reconnect.Event) {
 	e.ev = append(e.ev, ev)
 }
 
+// eventsOf returns the events of type E so far, in order.
+func eventsOf[E reconnect.Event](e *events) []E {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []E
+	for _, ev := range e.ev {
+		if x, ok := ev.(E); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 func (e *events) states() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -683,14 +696,7 @@ func TestSendTooLarge(t *testing.T) {
 		if got := up.last().sentBodies(); strings.Join(got, ",") != "before,after" || c2.Queued() != 0 {
 			t.Fatalf("flushed %v, queued %d; want before,after and nothing left", got, c2.Queued())
 		}
-		var failed []reconnect.Failed
-		ev.mu.Lock()
-		for _, e := range ev.ev {
-			if f, ok := e.(reconnect.Failed); ok {
-				failed = append(failed, f)
-			}
-		}
-		ev.mu.Unlock()
+		failed := eventsOf[reconnect.Failed](ev)
 		if len(failed) != 1 || failed[0].Stanza.ID != "m2" || !strings.Contains(failed[0].Reason, "too large") {
 			t.Fatalf("failed %+v, want m2 reported once", failed)
 		}

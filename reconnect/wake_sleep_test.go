@@ -51,7 +51,7 @@ func TestWakeStaleAttemptAfterMachineSleep(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if got, want := ev.woken(), []reconnect.Woken{{Reason: "slept", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
+		if got, want := eventsOf[reconnect.Woken](ev), []reconnect.Woken{{Reason: "slept", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("woken %+v, want %+v: an attempt begun before an hour's sleep looked young", got, want)
 		}
 		if cancelled != 1 || c.Status() != reconnect.Online {

@@ -12,36 +12,12 @@ import (
 	"github.com/xmppbg/xmppbg/session"
 )
 
-func (e *events) woken() []reconnect.Woken {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []reconnect.Woken
-	for _, ev := range e.ev {
-		if w, ok := ev.(reconnect.Woken); ok {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
 // times returns when the logins began, after start: a copy, read under the
 // server's lock (a login may be under way on the client's goroutine).
 func (s *server) times() []time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]time.Duration(nil), s.attempts...)
-}
-
-func (e *events) dead() []reconnect.Dead {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []reconnect.Dead
-	for _, ev := range e.ev {
-		if d, ok := ev.(reconnect.Dead); ok {
-			out = append(out, d)
-		}
-	}
-	return out
 }
 
 // A wake-up over a black-holed connection: probed, found dead after the
@@ -67,10 +43,10 @@ func TestWakeProbesAndRepairsDeadConnection(t *testing.T) {
 		time.Sleep(reconnect.DefaultProbeTimeout)
 		synctest.Wait()
 
-		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeProbe}}; !reflect.DeepEqual(got, want) {
+		if got, want := eventsOf[reconnect.Woken](ev), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeProbe}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("woken %+v, want %+v", got, want)
 		}
-		if d := ev.dead(); len(d) != 1 || !d[0].ByProbe || d[0].Took != reconnect.DefaultProbeTimeout {
+		if d := eventsOf[reconnect.Dead](ev); len(d) != 1 || !d[0].ByProbe || d[0].Took != reconnect.DefaultProbeTimeout {
 			t.Fatalf("dead %+v, want one found by a %v probe", d, reconnect.DefaultProbeTimeout)
 		}
 		// Repaired at once, not after a backoff delay.
@@ -98,8 +74,8 @@ func TestWakeHealthyConnection(t *testing.T) {
 		if n := srv.last().probeCount(); n != 1 {
 			t.Fatalf("%d probes after a wake-up, want 1", n)
 		}
-		if srv.count() != 1 || len(ev.dead()) != 0 {
-			t.Fatalf("%d logins, dead %v: a healthy connection was replaced", srv.count(), ev.dead())
+		if srv.count() != 1 || len(eventsOf[reconnect.Dead](ev)) != 0 {
+			t.Fatalf("%d logins, dead %v: a healthy connection was replaced", srv.count(), eventsOf[reconnect.Dead](ev))
 		}
 		if got, want := ev.states(), []string{"connecting", "online", "resuming", "online"}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("states %v, want %v", got, want)
@@ -132,7 +108,7 @@ func TestWakeWhilePausedIsIgnored(t *testing.T) {
 		if n := srv.last().probeCount(); n != 0 {
 			t.Fatalf("%d probes while paused", n)
 		}
-		if got, want := ev.woken(), []reconnect.Woken{{Reason: "late-timer", Action: reconnect.WakeIgnored}}; !reflect.DeepEqual(got, want) {
+		if got, want := eventsOf[reconnect.Woken](ev), []reconnect.Woken{{Reason: "late-timer", Action: reconnect.WakeIgnored}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("woken %+v, want %+v", got, want)
 		}
 		if c.Status() != reconnect.Suspended {
@@ -171,7 +147,7 @@ func TestWakeCutsRetryWaitShort(t *testing.T) {
 		if got, want := srv.times(), []time.Duration{0, 3 * time.Second, 13 * time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("attempts at %v, want %v", got, want)
 		}
-		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeRetry}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
+		if got, want := eventsOf[reconnect.Woken](ev), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeRetry}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("woken %+v, want %+v", got, want)
 		}
 	})
@@ -248,7 +224,7 @@ func TestWakeRestartsStaleAttempt(t *testing.T) {
 		if cancelled != 1 || c.Status() != reconnect.Online {
 			t.Fatalf("cancelled %d, status %v: want the stale attempt replaced and online", cancelled, c.Status())
 		}
-		if got, want := ev.woken(), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeIgnored}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
+		if got, want := eventsOf[reconnect.Woken](ev), []reconnect.Woken{{Reason: "sigcont", Action: reconnect.WakeIgnored}, {Reason: "sigcont", Action: reconnect.WakeRetry}}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("woken %+v, want %+v", got, want)
 		}
 	})
@@ -275,7 +251,7 @@ func TestAckTimeoutDeathRepairsAfterJitter(t *testing.T) {
 		if got, want := srv.times(), []time.Duration{0, at + 2*time.Second}; !reflect.DeepEqual(got, want) {
 			t.Fatalf("attempts at %v, want %v", got, want)
 		}
-		if d := ev.dead(); len(d) != 1 || !errors.Is(d[0].Err, session.ErrAckTimeout) {
+		if d := eventsOf[reconnect.Dead](ev); len(d) != 1 || !errors.Is(d[0].Err, session.ErrAckTimeout) {
 			t.Fatalf("dead %+v", d)
 		}
 	})
