@@ -72,13 +72,8 @@ func allStopped(root string, pid int) (bool, byte, error) {
 	return true, 'T', nil
 }
 
-// procState returns the state letter of process pid from /proc/PID/stat
-// (Linux): 'T' stopped, 'R' running, 'S' sleeping, 'Z' zombie, ...
-func procState(pid int) (byte, error) {
-	return statState("/proc/" + strconv.Itoa(pid) + "/stat")
-}
-
-// statState returns the state letter of a stat file of /proc.
+// statState returns the state letter of a stat file of /proc (Linux): 'T'
+// stopped, 'R' running, 'S' sleeping, 'Z' zombie, ...
 func statState(path string) (byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
 	"testing"
 )
@@ -121,4 +122,9 @@ func TestBusyHelper(t *testing.T) {
 		}()
 	}
 	select {}
+}
+
+// procState returns the state letter of process pid (its first thread's).
+func procState(pid int) (byte, error) {
+	return statState("/proc/" + strconv.Itoa(pid) + "/stat")
 }
