@@ -115,8 +115,7 @@ func (s *Session) readFeaturesAfterBind2(xs *xmpp.Session) error {
 	if f.MaxBytes == 0 {
 		// Prosody 13 states it before authentication only: the same
 		// limit (it has one, c2s_stanza_size_limit).
-		v, _ := xs.Feature(nsLimits)
-		f.MaxBytes, _ = v.(int)
+		f.MaxBytes = featureLimit(xs)
 	}
 	s.st.SendLimit = f.MaxBytes
 	return nil

@@ -53,6 +53,14 @@ func limitsFeature() xmpp.StreamFeature {
 	}
 }
 
+// featureLimit returns the max-bytes of the last features mellium read
+// (limitsFeature), 0 when they had none.
+func featureLimit(xs *xmpp.Session) int {
+	v, _ := xs.Feature(nsLimits)
+	n, _ := v.(int)
+	return n
+}
+
 // SendBound returns the bound on one outgoing message, in bytes as
 // written, for a session configured with max (Config.MaxSendBytes: 0 for
 // DefaultMaxSendBytes, negative for none) on the stream st describes: the

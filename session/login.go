@@ -190,8 +190,7 @@ func (s *Session) negotiate(ctx context.Context, xs *xmpp.Session) error {
 	st := s.st
 	// The features before <resume/> or <bind/> say it (XEP-0478), or the
 	// server no longer does.
-	limit, _ := xs.Feature(nsLimits)
-	st.SendLimit, _ = limit.(int)
+	st.SendLimit = featureLimit(xs)
 
 	if s.early.resume || useSM && s.shouldAskResume(st) {
 		var el smElement
