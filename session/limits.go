@@ -42,15 +42,25 @@ func limitsFeature() xmpp.StreamFeature {
 	return xmpp.StreamFeature{
 		Name: xml.Name{Space: nsLimits, Local: "limits"},
 		Parse: func(_ context.Context, d *xml.Decoder, start *xml.StartElement) (bool, any, error) {
-			var l struct {
-				MaxBytes string `xml:"max-bytes"`
-			}
-			if err := d.DecodeElement(&l, start); err != nil {
+			var n node
+			if err := d.DecodeElement(&n, start); err != nil {
 				return false, 0, err
 			}
-			return false, parseMaxBytes(l.MaxBytes), nil
+			return false, limitsMaxBytes(&n), nil
 		},
 	}
+}
+
+// limitsMaxBytes returns the max-bytes of a <limits/> element, 0 when it
+// has none that is valid.
+func limitsMaxBytes(limits *node) int {
+	n := 0
+	for _, c := range limits.Nodes {
+		if c.XMLName == (xml.Name{Space: nsLimits, Local: "max-bytes"}) {
+			n = parseMaxBytes(c.Text)
+		}
+	}
+	return n
 }
 
 // featureLimit returns the max-bytes of the last features mellium read

@@ -140,11 +140,7 @@ func parseFeatures(d *xml.Decoder, start xml.StartElement) (*features, error) {
 		case xml.Name{Space: nsBind, Local: "bind"}:
 			f.Bind = true
 		case xml.Name{Space: nsLimits, Local: "limits"}:
-			for _, l := range c.Nodes {
-				if l.XMLName == (xml.Name{Space: nsLimits, Local: "max-bytes"}) {
-					f.MaxBytes = parseMaxBytes(l.Text)
-				}
-			}
+			f.MaxBytes = limitsMaxBytes(&c)
 		}
 	}
 	if f.SASL2 != nil {
