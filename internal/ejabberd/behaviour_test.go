@@ -370,7 +370,16 @@ func TestDifferencesFromProsody(t *testing.T) {
 				t.Fatal(err)
 			}
 			last := a5.ended(15 * time.Second)
-			if strings.Contains(last, "system-shutdown") != want.shutdownError {
+			switch shutdown := strings.Contains(last, "system-shutdown"); {
+			case want.shutdownError && !shutdown && strings.TrimSpace(last) == "":
+				// The shutdown outran the connection's process, which
+				// then closed without a word: ejabberd 23.01 does so in
+				// about one restart in eight (integration.Caps.
+				// ShutdownError; session's TestIntegrationServerRestart
+				// allows it alike). Anything else but the stream error
+				// is wrong.
+				t.Logf("at SIGTERM the server closed the connection without system-shutdown")
+			case shutdown != want.shutdownError:
 				t.Errorf("at SIGTERM the client got %q; system-shutdown expected: %v", last, want.shutdownError)
 			}
 			_, answer = a5.resume(s, 1)

@@ -65,7 +65,10 @@ type Caps struct {
 	FailedHAfterSIGTERM bool
 	// ShutdownError is the stream error condition a client gets when the
 	// server stops by SIGTERM (ejabberd: system-shutdown); "" when the
-	// server closes connections without one (Prosody 0.12).
+	// server closes connections without one (Prosody 0.12). Best effort:
+	// when ejabberd's shutdown outruns a connection's process (about one
+	// restart in eight of 23.01, more under load), that connection just
+	// closes.
 	ShutdownError string
 	// OfflineRace: a message to a bare JID sent after a fresh session's
 	// bind but before the server handled its initial presence can be
